@@ -1,0 +1,49 @@
+// A byte arena for variable-length data (utf8 keys, opaque values, output key bytes). Bytes are
+// appended; replaced or deleted entries become garbage that `compact` reclaims by rewriting only the
+// live entries. Offsets are u32, so one arena holds at most ARENA_BYTES_MAX bytes.
+import { growZeroed, release } from './mem';
+
+export const ARENA_BYTES_MAX: u64 = 0x7fff_0000;
+
+export class ByteArena {
+  base: usize = 0;
+  capBytes: u32 = 0;
+  usedBytes: u32 = 0;
+  garbageBytes: u32 = 0;
+
+  /** Makes room for `extra` more bytes. Returns false when the cap or ARENA_BYTES_MAX is hit. */
+  reserve(extra: u32): bool {
+    const need = <u64>this.usedBytes + <u64>extra;
+    if (need <= <u64>this.capBytes) return true;
+    if (need > ARENA_BYTES_MAX) return false;
+    let next = <u64>max<u32>(this.capBytes, 4096);
+    while (next < need) next = next * 3 / 2;
+    if (next > ARENA_BYTES_MAX) next = ARENA_BYTES_MAX;
+    const p = growZeroed(this.base, this.capBytes, <usize>next);
+    if (p == 0) return false;
+    this.base = p;
+    this.capBytes = <u32>next;
+    return true;
+  }
+
+  /** Appends bytes (room must be reserved) and returns their offset. */
+  @inline append(src: usize, len: u32): u32 {
+    const off = this.usedBytes;
+    memory.copy(this.base + off, src, len);
+    this.usedBytes = off + len;
+    return off;
+  }
+
+  clear(): void {
+    this.usedBytes = 0;
+    this.garbageBytes = 0;
+  }
+
+  free(): void {
+    release(this.base, this.capBytes);
+    this.base = 0;
+    this.capBytes = 0;
+    this.usedBytes = 0;
+    this.garbageBytes = 0;
+  }
+}

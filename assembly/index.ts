@@ -1,0 +1,378 @@
+// The Wasm module's exported surface: a flat, handle-based C-style API. bindings/ is its only
+// caller. Strings never cross the boundary; keys and values travel as bytes in the scratch arena.
+import {
+  Store, KIND_VALUE, KIND_AGG, KEY_INT64, KEY_UTF8, WIN_NONE, WIN_PANES, WIN_SESSION, FN_LAST, AGGS_MAX,
+  F_LIVE, keyHashOf, initAgg,
+} from './store';
+import { ingestBatch } from './ingest';
+import { advance } from './emit';
+import { out } from './out';
+import { accFor } from './emit';
+import { captureSnapshot, loadSnapshot, snapPtr, snapshotLength, snapshotRelease } from './snapshot';
+import { mergeSort, compareKeys } from './sort';
+import { allocZeroed, growZeroed, release, memUsedBytes, setMemCap as setCap } from './mem';
+import { E_BAD_HANDLE, E_BAD_ARGUMENT, E_MEMORY_CAP, E_WRONG_KIND } from './errors';
+import { hashBytes, hashI64 } from './hash';
+
+export const STORES_MAX: i32 = 4096;
+const stores = new StaticArray<Store | null>(STORES_MAX);
+
+function get(h: i32): Store | null {
+  if (h < 0 || h >= STORES_MAX) return null;
+  return unchecked(stores[h]);
+}
+
+// ---- scratch arena -------------------------------------------------------------------------
+
+let scratchPtr: usize = 0;
+let scratchCap: usize = 0;
+
+/** Returns a scratch buffer of at least `bytes` bytes (0 on cap). Contents are not preserved. */
+export function scratch(bytes: usize): usize {
+  if (bytes <= scratchCap) return scratchPtr;
+  let next = max<usize>(scratchCap, 1 << 16);
+  while (next < bytes) next <<= 1;
+  release(scratchPtr, scratchCap);
+  scratchPtr = 0;
+  scratchCap = 0;
+  const p = allocZeroed(next);
+  if (p == 0) return 0;
+  scratchPtr = p;
+  scratchCap = next;
+  return p;
+}
+
+// ---- lifecycle ---------------------------------------------------------------------------------
+
+/**
+ * Opens a store. aggSpec points at nAggs pairs of i32 (fn, field index or -1). Returns a handle.
+ * win: 0 none, 1 panes (tumbling when size == slide, else hopping), 2 session.
+ */
+export function storeOpen(kind: i32, keyType: i32, win: i32, size: i64, slide: i64, gap: i64, lateness: i64,
+                          ttl: i64, eventTime: i32, nAggs: i32, nFields: i32, aggSpec: usize): i32 {
+  if (kind != KIND_AGG && kind != KIND_VALUE) return E_BAD_ARGUMENT;
+  if (keyType != KEY_INT64 && keyType != KEY_UTF8) return E_BAD_ARGUMENT;
+  if (win != WIN_NONE && win != WIN_PANES && win != WIN_SESSION) return E_BAD_ARGUMENT;
+  if (nAggs < 0 || nAggs > AGGS_MAX || nFields < 0 || nFields > AGGS_MAX) return E_BAD_ARGUMENT;
+  if (win == WIN_PANES && (slide <= 0 || size <= 0 || size % slide != 0)) return E_BAD_ARGUMENT;
+  if (win == WIN_SESSION && gap <= 0) return E_BAD_ARGUMENT;
+  if (lateness < 0 || ttl < 0) return E_BAD_ARGUMENT;
+  let h = -1;
+  for (let i = 0; i < STORES_MAX; i++) {
+    if (unchecked(stores[i]) == null) { h = i; break; }
+  }
+  if (h < 0) return E_BAD_ARGUMENT;
+  const s = new Store(kind, keyType, win, nAggs, nFields);
+  s.size = size;
+  s.slide = slide;
+  s.gap = gap;
+  s.lateness = lateness;
+  s.ttl = win == WIN_NONE ? ttl : 0;
+  s.eventTime = eventTime != 0;
+  for (let a = 0; a < nAggs; a++) {
+    const fn = load<i32>(aggSpec + (<usize>a << 3));
+    const field = load<i32>(aggSpec + (<usize>a << 3), 4);
+    if (fn < 0 || fn > FN_LAST) return E_BAD_ARGUMENT;
+    if (field < -1 || field >= nFields || (fn != 0 && field < 0)) return E_BAD_ARGUMENT;
+    unchecked(s.aggFn[a] = fn);
+    unchecked(s.aggField[a] = field);
+  }
+  if (!s.reserve(0, 0, 0)) return E_MEMORY_CAP;
+  unchecked(stores[h] = s);
+  return h;
+}
+
+export function storeClose(h: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  s.free();
+  unchecked(stores[h] = null);
+  return 0;
+}
+
+// ---- aggregates -------------------------------------------------------------------------------
+
+export function ingest(h: i32, n: i32, keyPtr: usize, keyBytesPtr: usize, timePtr: usize, valTable: usize, seqBase: i64): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  if (s.kind != KIND_AGG) return E_WRONG_KIND;
+  if (n < 0) return E_BAD_ARGUMENT;
+  const r = ingestBatch(s, n, keyPtr, keyBytesPtr, timePtr, valTable, seqBase);
+  if (r >= 0) s.maybeCompact();
+  return r;
+}
+
+export function advanceWatermark(h: i32, t: i64): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  const r = advance(s, t);
+  if (r >= 0) s.maybeCompact();
+  return r;
+}
+
+export function watermark(h: i32): i64 {
+  const s = get(h);
+  return s == null ? 0 : s.watermark;
+}
+
+export function setWatermark(h: i32, w: i64): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  s.watermark = w;
+  s.nextEventAt = i64.MIN_VALUE;
+  return 0;
+}
+
+export function lateEvents(h: i32): i64 {
+  const s = get(h);
+  return s == null ? 0 : s.lateEvents;
+}
+
+export function setLateEvents(h: i32, n: i64): void {
+  const s = get(h);
+  if (s != null) s.lateEvents = n;
+}
+
+/** Writes the row of `key` (ns 0) into `out` (1 row) and returns 1, or 0 when absent. */
+export function getRow(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  if (s.kind != KIND_AGG || s.win != WIN_NONE) return E_WRONG_KIND;
+  const row = s.find(keyHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
+  if (!out.prepare(1, s.nAggs, <u32>max<i32>(len, 0))) return E_MEMORY_CAP;
+  if (row < 0) return 0;
+  const acc = accFor(s.nFields, s.nAggs);
+  acc.fromRow(s, row);
+  out.push(s, row, 0, 0, acc);
+  return 1;
+}
+
+let exportIdx: usize = 0;
+let exportCap: i32 = 0;
+let exportStore: Store | null = null;
+
+function cmpExport(a: i32, b: i32): i32 {
+  const s = changetype<Store>(exportStore);
+  const c = compareKeys(s, a, b);
+  if (c != 0) return c;
+  const x = s.rowNs(a);
+  const y = s.rowNs(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Writes every live row into `out`, ordered by (key, ns). For windowed stores start/end are the
+ * pane or session bounds. Returns the row count.
+ */
+export function exportRows(h: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  if (s.kind != KIND_AGG) return E_WRONG_KIND;
+  const n = s.liveRows;
+  if (n > exportCap) {
+    const p = growZeroed(exportIdx, <usize>exportCap << 2, <usize>n << 2);
+    if (p == 0) return E_MEMORY_CAP;
+    exportIdx = p;
+    exportCap = n;
+  }
+  let m = 0;
+  let keyBytes: u64 = 0;
+  for (let r = 0; r < s.hwm; r++) {
+    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
+    store<i32>(exportIdx + (<usize>m << 2), r);
+    m++;
+    if (s.keyType == KEY_UTF8) keyBytes += <u64>s.keyLen(r);
+  }
+  if (keyBytes > 0x7fff_0000 || !out.prepare(m, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
+  exportStore = s;
+  const ok = mergeSort(exportIdx, m, cmpExport);
+  exportStore = null;
+  if (!ok) return E_MEMORY_CAP;
+  const acc = accFor(s.nFields, s.nAggs);
+  for (let i = 0; i < m; i++) {
+    const r = load<i32>(exportIdx + (<usize>i << 2));
+    acc.fromRow(s, r);
+    let start: i64 = 0;
+    let end: i64 = 0;
+    if (s.win == WIN_PANES) { start = s.rowNs(r); end = start + s.slide; }
+    else if (s.win == WIN_SESSION) {
+      start = load<i64>(s.startCol + (<usize>r << 3));
+      end = load<i64>(s.maxTimeCol + (<usize>r << 3)) + s.gap;
+    }
+    out.push(s, r, start, end, acc);
+  }
+  return m;
+}
+
+/** Deletes a key (all of its windows for windowed stores). Returns 1 when something was removed. */
+export function deleteKey(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  const kh = keyHashOf(s, keyI64, ptr, len);
+  if (s.win != WIN_PANES) return s.deleteKey(kh, keyI64, ptr, len, 0);
+  // Panes: remove every pane row of the key.
+  let removed = 0;
+  for (let r = 0; r < s.hwm; r++) {
+    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
+    if (load<u32>(s.hashCol + (<usize>r << 2)) != kh) continue;
+    const same = s.keyType == KEY_INT64 ? s.keyEqI64(r, keyI64) : s.keyEqBytes(r, ptr, len);
+    if (!same) continue;
+    s.unindex(r);
+    s.freeRow(r);
+    removed = 1;
+  }
+  return removed;
+}
+
+// ---- value state -------------------------------------------------------------------------------
+
+export function valuePut(h: i32, keyI64: i64, ptr: usize, len: i32, valPtr: usize, valLen: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  if (s.kind != KIND_VALUE) return E_WRONG_KIND;
+  if (valLen < 0 || len < 0) return E_BAD_ARGUMENT;
+  if (!s.reserve(1, <u32>len, <u32>valLen)) return E_MEMORY_CAP;
+  const row = s.findOrInsert(keyHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
+  const vp = s.valueCol + (<usize>row << 3);
+  s.valArena.garbageBytes += <u32>(load<u64>(vp) >>> 32);
+  const off = s.valArena.append(valPtr, <u32>valLen);
+  store<u64>(vp, (<u64>valLen << 32) | <u64>off);
+  s.touch(row);
+  s.maybeCompact();
+  return 0;
+}
+
+let valueOutPtr: usize = 0;
+
+/** Returns the value length (bytes at valueOut()), or -1 when absent. */
+export function valueGet(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  if (s.kind != KIND_VALUE) return E_WRONG_KIND;
+  const row = s.find(keyHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
+  if (row < 0) return -1;
+  const kv = load<u64>(s.valueCol + (<usize>row << 3));
+  valueOutPtr = s.valArena.base + <usize>(<u32>kv);
+  return <i32>(kv >>> 32);
+}
+
+export function valueOut(): usize {
+  return valueOutPtr;
+}
+
+// ---- output buffer -----------------------------------------------------------------------------
+
+export function outCount(): i32 { return out.count; }
+export function outKey(): usize { return out.key; }
+export function outKeyBytes(): usize { return out.keyBytes.base; }
+export function outStart(): usize { return out.start; }
+export function outEnd(): usize { return out.end; }
+export function outVals(a: i32): usize { return load<usize>(out.vals + (<usize>a << 2)); }
+export function outValid(a: i32): usize { return load<usize>(out.valid + (<usize>a << 2)); }
+
+// ---- snapshots ---------------------------------------------------------------------------------
+
+export function snapshotCapture(h: i32, mode: i32, keyGroups: i32, kgMask: usize): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  return captureSnapshot(s, mode, keyGroups, kgMask);
+}
+
+export function snapshotPtr(): usize { return snapPtr; }
+export function snapshotLen(): usize { return snapshotLength(); }
+export function snapshotFree(): void { snapshotRelease(); }
+
+export function snapshotLoad(h: i32, ptr: usize, len: usize, kgMask: usize, keyGroups: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  return loadSnapshot(s, ptr, len, kgMask, keyGroups);
+}
+
+/** True when the next capture must be full (never captured, or the change log overflowed). */
+export function needsFull(h: i32): i32 {
+  const s = get(h);
+  if (s == null) return 1;
+  return !s.trackChanges || s.forceFull ? 1 : 0;
+}
+
+export function forceFull(h: i32): void {
+  const s = get(h);
+  if (s != null) s.forceFull = true;
+}
+
+/** Removes every row of the masked key groups without tombstones (they moved to another shard). */
+export function dropKeyGroups(h: i32, kgMask: usize, keyGroups: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  let n = 0;
+  const track = s.trackChanges;
+  s.trackChanges = false;
+  for (let r = 0; r < s.hwm; r++) {
+    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
+    const kg = load<u32>(s.hashCol + (<usize>r << 2)) % <u32>keyGroups;
+    if (load<u8>(kgMask + <usize>kg) == 0) continue;
+    if (s.win == WIN_SESSION) removeSessionAny(s, r);
+    else { s.unindex(r); s.freeRow(r); }
+    n++;
+  }
+  s.trackChanges = track;
+  s.forceFull = true;
+  return n;
+}
+
+import { removeSession } from './emit';
+function removeSessionAny(s: Store, r: i32): void { removeSession(s, r); }
+
+// ---- metrics -----------------------------------------------------------------------------------
+
+/** Writes per key group row counts (u32[keyGroups]) to `outPtr`. */
+export function keyGroupRows(h: i32, keyGroups: i32, outPtr: usize): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  memory.fill(outPtr, 0, <usize>keyGroups << 2);
+  for (let r = 0; r < s.hwm; r++) {
+    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
+    const kg = <usize>(load<u32>(s.hashCol + (<usize>r << 2)) % <u32>keyGroups);
+    store<u32>(outPtr + (kg << 2), load<u32>(outPtr + (kg << 2)) + 1);
+  }
+  return 0;
+}
+
+export function liveRows(h: i32): i32 {
+  const s = get(h);
+  return s == null ? E_BAD_HANDLE : s.liveRows;
+}
+
+export function memUsed(): usize { return memUsedBytes; }
+export function setMemCap(bytes: usize): void { setCap(bytes); }
+
+// ---- hashing and routing -----------------------------------------------------------------------
+
+export function hashKeyI64(k: i64): u32 { return hashI64(k); }
+export function hashKeyBytes(ptr: usize, len: i32): u32 { return hashBytes(ptr, len); }
+
+/**
+ * Computes each event's key group and shard (via `assign`, a u8 per key group) in one pass over the
+ * batch's keys. Writes shard ids to `shardOut`, per-shard counts to `countsOut` (u32[shards]) and
+ * per-key-group counts to `kgCounts` (u32[keyGroups]).
+ */
+export function route(keyType: i32, n: i32, keyPtr: usize, keyBytesPtr: usize, keyGroups: i32, assign: usize,
+                      shards: i32, shardOut: usize, countsOut: usize, kgCounts: usize): void {
+  memory.fill(countsOut, 0, <usize>shards << 2);
+  memory.fill(kgCounts, 0, <usize>keyGroups << 2);
+  for (let i = 0; i < n; i++) {
+    let h: u32;
+    if (keyType == KEY_INT64) h = hashI64(load<i64>(keyPtr + (<usize>i << 3)));
+    else {
+      const o = load<u32>(keyPtr + (<usize>i << 2));
+      h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
+    }
+    const kg = <usize>(h % <u32>keyGroups);
+    store<u32>(kgCounts + (kg << 2), load<u32>(kgCounts + (kg << 2)) + 1);
+    const sh = <usize>load<u8>(assign + kg);
+    store<u8>(shardOut + <usize>i, <u8>sh);
+    store<u32>(countsOut + (sh << 2), load<u32>(countsOut + (sh << 2)) + 1);
+  }
+}
+
+export { initAgg, E_WRONG_KIND };

@@ -1,0 +1,41 @@
+// Raw allocation with an accounted memory cap. Every buffer a store owns goes through here, so the
+// cap is checked before anything is changed and an over-cap request fails with E_MEMORY_CAP instead
+// of trapping. Buffers are raw (unmanaged) memory: the hot path never touches the GC.
+
+export let memUsedBytes: usize = 0;
+export let memCapBytes: usize = 1 << 31;
+
+export function setMemCap(bytes: usize): void {
+  memCapBytes = bytes;
+}
+
+/** True when `extra` more bytes fit under the cap. */
+@inline export function fits(extra: usize): bool {
+  return memUsedBytes + extra <= memCapBytes;
+}
+
+/** Allocates `size` zeroed bytes, or returns 0 when the cap would be passed. */
+export function allocZeroed(size: usize): usize {
+  if (size == 0) size = 8;
+  if (!fits(size)) return 0;
+  const p = heap.alloc(size);
+  memory.fill(p, 0, size);
+  memUsedBytes += size;
+  return p;
+}
+
+/** Grows a buffer from `oldSize` to `newSize` bytes, zeroing the new tail; 0 on cap. */
+export function growZeroed(p: usize, oldSize: usize, newSize: usize): usize {
+  if (newSize <= oldSize) return p;
+  if (!fits(newSize - oldSize)) return 0;
+  const q = p == 0 ? heap.alloc(newSize) : heap.realloc(p, newSize);
+  memory.fill(q + oldSize, 0, newSize - oldSize);
+  memUsedBytes += newSize - oldSize;
+  return q;
+}
+
+export function release(p: usize, size: usize): void {
+  if (p == 0) return;
+  heap.free(p);
+  memUsedBytes -= size == 0 ? 8 : size;
+}

@@ -1,0 +1,117 @@
+// The output buffer: rows leaving Wasm (fired windows, exports, point reads) are written here as
+// Arrow-compatible columns, then copied out by bindings/ in one pass. It is reused between calls;
+// its contents are valid until the next call that writes output.
+//   key      int64: i64[count]; utf8: u32 offsets[count + 1] into keyBytes
+//   start    i64[count], end i64[count]
+//   per aggregate: 8 bytes per row (i64 for count, f64 otherwise) and a u8 validity per row
+import { Store, KEY_INT64, FN_COUNT, FN_MEAN } from './store';
+import { Acc } from './combine';
+import { ByteArena } from './arena';
+import { growZeroed } from './mem';
+
+export class Out {
+  count: i32 = 0;
+  cap: i32 = 0;
+  nAggs: i32 = 0;
+  key: usize = 0;
+  start: usize = 0;
+  end: usize = 0;
+  vals: usize = 0; // nAggs pointers
+  valid: usize = 0; // nAggs pointers
+  valsCap: i32 = 0;
+  keyBytes: ByteArena = new ByteArena();
+
+  /** Makes room for `rows` rows of `nAggs` aggregates and `keyBytes` key bytes; false on cap. */
+  prepare(rows: i32, nAggs: i32, keyBytes: u32): bool {
+    this.count = 0;
+    this.nAggs = nAggs;
+    this.keyBytes.clear();
+    if (!this.keyBytes.reserve(keyBytes)) return false;
+    if (nAggs > this.valsCap) {
+      const v = growZeroed(this.vals, <usize>this.valsCap << 2, <usize>nAggs << 2);
+      if (v == 0) return false;
+      this.vals = v;
+      const w = growZeroed(this.valid, <usize>this.valsCap << 2, <usize>nAggs << 2);
+      if (w == 0) return false;
+      this.valid = w;
+      // New aggregate slots get columns of the current row capacity.
+      for (let a = this.valsCap; a < nAggs; a++) {
+        const c = growZeroed(0, 0, <usize>max<i32>(this.cap, 1) << 3);
+        const d = growZeroed(0, 0, <usize>max<i32>(this.cap, 1));
+        if (c == 0 || d == 0) return false;
+        store<usize>(this.vals + (<usize>a << 2), c);
+        store<usize>(this.valid + (<usize>a << 2), d);
+      }
+      this.valsCap = nAggs;
+    }
+    if (rows + 1 > this.cap) {
+      let next = max<i32>(this.cap, 256);
+      while (next < rows + 1) next *= 2;
+      const k = growZeroed(this.key, <usize>this.cap << 3, <usize>next << 3);
+      if (k == 0) return false;
+      this.key = k;
+      const st = growZeroed(this.start, <usize>this.cap << 3, <usize>next << 3);
+      if (st == 0) return false;
+      this.start = st;
+      const en = growZeroed(this.end, <usize>this.cap << 3, <usize>next << 3);
+      if (en == 0) return false;
+      this.end = en;
+      for (let a = 0; a < this.valsCap; a++) {
+        const vp = this.vals + (<usize>a << 2);
+        const oldCap = <usize>max<i32>(this.cap, 1);
+        const c = growZeroed(load<usize>(vp), oldCap << 3, <usize>next << 3);
+        if (c == 0) return false;
+        store<usize>(vp, c);
+        const dp = this.valid + (<usize>a << 2);
+        const d = growZeroed(load<usize>(dp), oldCap, <usize>next);
+        if (d == 0) return false;
+        store<usize>(dp, d);
+      }
+      this.cap = next;
+    }
+    store<u32>(this.key, 0);
+    return true;
+  }
+
+  /** Appends the key of `row` in store `s`. Room must have been prepared. */
+  @inline pushKey(s: Store, row: i32): void {
+    const i = this.count;
+    if (s.keyType == KEY_INT64) {
+      store<i64>(this.key + (<usize>i << 3), load<i64>(s.keyCol + (<usize>row << 3)));
+    } else {
+      this.keyBytes.append(s.keyPtr(row), <u32>s.keyLen(row));
+      store<u32>(this.key + (<usize>(i + 1) << 2), this.keyBytes.usedBytes);
+    }
+  }
+
+  /** Appends one output row: the key of `keyRow`, the window bounds, and the values in `acc`. */
+  push(s: Store, keyRow: i32, start: i64, end: i64, acc: Acc): void {
+    const i = this.count;
+    this.pushKey(s, keyRow);
+    store<i64>(this.start + (<usize>i << 3), start);
+    store<i64>(this.end + (<usize>i << 3), end);
+    for (let a = 0; a < s.nAggs; a++) {
+      const fn = unchecked(s.aggFn[a]);
+      const f = unchecked(s.aggField[a]);
+      const vp = load<usize>(this.vals + (<usize>a << 2)) + (<usize>i << 3);
+      const dp = load<usize>(this.valid + (<usize>a << 2)) + <usize>i;
+      if (fn == FN_COUNT) {
+        store<i64>(vp, f < 0 ? acc.cnt : unchecked(acc.fieldCnt[f]));
+        store<u8>(dp, 1);
+        continue;
+      }
+      const n = unchecked(acc.fieldCnt[f]);
+      if (n == 0) {
+        store<f64>(vp, 0);
+        store<u8>(dp, 0);
+        continue;
+      }
+      const v = unchecked(acc.val[a]);
+      store<f64>(vp, fn == FN_MEAN ? v / <f64>n : v);
+      store<u8>(dp, 1);
+    }
+    this.count = i + 1;
+  }
+}
+
+export const out = new Out();

@@ -1,0 +1,71 @@
+// Deterministic ordering helpers: a stable bottom-up merge sort over an index permutation, with
+// comparators that read rows of a store. Used for fired windows (window_end, key, window_start),
+// exports (key, ns) and snapshots (key group, key, ns).
+import { Store, KEY_INT64 } from './store';
+import { allocZeroed, release } from './mem';
+
+/** Compares the keys of two rows: int64 numerically, utf8 by unsigned bytes (a prefix first). */
+export function compareKeys(s: Store, a: i32, b: i32): i32 {
+  if (s.keyType == KEY_INT64) {
+    const x = load<i64>(s.keyCol + (<usize>a << 3));
+    const y = load<i64>(s.keyCol + (<usize>b << 3));
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  const la = s.keyLen(a);
+  const lb = s.keyLen(b);
+  const c = memory.compare(s.keyPtr(a), s.keyPtr(b), <usize>min<i32>(la, lb));
+  if (c != 0) return c < 0 ? -1 : 1;
+  return la < lb ? -1 : la > lb ? 1 : 0;
+}
+
+@inline export function cmpI64(x: i64, y: i64): i32 {
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Sorts `idx[0..n)` (i32 entries) stably with `cmp(a, b)`. Returns false when the scratch buffer
+ * could not be allocated (the caller reports E_MEMORY_CAP; `idx` is unchanged then).
+ */
+export function mergeSort(idx: usize, n: i32, cmp: (a: i32, b: i32) => i32): bool {
+  if (n < 2) return true;
+  const tmp = allocZeroed(<usize>n << 2);
+  if (tmp == 0) return false;
+  // Insertion-sort runs of 16 first: cheap and cache friendly.
+  const RUN = 16;
+  for (let lo = 0; lo < n; lo += RUN) {
+    const hi = min<i32>(lo + RUN, n);
+    for (let i = lo + 1; i < hi; i++) {
+      const v = load<i32>(idx + (<usize>i << 2));
+      let j = i - 1;
+      while (j >= lo && cmp(load<i32>(idx + (<usize>j << 2)), v) > 0) {
+        store<i32>(idx + (<usize>(j + 1) << 2), load<i32>(idx + (<usize>j << 2)));
+        j--;
+      }
+      store<i32>(idx + (<usize>(j + 1) << 2), v);
+    }
+  }
+  let src = idx;
+  let dst = tmp;
+  for (let width = RUN; width < n; width <<= 1) {
+    for (let lo = 0; lo < n; lo += width << 1) {
+      const mid = min<i32>(lo + width, n);
+      const hi = min<i32>(lo + (width << 1), n);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        const a = load<i32>(src + (<usize>i << 2));
+        const b = load<i32>(src + (<usize>j << 2));
+        if (cmp(b, a) < 0) { store<i32>(dst + (<usize>k << 2), b); j++; }
+        else { store<i32>(dst + (<usize>k << 2), a); i++; }
+        k++;
+      }
+      while (i < mid) { store<i32>(dst + (<usize>k << 2), load<i32>(src + (<usize>i << 2))); i++; k++; }
+      while (j < hi) { store<i32>(dst + (<usize>k << 2), load<i32>(src + (<usize>j << 2))); j++; k++; }
+    }
+    const t = src; src = dst; dst = t;
+  }
+  if (src != idx) memory.copy(idx, src, <usize>n << 2);
+  release(tmp, <usize>n << 2);
+  return true;
+}

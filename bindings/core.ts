@@ -1,0 +1,253 @@
+/**
+ * WasmCore: one Wasm instance (one shard's memory) and the only code that reads or writes its
+ * linear memory. Views over memory.buffer are re-derived after every call that can grow memory,
+ * because memory.grow detaches the old ArrayBuffer. Data enters through the scratch arena with one
+ * copy per column and leaves as fresh typed arrays (copies), so nothing outside this file ever
+ * holds a view into Wasm memory.
+ */
+import { CairnError } from '../src/errors.js';
+import { instantiate } from './module.js';
+import {
+  type CairnExports, E_MEMORY_CAP, E_BAD_HANDLE, E_BAD_ARGUMENT, E_BAD_SNAPSHOT, E_WRONG_KIND, E_LIMIT,
+  KIND_AGG, KIND_VALUE, KEY_INT64, KEY_UTF8, WIN_NONE, WIN_PANES, WIN_SESSION,
+} from './exports.js';
+import type { EncodedBatch, EncodedKey, EncodedKeys, OutColumns, StoreConfig } from './types.js';
+
+export const DEFAULT_MEM_CAP_BYTES = 2 * 1024 * 1024 * 1024 - 64 * 1024 * 1024;
+
+export class WasmCore {
+  readonly ex: CairnExports;
+  private buffer: ArrayBuffer | SharedArrayBuffer;
+  private u8v: Uint8Array;
+  private dv: DataView;
+
+  constructor(memCapBytes = DEFAULT_MEM_CAP_BYTES) {
+    this.ex = instantiate();
+    this.ex.setMemCap(memCapBytes);
+    this.buffer = this.ex.memory.buffer;
+    this.u8v = new Uint8Array(this.buffer);
+    this.dv = new DataView(this.buffer);
+  }
+
+  /** Fresh views after anything that may have grown memory. */
+  private refresh(): void {
+    if (this.ex.memory.buffer !== this.buffer) {
+      this.buffer = this.ex.memory.buffer;
+      this.u8v = new Uint8Array(this.buffer);
+      this.dv = new DataView(this.buffer);
+    }
+  }
+
+  get u8(): Uint8Array {
+    this.refresh();
+    return this.u8v;
+  }
+
+  get view(): DataView {
+    this.refresh();
+    return this.dv;
+  }
+
+  memUsedBytes(): number {
+    return this.ex.memUsed();
+  }
+
+  /** Bytes of Wasm linear memory (what the process pays for this shard). */
+  memoryBytes(): number {
+    return this.ex.memory.buffer.byteLength;
+  }
+
+  /** Turns a negative status into a CairnError; returns non-negative results unchanged. */
+  check(code: number, what: string): number {
+    if (code >= 0) return code;
+    switch (code) {
+      case E_MEMORY_CAP:
+        throw new CairnError('unavailable', `${what}: shard memory cap reached (used ${this.ex.memUsed()} bytes); nothing was changed`);
+      case E_BAD_HANDLE: throw new CairnError('closed', `${what}: the store is closed`);
+      case E_BAD_ARGUMENT: throw new CairnError('invalid', `${what}: argument out of range`);
+      case E_BAD_SNAPSHOT: throw new CairnError('corruption', `${what}: snapshot bytes do not match their declared layout`);
+      case E_WRONG_KIND: throw new CairnError('invalid', `${what}: operation not supported by this operator kind`);
+      case E_LIMIT: throw new CairnError('unavailable', `${what}: a hard size limit was reached`);
+      default: throw new CairnError('internal', `${what}: unexpected status ${code}`);
+    }
+  }
+
+  /** A scratch buffer of `bytes` bytes; its contents are overwritten by the next scratch use. */
+  scratch(bytes: number): number {
+    const p = this.ex.scratch(Math.max(bytes, 8));
+    if (p === 0) this.check(E_MEMORY_CAP, 'scratch');
+    return p;
+  }
+
+  openStore(cfg: StoreConfig): number {
+    const spec = this.scratch(cfg.aggs.length * 8);
+    const dv = this.view;
+    cfg.aggs.forEach((a, i) => {
+      dv.setInt32(spec + i * 8, a.fn, true);
+      dv.setInt32(spec + i * 8 + 4, a.field, true);
+    });
+    const w = cfg.window;
+    const win = w.kind === 'none' ? WIN_NONE : w.kind === 'panes' ? WIN_PANES : WIN_SESSION;
+    const h = this.ex.storeOpen(
+      cfg.kind === 'aggregate' ? KIND_AGG : KIND_VALUE,
+      cfg.keyType === 'int64' ? KEY_INT64 : KEY_UTF8,
+      win,
+      BigInt(w.kind === 'panes' ? w.size : 0),
+      BigInt(w.kind === 'panes' ? w.slide : 0),
+      BigInt(w.kind === 'session' ? w.gap : 0),
+      BigInt(cfg.lateness),
+      BigInt(w.kind === 'none' ? w.ttl : 0),
+      cfg.eventTime ? 1 : 0,
+      cfg.aggs.length,
+      cfg.nFields,
+      spec,
+    );
+    return this.check(h, 'open store');
+  }
+
+  /** Copies a batch into scratch with one copy per column and applies it. Returns accepted events. */
+  ingest(h: number, b: EncodedBatch, seqBase: bigint): number {
+    const n = b.n;
+    const nf = b.values.length;
+    const keyBytesLen = b.keys.type === 'utf8' ? b.keys.bytes.length : 0;
+    const keyLen = b.keys.type === 'int64' ? n * 8 : (n + 1) * 4;
+    const align = (x: number) => (x + 7) & ~7;
+    const offKeys = 0;
+    const offKeyBytes = align(offKeys + keyLen);
+    const offTimes = align(offKeyBytes + keyBytesLen);
+    const offTable = align(offTimes + (b.times ? n * 8 : 0));
+    const offVals = align(offTable + nf * 4);
+    const total = offVals + nf * n * 8;
+    const base = this.scratch(total);
+    const u8 = this.u8;
+    if (b.keys.type === 'int64') u8.set(bytesOf(b.keys.values), base + offKeys);
+    else {
+      u8.set(bytesOf(b.keys.offsets), base + offKeys);
+      u8.set(b.keys.bytes, base + offKeyBytes);
+    }
+    if (b.times) u8.set(bytesOf(b.times), base + offTimes);
+    const dv = this.view;
+    for (let f = 0; f < nf; f++) {
+      const p = base + offVals + f * n * 8;
+      dv.setUint32(base + offTable + f * 4, p, true);
+      u8.set(bytesOf(b.values[f]!), p);
+    }
+    const r = this.ex.ingest(h, n, base + offKeys, base + offKeyBytes, b.times ? base + offTimes : 0, base + offTable, seqBase);
+    return this.check(r, 'ingest');
+  }
+
+  /** Writes a key into scratch; returns [keyI64, ptr, len] for point calls. */
+  private keyArgs(k: EncodedKey, extra = 0): [bigint, number, number, number] {
+    if (k.type === 'int64') {
+      const p = extra > 0 ? this.scratch(extra) : 0;
+      return [k.value, 0, 0, p];
+    }
+    const p = this.scratch(k.bytes.length + extra);
+    this.u8.set(k.bytes, p);
+    return [0n, p, k.bytes.length, p + k.bytes.length];
+  }
+
+  getRow(h: number, k: EncodedKey, cfg: StoreConfig): OutColumns | undefined {
+    const [ki, p, l] = this.keyArgs(k);
+    const found = this.check(this.ex.getRow(h, ki, p, l), 'get');
+    return found ? this.readOut(cfg) : undefined;
+  }
+
+  deleteKey(h: number, k: EncodedKey): boolean {
+    const [ki, p, l] = this.keyArgs(k);
+    return this.check(this.ex.deleteKey(h, ki, p, l), 'delete') === 1;
+  }
+
+  valuePut(h: number, k: EncodedKey, value: Uint8Array): void {
+    const [ki, p, l, vp] = this.keyArgs(k, value.length + 8);
+    this.u8.set(value, vp);
+    this.check(this.ex.valuePut(h, ki, p, l, vp, value.length), 'put');
+  }
+
+  valueGet(h: number, k: EncodedKey): Uint8Array | undefined {
+    const [ki, p, l] = this.keyArgs(k);
+    const len = this.ex.valueGet(h, ki, p, l);
+    if (len === -1) return undefined;
+    this.check(len, 'get');
+    const at = this.ex.valueOut();
+    return this.u8.slice(at, at + len);
+  }
+
+  advance(h: number, t: bigint, cfg: StoreConfig): OutColumns {
+    this.check(this.ex.advanceWatermark(h, t), 'advanceWatermark');
+    return this.readOut(cfg);
+  }
+
+  exportRows(h: number, cfg: StoreConfig): OutColumns {
+    this.check(this.ex.exportRows(h), 'export');
+    return this.readOut(cfg);
+  }
+
+  /** Copies the output buffer out of Wasm memory. */
+  readOut(cfg: StoreConfig): OutColumns {
+    const ex = this.ex;
+    const count = ex.outCount();
+    const u8 = this.u8;
+    const buf = u8.buffer;
+    let keys: EncodedKeys;
+    if (cfg.keyType === 'int64') {
+      keys = { type: 'int64', values: new BigInt64Array(buf.slice(ex.outKey(), ex.outKey() + count * 8)) };
+    } else {
+      const offsets = new Uint32Array(buf.slice(ex.outKey(), ex.outKey() + (count + 1) * 4));
+      const end = offsets[count]!;
+      keys = { type: 'utf8', offsets, bytes: u8.slice(ex.outKeyBytes(), ex.outKeyBytes() + end) };
+    }
+    const start = new BigInt64Array(buf.slice(ex.outStart(), ex.outStart() + count * 8));
+    const end = new BigInt64Array(buf.slice(ex.outEnd(), ex.outEnd() + count * 8));
+    const values: (BigInt64Array | Float64Array)[] = [];
+    const valid: Uint8Array[] = [];
+    cfg.aggs.forEach((a, i) => {
+      const vp = ex.outVals(i);
+      const slice = buf.slice(vp, vp + count * 8);
+      values.push(a.fn === 0 ? new BigInt64Array(slice) : new Float64Array(slice));
+      const dp = ex.outValid(i);
+      valid.push(u8.slice(dp, dp + count));
+    });
+    return { count, keys, start, end, values, valid };
+  }
+
+  capture(h: number, mode: number, keyGroups: number, kgMask: Uint8Array | null): Uint8Array {
+    let maskPtr = 0;
+    if (kgMask) {
+      maskPtr = this.scratch(kgMask.length);
+      this.u8.set(kgMask, maskPtr);
+    }
+    const len = this.check(this.ex.snapshotCapture(h, mode, keyGroups, maskPtr), 'checkpoint capture');
+    const p = this.ex.snapshotPtr();
+    const out = this.u8.slice(p, p + len);
+    // A full snapshot buffer can be large; give it back rather than keep it resident.
+    if (len > 16 * 1024 * 1024) this.ex.snapshotFree();
+    return out;
+  }
+
+  load(h: number, bytes: Uint8Array, keyGroups: number, kgMask: Uint8Array | null): number {
+    const maskLen = kgMask ? kgMask.length : 0;
+    const p = this.scratch(bytes.length + maskLen + 8);
+    const u8 = this.u8;
+    u8.set(bytes, p);
+    if (kgMask) u8.set(kgMask, p + bytes.length);
+    return this.check(this.ex.snapshotLoad(h, p, bytes.length, kgMask ? p + bytes.length : 0, keyGroups), 'restore');
+  }
+
+  dropKeyGroups(h: number, keyGroups: number, kgMask: Uint8Array): number {
+    const p = this.scratch(kgMask.length);
+    this.u8.set(kgMask, p);
+    return this.check(this.ex.dropKeyGroups(h, p, keyGroups), 'drop key groups');
+  }
+
+  keyGroupRows(h: number, keyGroups: number): Uint32Array {
+    const p = this.scratch(keyGroups * 4);
+    this.check(this.ex.keyGroupRows(h, keyGroups, p), 'metrics');
+    return new Uint32Array(this.u8.buffer.slice(p, p + keyGroups * 4));
+  }
+}
+
+/** The bytes of a typed array, without copying. */
+export function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}

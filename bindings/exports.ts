@@ -1,0 +1,66 @@
+/**
+ * The raw export table of build/cairn.wasm (assembly/index.ts). Pointers are byte offsets into the
+ * instance's memory; i64 parameters and results are bigint.
+ */
+export interface CairnExports {
+  memory: WebAssembly.Memory;
+  scratch(bytes: number): number;
+  storeOpen(kind: number, keyType: number, win: number, size: bigint, slide: bigint, gap: bigint, lateness: bigint,
+    ttl: bigint, eventTime: number, nAggs: number, nFields: number, aggSpec: number): number;
+  storeClose(h: number): number;
+  ingest(h: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, valTable: number, seqBase: bigint): number;
+  advanceWatermark(h: number, t: bigint): number;
+  watermark(h: number): bigint;
+  setWatermark(h: number, w: bigint): number;
+  lateEvents(h: number): bigint;
+  setLateEvents(h: number, n: bigint): void;
+  getRow(h: number, keyI64: bigint, ptr: number, len: number): number;
+  exportRows(h: number): number;
+  deleteKey(h: number, keyI64: bigint, ptr: number, len: number): number;
+  valuePut(h: number, keyI64: bigint, ptr: number, len: number, valPtr: number, valLen: number): number;
+  valueGet(h: number, keyI64: bigint, ptr: number, len: number): number;
+  valueOut(): number;
+  outCount(): number;
+  outKey(): number;
+  outKeyBytes(): number;
+  outStart(): number;
+  outEnd(): number;
+  outVals(a: number): number;
+  outValid(a: number): number;
+  snapshotCapture(h: number, mode: number, keyGroups: number, kgMask: number): number;
+  snapshotPtr(): number;
+  snapshotLen(): number;
+  snapshotFree(): void;
+  snapshotLoad(h: number, ptr: number, len: number, kgMask: number, keyGroups: number): number;
+  needsFull(h: number): number;
+  forceFull(h: number): void;
+  dropKeyGroups(h: number, kgMask: number, keyGroups: number): number;
+  keyGroupRows(h: number, keyGroups: number, outPtr: number): number;
+  liveRows(h: number): number;
+  memUsed(): number;
+  setMemCap(bytes: number): void;
+  hashKeyI64(k: bigint): number;
+  hashKeyBytes(ptr: number, len: number): number;
+  route(keyType: number, n: number, keyPtr: number, keyBytesPtr: number, keyGroups: number, assign: number,
+    shards: number, shardOut: number, countsOut: number, kgCounts: number): void;
+}
+
+/** Status codes from assembly/errors.ts. */
+export const E_MEMORY_CAP = -1;
+export const E_BAD_HANDLE = -2;
+export const E_BAD_ARGUMENT = -3;
+export const E_BAD_SNAPSHOT = -4;
+export const E_WRONG_KIND = -5;
+export const E_LIMIT = -6;
+
+export const KIND_AGG = 0;
+export const KIND_VALUE = 1;
+export const KEY_INT64 = 0;
+export const KEY_UTF8 = 1;
+export const WIN_NONE = 0;
+export const WIN_PANES = 1;
+export const WIN_SESSION = 2;
+export const MODE_FULL = 0;
+export const MODE_DELTA = 1;
+export const MODE_EXTRACT = 2;
+export const FN_CODES = { count: 0, sum: 1, min: 2, max: 3, mean: 4, first: 5, last: 6 } as const;

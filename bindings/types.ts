@@ -1,0 +1,42 @@
+/**
+ * Plain, transferable shapes that cross between the SDK, shards and workers. Every buffer is a
+ * standalone typed array (never a view into Wasm memory), so it can be posted to a worker.
+ */
+
+/** Keys of a batch: int64 as a BigInt64Array, utf8 as UTF-8 bytes with n + 1 offsets. */
+export type EncodedKeys =
+  | { type: 'int64'; values: BigInt64Array }
+  | { type: 'utf8'; offsets: Uint32Array; bytes: Uint8Array };
+
+/** A validated batch: n events, event times (or null), one Float64Array per value field (NaN = null). */
+export interface EncodedBatch {
+  n: number;
+  keys: EncodedKeys;
+  times: BigInt64Array | null;
+  values: Float64Array[];
+}
+
+/** Rows copied out of Wasm: keys, window bounds, and per aggregate values with validity (1 = valid). */
+export interface OutColumns {
+  count: number;
+  keys: EncodedKeys;
+  start: BigInt64Array;
+  end: BigInt64Array;
+  /** Per aggregate: BigInt64Array for count, Float64Array otherwise. */
+  values: (BigInt64Array | Float64Array)[];
+  valid: Uint8Array[];
+}
+
+/** A single key for point operations. */
+export type EncodedKey = { type: 'int64'; value: bigint } | { type: 'utf8'; bytes: Uint8Array };
+
+export interface StoreConfig {
+  kind: 'aggregate' | 'value';
+  keyType: 'int64' | 'utf8';
+  window: { kind: 'none'; ttl: number } | { kind: 'panes'; size: number; slide: number } | { kind: 'session'; gap: number };
+  lateness: number;
+  eventTime: boolean;
+  /** Per aggregate: function code and value-field index (-1 for count(*)). */
+  aggs: { fn: number; field: number }[];
+  nFields: number;
+}

@@ -1,0 +1,14 @@
+/**
+ * Cairn's public API. Everything a user or an engine imports from 'cairn' is named here; internals
+ * are not re-exported. Optional pieces live under subpaths: 'cairn/streams' and 'cairn/testing'.
+ */
+export { StateBackend, DEFAULT_KEY_GROUPS } from './backend.js';
+export type { OpenOptions, Metrics, ShardMetrics } from './backend.js';
+export { CairnError, RETRYABLE_KINDS } from './errors.js';
+export type { CairnErrorKind } from './errors.js';
+export { AggregateOperator } from './store/aggregate-operator.js';
+export type { IngestResult } from './store/aggregate-operator.js';
+export { ValueState } from './store/value-state.js';
+export type { AggregateSpec, ValueSpec, WindowSpec, AggregateFn, KeyType } from './store/spec.js';
+export type { BatchInput, Column } from './store/batch.js';
+export { hashKey } from './shard/hash.js';

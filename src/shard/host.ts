@@ -1,0 +1,81 @@
+/**
+ * ShardHost executes shard requests against one Wasm instance. It runs in-process (LocalShard) or
+ * inside a worker thread (worker.ts); either way it is the single owner of its instance's memory.
+ */
+import { WasmCore } from '../../bindings/core.js';
+import type { StoreConfig } from '../../bindings/types.js';
+import { CairnError } from '../errors.js';
+import type { ShardRequest, ShardResponse, StoreStats } from './protocol.js';
+
+export class ShardHost {
+  private readonly core: WasmCore;
+  private readonly stores = new Map<number, { h: number; cfg: StoreConfig }>();
+
+  constructor(memCapBytes?: number) {
+    this.core = new WasmCore(memCapBytes);
+  }
+
+  private store(id: number): { h: number; cfg: StoreConfig } {
+    const s = this.stores.get(id);
+    if (!s) throw new CairnError('internal', `shard has no operator ${id}`);
+    return s;
+  }
+
+  handle(req: ShardRequest): ShardResponse {
+    const core = this.core;
+    switch (req.op) {
+      case 'open': {
+        const h = core.openStore(req.cfg);
+        this.stores.set(req.id, { h, cfg: req.cfg });
+        return h;
+      }
+      case 'ingest': {
+        const s = this.store(req.id);
+        return core.ingest(s.h, req.batch, req.seqBase);
+      }
+      case 'advance': {
+        const s = this.store(req.id);
+        return core.advance(s.h, req.t, s.cfg);
+      }
+      case 'export': {
+        const s = this.store(req.id);
+        return core.exportRows(s.h, s.cfg);
+      }
+      case 'get': {
+        const s = this.store(req.id);
+        return core.getRow(s.h, req.key, s.cfg) ?? null;
+      }
+      case 'delete': return core.deleteKey(this.store(req.id).h, req.key);
+      case 'vput': {
+        core.valuePut(this.store(req.id).h, req.key, req.value);
+        return null;
+      }
+      case 'vget': return core.valueGet(this.store(req.id).h, req.key) ?? null;
+      case 'capture': return core.capture(this.store(req.id).h, req.mode, req.keyGroups, req.mask);
+      case 'load': return core.load(this.store(req.id).h, req.bytes, req.keyGroups, req.mask);
+      case 'drop': return core.dropKeyGroups(this.store(req.id).h, req.keyGroups, req.mask);
+      case 'forceFull': {
+        core.ex.forceFull(this.store(req.id).h);
+        return null;
+      }
+      case 'setState': {
+        const h = this.store(req.id).h;
+        core.check(core.ex.setWatermark(h, req.watermark), 'set watermark');
+        core.ex.setLateEvents(h, req.lateEvents);
+        return null;
+      }
+      case 'stats': {
+        const h = this.store(req.id).h;
+        const stats: StoreStats = {
+          rows: core.check(core.ex.liveRows(h), 'stats'),
+          lateEvents: core.ex.lateEvents(h),
+          watermark: core.ex.watermark(h),
+          keyGroupRows: core.keyGroupRows(h, req.keyGroups),
+        };
+        return stats;
+      }
+      case 'memory': return { usedBytes: core.memUsedBytes(), memoryBytes: core.memoryBytes() };
+      case 'crash': throw new CairnError('internal', 'shard crash requested (test hook)');
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The shard protocol: every operation a shard performs, as a plain message. The same messages drive
+ * an in-process shard (LocalShard calls ShardHost directly) and a worker-thread shard (WorkerShard
+ * posts them), which is what keeps the two modes identical in meaning.
+ */
+import type { EncodedBatch, EncodedKey, OutColumns, StoreConfig } from '../../bindings/types.js';
+
+export type ShardRequest =
+  | { op: 'open'; id: number; cfg: StoreConfig }
+  | { op: 'ingest'; id: number; batch: EncodedBatch; seqBase: bigint }
+  | { op: 'advance'; id: number; t: bigint }
+  | { op: 'export'; id: number }
+  | { op: 'get'; id: number; key: EncodedKey }
+  | { op: 'delete'; id: number; key: EncodedKey }
+  | { op: 'vput'; id: number; key: EncodedKey; value: Uint8Array }
+  | { op: 'vget'; id: number; key: EncodedKey }
+  | { op: 'capture'; id: number; mode: number; keyGroups: number; mask: Uint8Array | null }
+  | { op: 'load'; id: number; bytes: Uint8Array; keyGroups: number; mask: Uint8Array | null }
+  | { op: 'drop'; id: number; keyGroups: number; mask: Uint8Array }
+  | { op: 'forceFull'; id: number }
+  | { op: 'setState'; id: number; watermark: bigint; lateEvents: bigint }
+  | { op: 'stats'; id: number; keyGroups: number }
+  | { op: 'memory' }
+  | { op: 'crash' };
+
+export interface StoreStats {
+  rows: number;
+  lateEvents: bigint;
+  watermark: bigint;
+  keyGroupRows: Uint32Array;
+}
+
+export interface MemoryStats {
+  usedBytes: number;
+  memoryBytes: number;
+}
+
+export type ShardResponse = number | boolean | bigint | OutColumns | Uint8Array | StoreStats | MemoryStats | undefined | null;
+
+/** A shard as the manager sees it: asynchronous, ordered (requests apply in the order sent). */
+export interface Shard {
+  call<T extends ShardResponse>(req: ShardRequest): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,61 @@
+/**
+ * A shard on a worker thread (node:worker_threads, which Node and Deno both provide). Requests are
+ * posted in order and answered in order. If the worker throws or dies, every pending and later call
+ * rejects with a CairnError ('unavailable') instead of hanging.
+ */
+import { Worker } from 'node:worker_threads';
+import { CairnError, type CairnErrorKind } from '../errors.js';
+import type { Shard, ShardRequest, ShardResponse } from './protocol.js';
+
+interface Pending { resolve(v: unknown): void; reject(e: unknown): void }
+
+export class WorkerShard implements Shard {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  private dead: CairnError | null = null;
+  private closing = false;
+
+  constructor(index: number, memCapBytes?: number) {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes } });
+    this.worker.on('message', (m: { seq: number; ok: boolean; value?: unknown; kind?: CairnErrorKind; message?: string }) => {
+      const p = this.pending.get(m.seq);
+      if (!p) return;
+      this.pending.delete(m.seq);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(new CairnError(m.kind ?? 'internal', `shard ${index}: ${m.message}`));
+    });
+    const fail = (why: string, cause?: unknown) => {
+      if (this.dead) return;
+      this.dead = new CairnError(this.closing ? 'closed' : 'unavailable', `shard ${index} worker ${why}`, { cause });
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    };
+    this.worker.on('error', (e) => fail(`failed: ${e instanceof Error ? e.message : String(e)}`, e));
+    this.worker.on('exit', (code) => fail(`exited with code ${code}`));
+    // Idle workers must not keep the process alive; pending calls hold a ref (see call()).
+    this.worker.unref();
+  }
+
+  call<T extends ShardResponse>(req: ShardRequest): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    const seq = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(seq, {
+        resolve: (v) => { this.settled(); resolve(v as T); },
+        reject: (e) => { this.settled(); reject(e); },
+      });
+      this.worker.postMessage({ seq, req });
+    });
+  }
+
+  private settled(): void {
+    if (this.pending.size === 0) this.worker.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * An aggregate operator: keyed running aggregates or windowed aggregates, spread over the shards.
+ * Ingest validates the whole batch before any shard sees it; windows fire through advanceWatermark.
+ */
+import type { Table } from 'apache-arrow';
+import type { OutColumns } from '../../bindings/types.js';
+import { CairnError } from '../errors.js';
+import type { ShardManager, OperatorShardState } from '../shard/manager.js';
+import type { StoreStats } from '../shard/protocol.js';
+import { encodeBatch, encodeKey, batchLength, type BatchInput } from './batch.js';
+import { mergeSorted, toArrow, rowObject, emptyOut } from './output.js';
+import type { NormalizedSpec } from './spec.js';
+
+export const WATERMARK_MIN = -(2n ** 63n);
+
+/** What an operator needs from its backend. */
+export interface OperatorHost {
+  readonly manager: ShardManager;
+  assertOpen(): void;
+}
+
+export interface IngestResult {
+  /** Events in the batch. */
+  events: number;
+  /** Events applied to state (the rest were later than every window they belong to). */
+  accepted: number;
+}
+
+export class AggregateOperator {
+  /** Events ingested so far: the arrival sequence for first/last without a time field. */
+  seq = 0n;
+
+  constructor(
+    readonly name: string,
+    readonly id: number,
+    readonly spec: NormalizedSpec,
+    private readonly host: OperatorHost,
+    private readonly state: OperatorShardState,
+  ) {}
+
+  get windowed(): boolean {
+    return this.spec.window.kind !== 'none';
+  }
+
+  /** The current watermark (ms), or -Infinity before the first advance. */
+  get watermark(): number {
+    return this.state.watermark === WATERMARK_MIN ? -Infinity : Number(this.state.watermark);
+  }
+
+  /** Applies a batch. A bad batch is rejected whole (`invalid`) and state is unchanged. */
+  ingest(batch: BatchInput): Promise<IngestResult> {
+    this.host.assertOpen();
+    const m = this.host.manager;
+    return m.gate(async () => {
+      const enc = encodeBatch(batch, this.spec);
+      const seqBase = this.seq;
+      this.seq += BigInt(enc.n);
+      const accepted = enc.n === 0 ? 0 : await m.ingest(this.id, enc, seqBase);
+      return { events: enc.n, accepted };
+    });
+  }
+
+  /**
+   * Advances event time to `t` (ms) and returns the windows that fire as an Arrow table with
+   * columns key, window_start, window_end, aggregates, ordered by (window_end, key, window_start).
+   * A window that receives late events within the allowed lateness fires again with its complete
+   * new values; downstream should replace the earlier row for the same key and window.
+   */
+  advanceWatermark(t: number | bigint): Promise<Table> {
+    this.host.assertOpen();
+    let w: bigint;
+    if (typeof t === 'bigint') w = t;
+    else if (typeof t === 'number' && Number.isInteger(t) && Math.abs(t) <= 2 ** 53) w = BigInt(t);
+    else throw new CairnError('invalid', `advanceWatermark: expected an integer number of ms, found ${String(t)}`);
+    const m = this.host.manager;
+    return m.gate(async () => {
+      if (w > this.state.watermark) this.state.watermark = w;
+      const parts = await m.broadcast<OutColumns>({ op: 'advance', id: this.id, t: w });
+      return toArrow(this.spec, mergeSorted(parts, true), true);
+    });
+  }
+
+  /** Current aggregates of a key (running aggregates only), or undefined when absent. */
+  get(key: string | number | bigint): Promise<Record<string, number | null> | undefined> {
+    this.host.assertOpen();
+    if (this.windowed) return Promise.reject(new CairnError('invalid', `get: operator '${this.name}' is windowed; read fired windows from advanceWatermark or toArrow()`));
+    const k = encodeKey(key, this.spec.keyType);
+    const m = this.host.manager;
+    return m.gate(async () => {
+      const out = await m.call<OutColumns | null>(m.shardOfKey(k), { op: 'get', id: this.id, key: k });
+      return out && out.count === 1 ? rowObject(this.spec, out, 0) : undefined;
+    });
+  }
+
+  /** Deletes a key (for windowed operators, all of its open windows). Returns true if it existed. */
+  delete(key: string | number | bigint): Promise<boolean> {
+    this.host.assertOpen();
+    const k = encodeKey(key, this.spec.keyType);
+    const m = this.host.manager;
+    return m.gate(() => m.call<boolean>(m.shardOfKey(k), { op: 'delete', id: this.id, key: k }));
+  }
+
+  /**
+   * All current state as an Arrow table ordered by key (and window start). For windowed operators
+   * the rows are open panes or sessions with their bounds (window_start, window_end).
+   */
+  toArrow(): Promise<Table> {
+    this.host.assertOpen();
+    const m = this.host.manager;
+    return m.gate(async () => {
+      const parts = await m.broadcast<OutColumns>({ op: 'export', id: this.id });
+      return toArrow(this.spec, parts.length ? mergeSorted(parts, false) : emptyOut(this.spec), this.windowed);
+    });
+  }
+
+  /** Late events dropped so far (over all shards). */
+  async lateEvents(): Promise<number> {
+    const m = this.host.manager;
+    const stats = await m.gate(() => m.broadcast<StoreStats>({ op: 'stats', id: this.id, keyGroups: m.keyGroups }));
+    return Number(stats.reduce((a, s) => a + s.lateEvents, this.state.lateBase));
+  }
+
+  /** Number of events in a batch without ingesting it (for adapters). */
+  static batchLength(batch: BatchInput): number {
+    return batchLength(batch);
+  }
+}

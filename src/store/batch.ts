@@ -1,0 +1,286 @@
+/**
+ * Turns a user batch (an Arrow Table or RecordBatch, or plain columns) into an EncodedBatch, checking
+ * everything first: column lengths, missing fields, types, null keys, event times. Any problem
+ * rejects the whole batch with an `invalid` error before state is touched.
+ */
+import { Table, RecordBatch, Vector, Type, type Data } from 'apache-arrow';
+import { CairnError } from '../errors.js';
+import type { EncodedBatch, EncodedKeys, EncodedKey } from '../../bindings/types.js';
+import type { NormalizedSpec, KeyType } from './spec.js';
+
+/** What ingest accepts. */
+export type Column =
+  | string[] | number[] | bigint[] | (number | null | undefined)[] | (string | null | undefined)[]
+  | Float64Array | Float32Array | Int32Array | Uint32Array | Int16Array | Int8Array | Uint8Array | Uint16Array
+  | BigInt64Array | Vector;
+export type BatchInput = Table | RecordBatch | Record<string, Column>;
+
+export const BATCH_ROWS_MAX = 1 << 24;
+export const TIME_ABS_MAX = 2 ** 53;
+export const KEY_BYTES_MAX = 1 << 16;
+
+const encoder = new TextEncoder();
+
+function invalid(msg: string): CairnError {
+  return new CairnError('invalid', msg);
+}
+
+/** Resolves a field of the batch to a column, or throws naming the available fields. */
+function columnOf(input: BatchInput, field: string): Column {
+  if (input instanceof Table || input instanceof RecordBatch) {
+    const v = input.getChild(field);
+    if (!v) throw invalid(`batch: missing field '${field}' (available: ${input.schema.fields.map((f) => f.name).join(', ')})`);
+    return v;
+  }
+  const c = (input as Record<string, Column>)[field];
+  if (c === undefined) throw invalid(`batch: missing field '${field}' (available: ${Object.keys(input).join(', ')})`);
+  return c;
+}
+
+function lengthOf(c: Column): number {
+  return c instanceof Vector ? c.length : (c as ArrayLike<unknown>).length;
+}
+
+export function batchLength(input: BatchInput): number {
+  if (input instanceof Table || input instanceof RecordBatch) return input.numRows;
+  const cols = Object.values(input as Record<string, Column>);
+  return cols.length === 0 ? 0 : lengthOf(cols[0]!);
+}
+
+function isArrowInt(t: Type): boolean {
+  return t === Type.Int;
+}
+
+/** Writes a safe integer as int64 into the i32 pair at index i of `w` (little endian). */
+function putSafeInt(w: Int32Array, i: number, x: number): void {
+  const hi = Math.floor(x / 4294967296);
+  w[2 * i] = (x - hi * 4294967296) | 0;
+  w[2 * i + 1] = hi;
+}
+
+function encodeInt64Keys(c: Column, field: string, n: number): BigInt64Array {
+  if (c instanceof BigInt64Array) return c;
+  const out = new BigInt64Array(n);
+  const w = new Int32Array(out.buffer);
+  if (c instanceof Vector) {
+    const t = c.type.typeId;
+    if (c.nullCount > 0) throw invalid(`batch: key field '${field}' has ${c.nullCount} null keys`);
+    if (!isArrowInt(t)) throw invalid(`batch: key field '${field}' must be an integer column for int64 keys, found ${c.type}`);
+    let i = 0;
+    for (const d of c.data as Data[]) {
+      const vals = d.values as ArrayLike<number | bigint>;
+      for (let j = 0; j < d.length; j++, i++) {
+        const v = vals[j]!;
+        if (typeof v === 'bigint') out[i] = v;
+        else putSafeInt(w, i, v);
+      }
+    }
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = (c as ArrayLike<unknown>)[i];
+    if (typeof v === 'bigint') {
+      if (v < -(2n ** 63n) || v >= 2n ** 63n) throw invalid(`batch: key field '${field}' row ${i}: ${v} does not fit int64`);
+      out[i] = v;
+    } else if (typeof v === 'number' && Number.isSafeInteger(v)) {
+      putSafeInt(w, i, v);
+    } else if (v === null || v === undefined) {
+      throw invalid(`batch: key field '${field}' row ${i} is null; keys must not be null`);
+    } else {
+      throw invalid(`batch: key field '${field}' row ${i}: expected an integer (number or bigint) for an int64 key, found ${typeof v} ${String(v)}`);
+    }
+  }
+  return out;
+}
+
+function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
+  const offsets = new Uint32Array(n + 1);
+  if (c instanceof Vector) {
+    if (c.nullCount > 0) throw invalid(`batch: key field '${field}' has ${c.nullCount} null keys`);
+    const t = c.type.typeId;
+    if (t === Type.Utf8 || t === Type.LargeUtf8) {
+      // Copy the UTF-8 bytes of every chunk straight from Arrow's buffers.
+      let total = 0;
+      for (const d of c.data as Data[]) {
+        const o = d.valueOffsets as ArrayLike<number | bigint>;
+        total += Number(o[d.offset + d.length]!) - Number(o[d.offset]!);
+      }
+      const bytes = new Uint8Array(total);
+      let i = 0;
+      let at = 0;
+      for (const d of c.data as Data[]) {
+        const o = d.valueOffsets as ArrayLike<number | bigint>;
+        const first = Number(o[d.offset]!);
+        const last = Number(o[d.offset + d.length]!);
+        bytes.set((d.values as Uint8Array).subarray(first, last), at);
+        for (let j = 0; j < d.length; j++) offsets[++i] = at + Number(o[d.offset + j + 1]!) - first;
+        at += last - first;
+      }
+      return checkKeyLengths({ type: 'utf8', offsets, bytes }, field, n);
+    }
+    if (t === Type.Dictionary) {
+      const strings: string[] = new Array(n);
+      for (let i = 0; i < n; i++) strings[i] = c.get(i) as string;
+      return encodeStrings(strings, field, n, offsets);
+    }
+    throw invalid(`batch: key field '${field}' must be a Utf8 or Dictionary<Utf8> column for utf8 keys, found ${c.type}`);
+  }
+  return encodeStrings(c as ArrayLike<unknown>, field, n, offsets);
+}
+
+function encodeStrings(c: ArrayLike<unknown>, field: string, n: number, offsets: Uint32Array): EncodedKeys {
+  let chars = 0;
+  for (let i = 0; i < n; i++) {
+    const s = c[i];
+    if (typeof s !== 'string') {
+      if (s === null || s === undefined) throw invalid(`batch: key field '${field}' row ${i} is null; keys must not be null`);
+      throw invalid(`batch: key field '${field}' row ${i}: expected a string for a utf8 key, found ${typeof s}`);
+    }
+    chars += s.length;
+  }
+  let bytes = new Uint8Array(chars * 3);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const s = c[i] as string;
+    const r = encoder.encodeInto(s, bytes.subarray(at));
+    at += r.written;
+    offsets[i + 1] = at;
+  }
+  bytes = bytes.slice(0, at);
+  return checkKeyLengths({ type: 'utf8', offsets, bytes }, field, n);
+}
+
+function checkKeyLengths(k: EncodedKeys & { type: 'utf8' }, field: string, n: number): EncodedKeys {
+  const o = k.offsets;
+  for (let i = 0; i < n; i++) {
+    if (o[i + 1]! - o[i]! > KEY_BYTES_MAX) throw invalid(`batch: key field '${field}' row ${i}: key of ${o[i + 1]! - o[i]!} bytes exceeds KEY_BYTES_MAX ${KEY_BYTES_MAX}`);
+  }
+  return k;
+}
+
+/** Values as Float64Array with NaN for null. Accepts numeric Arrow and JS columns. */
+function encodeValues(c: Column, field: string, n: number): Float64Array {
+  if (c instanceof Float64Array) return c;
+  const out = new Float64Array(n);
+  if (c instanceof Vector) {
+    const t = c.type.typeId;
+    if (t !== Type.Float && t !== Type.Int && t !== Type.Decimal) {
+      throw invalid(`batch: value field '${field}' must be numeric, found ${c.type}`);
+    }
+    let i = 0;
+    for (const d of c.data as Data[]) {
+      const vals = d.values as ArrayLike<number | bigint>;
+      for (let j = 0; j < d.length; j++, i++) out[i] = Number(vals[j]!);
+      if (d.nullCount > 0) {
+        for (let j = 0; j < d.length; j++) if (!d.getValid(j)) out[i - d.length + j] = NaN;
+      }
+    }
+    return out;
+  }
+  if (ArrayBuffer.isView(c)) {
+    const a = c as unknown as ArrayLike<number | bigint>;
+    for (let i = 0; i < n; i++) out[i] = Number(a[i]!);
+    return out;
+  }
+  const a = c as ArrayLike<unknown>;
+  for (let i = 0; i < n; i++) {
+    const v = a[i];
+    if (typeof v === 'number') out[i] = v;
+    else if (v === null || v === undefined) out[i] = NaN;
+    else if (typeof v === 'bigint') out[i] = Number(v);
+    else throw invalid(`batch: value field '${field}' row ${i}: expected a number, found ${typeof v}`);
+  }
+  return out;
+}
+
+/** Event times as int64 ms; missing, null, NaN or non-integer times reject the batch. */
+function encodeTimes(c: Column, field: string, n: number): BigInt64Array {
+  const out = new BigInt64Array(n);
+  const w = new Int32Array(out.buffer);
+  const bad = (i: number, v: unknown) =>
+    invalid(`batch: time field '${field}' row ${i}: expected an integer number of ms within ±2^53, found ${String(v)}`);
+  if (c instanceof BigInt64Array || (c instanceof Vector && c.type.typeId === Type.Int && (c.type as { bitWidth: number }).bitWidth === 64)) {
+    const src = c instanceof Vector ? (c.toArray() as BigInt64Array) : c;
+    if (c instanceof Vector && c.nullCount > 0) throw invalid(`batch: time field '${field}' has ${c.nullCount} null times`);
+    for (let i = 0; i < n; i++) {
+      const v = src[i]!;
+      if (v > 9007199254740992n || v < -9007199254740992n) throw bad(i, v);
+      out[i] = v;
+    }
+    return out;
+  }
+  let src: ArrayLike<unknown>;
+  if (c instanceof Vector) {
+    const t = c.type.typeId;
+    if (t !== Type.Int && t !== Type.Float && t !== Type.Timestamp && t !== Type.Date) {
+      throw invalid(`batch: time field '${field}' must be numeric, found ${c.type}`);
+    }
+    if (c.nullCount > 0) throw invalid(`batch: time field '${field}' has ${c.nullCount} null times`);
+    src = c.toArray() as ArrayLike<unknown>;
+  } else {
+    src = c as ArrayLike<unknown>;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = src[i];
+    if (typeof v === 'number') {
+      if (!Number.isInteger(v) || Math.abs(v) > TIME_ABS_MAX) throw bad(i, v);
+      putSafeInt(w, i, v);
+    } else if (typeof v === 'bigint') {
+      if (v > 9007199254740992n || v < -9007199254740992n) throw bad(i, v);
+      out[i] = v;
+    } else {
+      throw bad(i, v);
+    }
+  }
+  return out;
+}
+
+/** Validates and encodes a batch for an aggregate operator. */
+export function encodeBatch(input: BatchInput, spec: NormalizedSpec): EncodedBatch {
+  if (input === null || typeof input !== 'object') throw invalid('batch: expected an Arrow Table, RecordBatch or an object of columns');
+  const keyCol = columnOf(input, spec.keyField);
+  const n = lengthOf(keyCol);
+  if (n > BATCH_ROWS_MAX) throw invalid(`batch: ${n} rows exceeds BATCH_ROWS_MAX ${BATCH_ROWS_MAX}; split it`);
+  const check = (c: Column, f: string) => {
+    const len = lengthOf(c);
+    if (len !== n) throw invalid(`batch: column '${f}' has length ${len}, expected ${n} (the length of key column '${spec.keyField}')`);
+  };
+  const timeCol = spec.timeField ? columnOf(input, spec.timeField) : null;
+  if (timeCol) check(timeCol, spec.timeField!);
+  const valCols = spec.fields.map((f) => {
+    const c = columnOf(input, f);
+    check(c, f);
+    return c;
+  });
+  if (!(input instanceof Table || input instanceof RecordBatch)) {
+    for (const [f, c] of Object.entries(input)) check(c, f);
+  }
+  const keys: EncodedKeys = spec.keyType === 'int64'
+    ? { type: 'int64', values: encodeInt64Keys(keyCol, spec.keyField, n) }
+    : encodeUtf8Keys(keyCol, spec.keyField, n);
+  const times = timeCol ? encodeTimes(timeCol, spec.timeField!, n) : null;
+  const values = valCols.map((c, i) => encodeValues(c, spec.fields[i]!, n));
+  return { n, keys, times, values };
+}
+
+/** Encodes one key for point operations. */
+export function encodeKey(key: unknown, type: KeyType): EncodedKey {
+  if (type === 'int64') {
+    if (typeof key === 'bigint') {
+      if (key < -(2n ** 63n) || key >= 2n ** 63n) throw invalid(`key ${key} does not fit int64`);
+      return { type, value: key };
+    }
+    if (typeof key === 'number' && Number.isSafeInteger(key)) return { type, value: BigInt(key) };
+    throw invalid(`key: expected an integer (number or bigint) for an int64 key, found ${key === null ? 'null' : typeof key}`);
+  }
+  if (typeof key !== 'string') throw invalid(`key: expected a string for a utf8 key, found ${key === null ? 'null' : typeof key}`);
+  const bytes = encoder.encode(key);
+  if (bytes.length > KEY_BYTES_MAX) throw invalid(`key of ${bytes.length} bytes exceeds KEY_BYTES_MAX ${KEY_BYTES_MAX}`);
+  return { type, bytes };
+}
+
+/** Slices rows [lo, hi) of keys, for splitting a batch by shard. */
+export function keyAt(keys: EncodedKeys, i: number): bigint | string {
+  if (keys.type === 'int64') return keys.values[i]!;
+  return new TextDecoder().decode(keys.bytes.subarray(keys.offsets[i], keys.offsets[i + 1]));
+}
