@@ -3,6 +3,13 @@
  * and (see checkpoint/) takes and restores consistent checkpoints of all of them.
  */
 import { CairnError } from './errors.js';
+import { CheckpointCoordinator, type CheckpointResult, type CheckpointOperator, type CheckpointSource } from './checkpoint/coordinator.js';
+import { findCheckpoint, listCheckpointIds } from './checkpoint/restore.js';
+import type { Manifest, OperatorEntry } from './checkpoint/manifest.js';
+import type { CheckpointStorage } from './storage/storage.js';
+import { defaultCodec, type Codec } from './codec/codec.js';
+import { contiguousAssignment } from './shard/router.js';
+import { WATERMARK_MIN } from './store/aggregate-operator.js';
 import { ShardManager } from './shard/manager.js';
 import type { MemoryStats, StoreStats } from './shard/protocol.js';
 import { AggregateOperator, type OperatorHost } from './store/aggregate-operator.js';
@@ -24,6 +31,30 @@ export interface OpenOptions {
   workers?: boolean;
   /** Memory cap per shard in bytes (default just under 2 GiB). */
   memoryCapBytes?: number;
+  /** Where and how checkpoints are written. Without it, checkpoint() is an `invalid` error. */
+  checkpoints?: CheckpointOptions;
+}
+
+export interface CheckpointOptions {
+  storage: CheckpointStorage;
+  /** Completed checkpoints to keep (default 3). */
+  retain?: number;
+  /** Write a new full base once deltas exceed this fraction of it (default 1.0). */
+  maxDeltaRatio?: number;
+  /** Compression codec (default: native zstd where the runtime has it, else zstd-codec). */
+  codec?: Codec;
+}
+
+export interface RestoreOptions extends Omit<OpenOptions, 'checkpoints' | 'keyGroups'>, Omit<CheckpointOptions, 'storage'> {
+  storage: CheckpointStorage;
+  /** Restore this checkpoint instead of the newest one that verifies. */
+  checkpointId?: number;
+}
+
+export interface RestoreReport {
+  checkpointId: number;
+  /** Newer checkpoints that did not verify, with the reason. */
+  skipped: { id: number; reason: string }[];
 }
 
 export interface ShardMetrics {
@@ -44,22 +75,25 @@ export interface Metrics {
 
 type Operator = { kind: 'aggregate'; op: AggregateOperator } | { kind: 'value'; op: ValueState };
 
-export class StateBackend implements OperatorHost {
+export class StateBackend implements OperatorHost, CheckpointSource {
   readonly manager: ShardManager;
   protected readonly operators = new Map<string, Operator>();
   private nextId = 0;
   private closed = false;
   private openFailure: unknown = null;
+  private coordinator: CheckpointCoordinator | null = null;
+  /** Restored operators not declared again yet: name -> manifest entry and decoded files. */
+  private readonly pending = new Map<string, { entry: OperatorEntry; files: Map<string, Uint8Array> }>();
+  /** The `meta` stored with the restored checkpoint (undefined when not restored). */
+  restoredMeta: unknown = undefined;
+  restoreReport: RestoreReport | null = null;
 
   protected constructor(manager: ShardManager) {
     this.manager = manager;
   }
 
   static async open(options: OpenOptions = {}): Promise<StateBackend> {
-    const known = ['shards', 'keyGroups', 'workers', 'memoryCapBytes'];
-    for (const k of Object.keys(options)) {
-      if (!known.includes(k)) throw new CairnError('invalid', `open: unknown option '${k}' (expected one of ${known.join(', ')})`);
-    }
+    checkOptions(options, ['shards', 'keyGroups', 'workers', 'memoryCapBytes', 'checkpoints'], 'open');
     const manager = new ShardManager({
       shards: options.shards ?? 1,
       keyGroups: options.keyGroups ?? DEFAULT_KEY_GROUPS,
@@ -67,7 +101,77 @@ export class StateBackend implements OperatorHost {
       ...(options.memoryCapBytes !== undefined ? { memCapBytes: options.memoryCapBytes } : {}),
     });
     await manager.memory(); // fail fast if a shard cannot start
-    return new StateBackend(manager);
+    const b = new StateBackend(manager);
+    if (options.checkpoints) {
+      const c = options.checkpoints;
+      const ids = await listCheckpointIds(c.storage);
+      b.coordinator = new CheckpointCoordinator({ ...c, codec: c.codec ?? defaultCodec() }, manager, null, (ids.at(-1) ?? 0) + 1);
+    }
+    return b;
+  }
+
+  /**
+   * Restores the newest checkpoint whose files all verify (or `checkpointId`), onto any shard count.
+   * Operators come back when the host declares them again with the same spec.
+   */
+  static async restore(options: RestoreOptions): Promise<StateBackend> {
+    checkOptions(options, ['shards', 'workers', 'memoryCapBytes', 'storage', 'checkpointId', 'retain', 'maxDeltaRatio', 'codec'], 'restore');
+    if (!options.storage) throw new CairnError('invalid', 'restore: storage is required');
+    const found = await findCheckpoint(options.storage, options.checkpointId);
+    const m = found.manifest;
+    const shards = options.shards ?? m.shards;
+    const assignment = shards === m.shards ? Uint8Array.from(m.assignment) : contiguousAssignment(m.keyGroups, shards);
+    const manager = new ShardManager({
+      shards,
+      keyGroups: m.keyGroups,
+      workers: options.workers ?? false,
+      assignment,
+      ...(options.memoryCapBytes !== undefined ? { memCapBytes: options.memoryCapBytes } : {}),
+    });
+    await manager.memory();
+    const b = new StateBackend(manager);
+    for (const entry of m.operators) b.pending.set(entry.name, { entry, files: found.files });
+    b.restoredMeta = m.meta ?? undefined;
+    b.restoreReport = { checkpointId: m.id, skipped: found.skipped };
+    const ids = await listCheckpointIds(options.storage);
+    b.coordinator = new CheckpointCoordinator({
+      storage: options.storage,
+      codec: options.codec ?? defaultCodec(),
+      ...(options.retain !== undefined ? { retain: options.retain } : {}),
+      ...(options.maxDeltaRatio !== undefined ? { maxDeltaRatio: options.maxDeltaRatio } : {}),
+    }, manager, m as Manifest, Math.max(m.id, ids.at(-1) ?? 0) + 1);
+    return b;
+  }
+
+  /**
+   * Takes a consistent checkpoint of every operator on every shard: it holds every operation called
+   * before this call and none called after. `meta` (JSON) is stored with it and returned on restore.
+   */
+  checkpoint(meta?: unknown): Promise<CheckpointResult> {
+    this.assertOpen();
+    if (!this.coordinator) return Promise.reject(new CairnError('invalid', 'checkpoint: the backend was opened without checkpoint storage'));
+    return this.coordinator.checkpoint(this, meta);
+  }
+
+  liveOperators(): CheckpointOperator[] {
+    return [...this.operators.values()].map((o) => {
+      const state = this.manager.ops.get(o.op.id)!;
+      return {
+        name: o.op.name,
+        id: o.op.id,
+        spec: o.op.spec,
+        watermark: state.watermark,
+        seq: o.kind === 'aggregate' ? o.op.seq : 0n,
+        lateEvents: async () => {
+          const st = await this.manager.broadcast<StoreStats>({ op: 'stats', id: o.op.id, keyGroups: this.manager.keyGroups });
+          return st.reduce((a, s) => a + s.lateEvents, state.lateBase);
+        },
+      };
+    });
+  }
+
+  pendingEntries(): OperatorEntry[] {
+    return [...this.pending.values()].map((p) => p.entry);
   }
 
   assertOpen(): void {
@@ -98,6 +202,7 @@ export class StateBackend implements OperatorHost {
     const state = this.manager.ops.get(id)!;
     const op = new AggregateOperator(name, id, norm, this, state);
     this.operators.set(name, { kind: 'aggregate', op });
+    this.restoreOperator(name, id, norm, (seq) => (op.seq = seq));
     return op;
   }
 
@@ -115,10 +220,45 @@ export class StateBackend implements OperatorHost {
     this.register(id, norm);
     const op = new ValueState(name, id, norm, this);
     this.operators.set(name, { kind: 'value', op });
+    this.restoreOperator(name, id, norm, () => undefined);
     return op;
   }
 
+  /**
+   * Loads a restored operator's state: every layer's files (base, then deltas) into every shard,
+   * each shard keeping the key groups it owns. Posted synchronously, so it precedes any later call.
+   */
+  private restoreOperator(name: string, id: number, norm: NormalizedSpec, setSeq: (seq: bigint) => void): void {
+    const p = this.pending.get(name);
+    if (!p) return;
+    this.pending.delete(name);
+    const m = this.manager;
+    const masks = m.shards.map((_, s) => m.assign.map((owner) => (owner === s ? 1 : 0)));
+    const late = BigInt(p.entry.lateEvents);
+    const watermark = BigInt(p.entry.watermark);
+    const state = m.ops.get(id)!;
+    state.watermark = watermark;
+    setSeq(BigInt(p.entry.seq));
+    const calls: Promise<unknown>[] = [];
+    for (const layer of p.entry.chain) {
+      for (const f of layer.files) {
+        const bytes = p.files.get(f.name)!;
+        masks.forEach((mask, s) => calls.push(m.call(s, { op: 'load', id, bytes, keyGroups: m.keyGroups, mask })));
+      }
+    }
+    masks.forEach((_, s) => calls.push(m.call(s, { op: 'setState', id, watermark, lateEvents: s === 0 ? late : 0n })));
+    Promise.all(calls).catch((e) => { this.openFailure = e; });
+    void norm;
+    void WATERMARK_MIN;
+  }
+
   private existing(name: string, norm: NormalizedSpec): Operator | undefined {
+    const pending = this.pending.get(name);
+    if (pending) {
+      const diff = specDifference(pending.entry.spec, norm);
+      if (diff) throw new CairnError('invalid', `operator '${name}' does not match its checkpoint: ${diff}`);
+      if (pending.entry.spec.kind !== norm.kind) throw new CairnError('invalid', `operator '${name}' was a ${pending.entry.spec.kind} operator in the checkpoint`);
+    }
     const e = this.operators.get(name);
     if (!e) return undefined;
     const diff = specDifference(e.op.spec, norm);
@@ -176,9 +316,17 @@ export class StateBackend implements OperatorHost {
     });
   }
 
+  /** Waits for checkpoints in progress, then stops every shard. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.coordinator?.drain();
     await this.manager.close();
+  }
+}
+
+function checkOptions(o: object, known: string[], where: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw new CairnError('invalid', `${where}: unknown option '${k}' (expected one of ${known.join(', ')})`);
   }
 }

@@ -1,0 +1,292 @@
+/**
+ * Takes checkpoints: a consistent capture across every operator and shard, then compression,
+ * checksums and writes in the background, the manifest last, then retention.
+ *
+ * Consistency: captures are posted to every shard synchronously when checkpoint() is called, so the
+ * checkpoint holds exactly the operations called before it. Checkpoints are written in order; if
+ * one fails after capture, the next one is written as a full base (the stores already forgot the
+ * changes the failed one captured), and a checkpoint captured while a previous one was still being
+ * written fails too, since its deltas sit on top of a checkpoint that does not exist.
+ */
+import { MODE_DELTA, MODE_FULL } from '../../bindings/exports.js';
+import { CairnError } from '../errors.js';
+import { crc32c } from '../codec/crc32c.js';
+import { encodeChunked } from '../codec/chunked.js';
+import type { Codec } from '../codec/codec.js';
+import type { CheckpointStorage } from '../storage/storage.js';
+import type { ShardManager } from '../shard/manager.js';
+import type { NormalizedSpec } from '../store/spec.js';
+import {
+  MANIFEST_FORMAT_VERSION, dataFileName, encodeManifest, decodeManifest, manifestName, manifestIdOf, referencedFiles,
+  type DataFileRef, type Layer, type Manifest, type OperatorEntry,
+} from './manifest.js';
+
+export const RETAIN_DEFAULT = 3;
+export const RETAIN_MAX = 1000;
+export const DELTA_RATIO_DEFAULT = 1.0;
+export const WRITE_CONCURRENCY_MAX = 8;
+
+export interface CheckpointResult {
+  id: number;
+  incremental: boolean;
+  /** Stored bytes written by this checkpoint (data files and manifest). */
+  bytes: number;
+  /** Files written by this checkpoint (data files and manifest). */
+  files: number;
+  durationMs: number;
+  /** How long operations were held up by the capture. */
+  stallMs: number;
+}
+
+/** A live operator as the coordinator sees it. */
+export interface CheckpointOperator {
+  name: string;
+  id: number;
+  spec: NormalizedSpec;
+  watermark: bigint;
+  lateEvents(): Promise<bigint>;
+  seq: bigint;
+}
+
+export interface CheckpointSource {
+  readonly manager: ShardManager;
+  liveOperators(): CheckpointOperator[];
+  /** Restored operators the host has not declared again: carried forward unchanged. */
+  pendingEntries(): OperatorEntry[];
+}
+
+export interface CoordinatorOptions {
+  storage: CheckpointStorage;
+  codec: Codec;
+  retain?: number;
+  /** A new full base is written once the deltas since the base exceed this fraction of it. */
+  maxDeltaRatio?: number;
+}
+
+export class CheckpointCoordinator {
+  readonly storage: CheckpointStorage;
+  private readonly codec: Codec;
+  readonly retain: number;
+  private readonly maxDeltaRatio: number;
+  private nextId: number;
+  private last: Manifest | null;
+  private readonly chains = new Map<string, Layer[]>();
+  private allFull = true;
+  private assignmentSeen: string;
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly cache = new Map<number, Manifest>();
+
+  constructor(o: CoordinatorOptions, manager: ShardManager, restored: Manifest | null, nextId: number) {
+    this.storage = o.storage;
+    this.codec = o.codec;
+    this.retain = o.retain ?? RETAIN_DEFAULT;
+    if (!Number.isInteger(this.retain) || this.retain < 1 || this.retain > RETAIN_MAX) {
+      throw new CairnError('invalid', `checkpoint retain: expected an integer in [1, ${RETAIN_MAX}], found ${String(o.retain)}`);
+    }
+    this.maxDeltaRatio = o.maxDeltaRatio ?? DELTA_RATIO_DEFAULT;
+    if (!(this.maxDeltaRatio >= 0)) throw new CairnError('invalid', `maxDeltaRatio: expected a number >= 0, found ${String(o.maxDeltaRatio)}`);
+    this.last = restored;
+    this.nextId = nextId;
+    if (restored) this.cache.set(restored.id, restored);
+    this.assignmentSeen = assignmentKey(manager);
+  }
+
+  /** Starts a checkpoint now (captures synchronously) and resolves once its manifest is written. */
+  checkpoint(src: CheckpointSource, meta: unknown): Promise<CheckpointResult> {
+    const t0 = performance.now();
+    const m = src.manager;
+    const id = this.nextId++;
+    if (assignmentKey(m) !== this.assignmentSeen) {
+      this.allFull = true;
+      this.assignmentSeen = assignmentKey(m);
+    }
+    const ops = src.liveOperators();
+    const plan = ops.map((op) => {
+      const chain = this.chains.get(op.name) ?? [];
+      const base = chain[0];
+      const deltaBytes = chain.slice(1).reduce((a, l) => a + l.bytes, 0);
+      const full = this.allFull || !base ||
+        (base.bytes > 0 && deltaBytes > this.maxDeltaRatio * base.bytes);
+      return { op, full };
+    });
+    const incremental = plan.length > 0 && plan.every((p) => !p.full);
+    const metaJson = meta === undefined ? null : JSON.parse(JSON.stringify(meta)) as unknown;
+    const pending = src.pendingEntries();
+    // Capture: posted synchronously (through the gate) so the cut is at this call.
+    const captured = m.gate(async () => {
+      const shardCount = m.shardCount;
+      const all = plan.map((p) =>
+        Promise.all(Array.from({ length: shardCount }, (_, s) =>
+          m.call<Uint8Array>(s, { op: 'capture', id: p.op.id, mode: p.full ? MODE_FULL : MODE_DELTA, keyGroups: m.keyGroups, mask: null }))));
+      const lates = plan.map((p) => p.op.lateEvents());
+      const states = plan.map((p) => ({ watermark: p.op.watermark, seq: p.op.seq }));
+      const bytes = await Promise.all(all);
+      const stallMs = performance.now() - t0;
+      return { bytes, lates: await Promise.all(lates), states, shards: shardCount, assignment: Array.from(m.assign), stallMs };
+    });
+    const previous = this.tail;
+    let previousFailed = false;
+    const run = (async (): Promise<CheckpointResult> => {
+      let cap: Awaited<typeof captured>;
+      try {
+        cap = await captured;
+      } catch (e) {
+        this.allFull = true;
+        throw wrap(e, `checkpoint ${id}: capture failed`);
+      }
+      await previous.catch(() => { previousFailed = true; });
+      if (previousFailed) {
+        this.allFull = true;
+        throw new CairnError('unavailable', `checkpoint ${id}: the previous checkpoint failed, so this one has no valid parent; the next checkpoint will be a full one`);
+      }
+      try {
+        return await this.write(id, plan, cap, pending, metaJson, incremental, t0);
+      } catch (e) {
+        this.allFull = true;
+        throw wrap(e, `checkpoint ${id} failed`);
+      }
+    })();
+    this.tail = run;
+    return run;
+  }
+
+  private async write(
+    id: number,
+    plan: { op: CheckpointOperator; full: boolean }[],
+    cap: { bytes: Uint8Array[][]; lates: bigint[]; states: { watermark: bigint; seq: bigint }[]; shards: number; assignment: number[]; stallMs: number },
+    pending: OperatorEntry[],
+    meta: unknown,
+    incremental: boolean,
+    t0: number,
+  ): Promise<CheckpointResult> {
+    let written = 0;
+    let files = 0;
+    const entries: OperatorEntry[] = [];
+    const jobs: (() => Promise<void>)[] = [];
+    const layers: Layer[] = plan.map((p, i) => {
+      const layer: Layer = { checkpointId: id, full: p.full, files: [], bytes: 0 };
+      cap.bytes[i]!.forEach((raw, shard) => {
+        // An empty delta (header only: no rows, no tombstones) needs no file.
+        if (!p.full && isEmptySnapshot(raw)) return;
+        const name = dataFileName(p.op.name, id, shard);
+        const ref: DataFileRef = { name, shard, bytes: 0, crc32c: 0 };
+        layer.files.push(ref);
+        jobs.push(async () => {
+          const stored = await encodeChunked(raw, this.codec);
+          ref.bytes = stored.length;
+          ref.crc32c = crc32c(stored);
+          await this.storage.put(name, stored);
+          written += stored.length;
+          files++;
+        });
+      });
+      return layer;
+    });
+    await runBounded(jobs, WRITE_CONCURRENCY_MAX);
+    plan.forEach((p, i) => {
+      const layer = layers[i]!;
+      layer.bytes = layer.files.reduce((a, f) => a + f.bytes, 0);
+      // Chains are read now, after every earlier checkpoint was adopted, not at capture time.
+      const prior = this.chains.get(p.op.name) ?? [];
+      const chain = p.full ? [layer] : layer.files.length ? [...prior, layer] : prior;
+      entries.push({
+        name: p.op.name,
+        spec: p.op.spec,
+        watermark: String(cap.states[i]!.watermark),
+        lateEvents: String(cap.lates[i]!),
+        seq: String(cap.states[i]!.seq),
+        chain,
+      });
+    });
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT_VERSION,
+      id,
+      parent: this.last ? this.last.id : null,
+      incremental,
+      keyGroups: cap.assignment.length,
+      shards: cap.shards,
+      assignment: cap.assignment,
+      operators: [...entries, ...pending],
+      meta,
+    };
+    const mbytes = encodeManifest(manifest);
+    await this.storage.put(manifestName(id), mbytes);
+    written += mbytes.length;
+    files++;
+    // The checkpoint now exists: adopt its chains.
+    this.last = manifest;
+    this.cache.set(id, manifest);
+    for (const e of entries) this.chains.set(e.name, e.chain);
+    this.allFull = false;
+    await this.applyRetention();
+    return { id, incremental, bytes: written, files, durationMs: performance.now() - t0, stallMs: cap.stallMs };
+  }
+
+  /**
+   * Keeps the newest `retain` checkpoints, then deletes every data file no kept manifest references
+   * (reference counting over manifests). Retention failures never fail the checkpoint that was just
+   * written: leftovers are collected the next time.
+   */
+  async applyRetention(): Promise<void> {
+    try {
+      const ids = (await this.storage.list('manifests/')).map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => a - b);
+      const keep = ids.slice(-this.retain);
+      for (const id of ids.slice(0, Math.max(0, ids.length - this.retain))) {
+        await this.storage.delete(manifestName(id));
+        this.cache.delete(id);
+      }
+      const referenced = new Set<string>();
+      for (const id of keep) {
+        let m = this.cache.get(id);
+        if (!m) {
+          try {
+            m = decodeManifest(await this.storage.get(manifestName(id)), manifestName(id));
+            this.cache.set(id, m);
+          } catch {
+            return; // cannot tell what an unreadable manifest references: delete nothing
+          }
+        }
+        for (const f of referencedFiles(m)) referenced.add(f.name);
+      }
+      for (const name of await this.storage.list('data/')) {
+        if (!referenced.has(name)) await this.storage.delete(name);
+      }
+    } catch {
+      // Storage trouble during clean-up: leftovers are deleted by a later checkpoint.
+    }
+  }
+
+  /** Marks every operator for a full base at the next checkpoint. */
+  forceFull(): void {
+    this.allFull = true;
+  }
+
+  /** Waits for checkpoints in progress. */
+  async drain(): Promise<void> {
+    await this.tail.catch(() => undefined);
+  }
+}
+
+function assignmentKey(m: ShardManager): string {
+  return `${m.shardCount}:${Array.from(m.assign).join(',')}`;
+}
+
+/** A snapshot header with zero rows and zero tombstones (see assembly/snapshot.ts). */
+function isEmptySnapshot(raw: Uint8Array): boolean {
+  if (raw.length !== 64) return false;
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  return dv.getUint32(16, true) === 0 && dv.getUint32(20, true) === 0;
+}
+
+async function runBounded(jobs: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, jobs.length) }, async () => {
+    while (next < jobs.length) await jobs[next++]!();
+  });
+  await Promise.all(workers);
+}
+
+function wrap(e: unknown, what: string): CairnError {
+  if (e instanceof CairnError) return new CairnError(e.kind === 'invalid' ? 'unavailable' : e.kind, `${what}: ${e.message}`, { cause: e });
+  return new CairnError('unavailable', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+}

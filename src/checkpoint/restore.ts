@@ -1,0 +1,106 @@
+/**
+ * Finding and verifying a checkpoint to restore. The newest checkpoint whose manifest and data
+ * files all verify wins; the ones skipped are reported with the reason. Asking for a specific
+ * checkpoint that does not verify is an error naming the file and offset. With tiered storage, a
+ * file whose local copy fails verification is read again from the durable tier.
+ */
+import { CairnError } from '../errors.js';
+import { crc32c, formatCrc } from '../codec/crc32c.js';
+import { decodeChunked } from '../codec/chunked.js';
+import type { CheckpointStorage } from '../storage/storage.js';
+import { TieredCheckpointStorage } from '../storage/tiered.js';
+import { decodeManifest, manifestIdOf, manifestName, referencedFiles, type Manifest } from './manifest.js';
+
+export interface VerifiedCheckpoint {
+  manifest: Manifest;
+  /** Decoded (decompressed) data file contents by name. */
+  files: Map<string, Uint8Array>;
+  skipped: { id: number; reason: string }[];
+}
+
+export function isNotFound(e: CairnError): boolean {
+  return e.kind === 'unavailable' && e.message.startsWith('storage object not found');
+}
+
+export async function listCheckpointIds(storage: CheckpointStorage): Promise<number[]> {
+  return (await storage.list('manifests/')).map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => a - b);
+}
+
+/** Reads a stored object, checks its length and checksum against the manifest, and decodes it. */
+async function readVerified(storage: CheckpointStorage, name: string, bytes: number, crc: number): Promise<Uint8Array> {
+  const attempt = async (get: () => Promise<Uint8Array>): Promise<Uint8Array> => {
+    const stored = await get();
+    if (stored.length !== bytes) {
+      throw new CairnError('corruption', `checkpoint file length mismatch: expected ${bytes} bytes, found ${stored.length} (file=${name}, offset=${Math.min(stored.length, bytes)})`);
+    }
+    const got = crc32c(stored);
+    if (got !== crc) {
+      // The container's own checks locate the damage; fall back to the whole-file mismatch.
+      await decodeChunked(stored, { file: name });
+      throw new CairnError('corruption', `checkpoint file checksum mismatch: expected ${formatCrc(crc)}, found ${formatCrc(got)} (file=${name}, offset=0)`);
+    }
+    return decodeChunked(stored, { file: name });
+  };
+  try {
+    return await attempt(() => storage.get(name));
+  } catch (e) {
+    if (storage instanceof TieredCheckpointStorage) {
+      try {
+        return await attempt(() => storage.getFrom('durable', name));
+      } catch {
+        throw e;
+      }
+    }
+    throw e;
+  }
+}
+
+export async function readManifest(storage: CheckpointStorage, id: number): Promise<Manifest> {
+  const name = manifestName(id);
+  try {
+    return decodeManifest(await storage.get(name), name);
+  } catch (e) {
+    if (storage instanceof TieredCheckpointStorage) {
+      try {
+        return decodeManifest(await storage.getFrom('durable', name), name);
+      } catch {
+        throw e;
+      }
+    }
+    throw e;
+  }
+}
+
+export async function verifyCheckpoint(storage: CheckpointStorage, id: number): Promise<{ manifest: Manifest; files: Map<string, Uint8Array> }> {
+  const manifest = await readManifest(storage, id);
+  if (manifest.id !== id) throw new CairnError('corruption', `manifest id mismatch: expected ${id}, found ${manifest.id} (file=${manifestName(id)}, offset=12)`);
+  const files = new Map<string, Uint8Array>();
+  for (const f of referencedFiles(manifest)) {
+    if (files.has(f.name)) continue;
+    files.set(f.name, await readVerified(storage, f.name, f.bytes, f.crc32c));
+  }
+  return { manifest, files };
+}
+
+/** The checkpoint to restore: `checkpointId`, or the newest one that verifies. */
+export async function findCheckpoint(storage: CheckpointStorage, checkpointId?: number): Promise<VerifiedCheckpoint> {
+  if (checkpointId !== undefined) {
+    const v = await verifyCheckpoint(storage, checkpointId);
+    return { ...v, skipped: [] };
+  }
+  const ids = await listCheckpointIds(storage);
+  if (ids.length === 0) throw new CairnError('unavailable', 'restore: no checkpoint found in storage');
+  const skipped: { id: number; reason: string }[] = [];
+  for (const id of ids.reverse()) {
+    try {
+      const v = await verifyCheckpoint(storage, id);
+      return { ...v, skipped };
+    } catch (e) {
+      // Damage or a missing file skips to an older checkpoint; a transient storage error does not,
+      // since skipping would silently restore older state than the newest acknowledged one.
+      if (!(e instanceof CairnError) || (e.kind !== 'corruption' && !isNotFound(e))) throw e;
+      skipped.push({ id, reason: e.message });
+    }
+  }
+  throw new CairnError('corruption', `restore: no checkpoint verifies; skipped ${skipped.map((s) => `${s.id} (${s.reason})`).join('; ')}`);
+}
