@@ -1,0 +1,38 @@
+/**
+ * Shared test helpers: turning Cairn's Arrow output into plain rows comparable with the oracle
+ * models, and formatting values for readable assertion failures.
+ */
+import type { Table } from 'apache-arrow';
+
+export type PlainRow = Record<string, string | bigint | number | null>;
+
+/** Arrow rows as plain objects: counts and window bounds become numbers, keys stay as typed. */
+export function rowsOf(table: Table, keyField: string): PlainRow[] {
+  const out: PlainRow[] = [];
+  const names = table.schema.fields.map((f) => f.name);
+  const cols = names.map((n) => table.getChild(n)!);
+  for (let i = 0; i < table.numRows; i++) {
+    const row: PlainRow = {};
+    names.forEach((n, c) => {
+      const v = cols[c]!.get(i) as unknown;
+      if (n === keyField) row['key'] = v as string | bigint;
+      else if (typeof v === 'bigint') row[n] = Number(v);
+      else row[n] = v as number | null;
+    });
+    out.push(row);
+  }
+  return out;
+}
+
+/** Model rows with the same shape (model keys may be number for int64 in some helpers). */
+export function normalizeModelRows(rows: readonly Record<string, unknown>[]): PlainRow[] {
+  return rows.map((r) => {
+    const o: PlainRow = {};
+    for (const [k, v] of Object.entries(r)) o[k] = typeof v === 'number' && k !== 'key' ? v : (v as PlainRow[string]);
+    return o;
+  });
+}
+
+export function show(x: unknown): string {
+  return JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? `${v}n` : v));
+}

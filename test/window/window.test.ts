@@ -1,0 +1,179 @@
+// Proves event-time windowing (tumbling, hopping via panes, session merging, TTL eviction, allowed
+// lateness with late re-firing, late-event dropping and counting) matches a naive reference model
+// (test/oracle/window-model.ts) on random out-of-order streams with duplicate keys, checking every
+// advanceWatermark's fired rows in order and the late-event count. Also proves state stays bounded
+// under an endless stream: rows and Wasm memory stay flat as hundreds of windows pass.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { StateBackend, type WindowSpec } from '../../src/index.js';
+import { WindowModel } from '../oracle/window-model.js';
+import { genEvents, toColumns, Rng } from '../oracle/gen.js';
+import { rowsOf, show } from '../helpers.js';
+
+const AGGS = {
+  n: { fn: 'count' },
+  spend: { fn: 'sum', field: 'amount' },
+  lo: { fn: 'min', field: 'amount' },
+  hi: { fn: 'max', field: 'amount' },
+  avg: { fn: 'mean', field: 'amount' },
+  first: { fn: 'first', field: 'amount' },
+  last: { fn: 'last', field: 'amount' },
+} as const;
+
+export interface WindowCase {
+  seed: number;
+  keyType: 'int64' | 'utf8';
+  window: WindowSpec;
+  lateness: number;
+  keys: number;
+  n: number;
+  steps: number;
+  disorder: number;
+  shards?: number;
+  workers?: boolean;
+}
+
+/** Runs one random case through Cairn and the model, comparing every firing. */
+export async function runWindowCase(p: WindowCase): Promise<void> {
+  const rows = genEvents({ seed: p.seed, n: p.n, keys: p.keys, keyType: p.keyType, disorderMs: p.disorder, timeSpread: p.n * 4, nullRate: 0.1, multibyte: true, skew: 0.5 });
+  const backend = await StateBackend.open({ shards: p.shards ?? 1, workers: p.workers ?? false, keyGroups: 64 });
+  const op = backend.aggregate('w', { key: { field: 'user', type: p.keyType }, time: 'ts', window: p.window, aggregates: AGGS, allowedLateness: p.lateness });
+  const model = new WindowModel({ keyType: p.keyType, window: p.window, allowedLateness: p.lateness, aggregates: AGGS as never });
+  const rng = new Rng(p.seed ^ 0x5bd1e995);
+  const size = Math.max(1, Math.ceil(rows.length / p.steps));
+  try {
+    for (let o = 0; o < rows.length; o += size) {
+      const part = rows.slice(o, o + size);
+      await op.ingest(toColumns(part, { keyType: p.keyType }));
+      model.ingest(part as never);
+      // Watermarks: trailing the newest event by a random amount (sometimes going backwards), or
+      // exactly on a boundary (an event's window end plus lateness, a slide multiple plus lateness),
+      // where off-by-one mistakes in firing, purging and late-dropping would show.
+      const newest = part[part.length - 1]!.time;
+      const unit = p.window.kind === 'session' ? p.window.gap : p.window.kind === 'hopping' ? p.window.slide : p.window.kind === 'tumbling' ? p.window.size : (p.window.ttl ?? 1);
+      const pick = rng.int(0, 2);
+      const wm = pick === 0 ? newest - Math.floor(rng.float() * p.disorder * 2)
+        : pick === 1 ? part[rng.int(0, part.length - 1)]!.time + unit + p.lateness
+        : Math.floor(newest / unit) * unit + p.lateness - unit * rng.int(0, 2);
+      const got = rowsOf(await op.advanceWatermark(wm), 'user');
+      const want = model.advanceWatermark(wm);
+      assert.is(got.length, want.length, `fired rows at watermark ${wm}: got ${show(got.slice(0, 5))} want ${show(want.slice(0, 5))}`);
+      for (let i = 0; i < want.length; i++) assert.equal(got[i], want[i], `fired row ${i} at watermark ${wm}`);
+    }
+    // The end of input: fire everything.
+    const end = rows.reduce((a, r) => Math.max(a, r.time), 0) + 10 * (p.window.kind === 'none' ? 1 : 'size' in p.window ? p.window.size : 'gap' in p.window ? p.window.gap : 1) + p.lateness + 1;
+    assert.equal(rowsOf(await op.advanceWatermark(end), 'user'), model.advanceWatermark(end), 'final firing');
+    assert.is(await op.lateEvents(), model.lateEvents, 'late events');
+    if (p.window.kind === 'none') {
+      assert.equal(rowsOf(await op.toArrow(), 'user'), model.state(), 'state after ttl');
+    }
+  } finally {
+    await backend.close();
+  }
+}
+
+const windowArb = fc.oneof(
+  fc.integer({ min: 1, max: 200 }).map((size): WindowSpec => ({ kind: 'tumbling', size })),
+  fc.tuple(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 8 })).map(([slide, k]): WindowSpec => ({ kind: 'hopping', size: slide * k, slide })),
+  fc.integer({ min: 1, max: 100 }).map((gap): WindowSpec => ({ kind: 'session', gap })),
+  fc.integer({ min: 1, max: 300 }).map((ttl): WindowSpec => ({ kind: 'none', ttl })),
+);
+
+export const windowCaseArb = fc.record({
+  seed: fc.integer({ min: 1, max: 2 ** 30 }),
+  keyType: fc.constantFrom('int64' as const, 'utf8' as const),
+  window: windowArb,
+  lateness: fc.constantFrom(0, 0, 25, 120),
+  keys: fc.integer({ min: 1, max: 60 }),
+  n: fc.integer({ min: 1, max: 1500 }),
+  steps: fc.integer({ min: 1, max: 12 }),
+  disorder: fc.constantFrom(0, 10, 80),
+});
+
+test('windows match the reference model on random out-of-order streams', async () => {
+  await fc.assert(fc.asyncProperty(windowCaseArb, runWindowCase), { numRuns: process.env.CAIRN_STRESS ? 1000 : 120 });
+});
+
+test('an event bridging two sessions merges them', async () => {
+  const backend = await StateBackend.open();
+  const op = backend.aggregate('s', { key: { field: 'k', type: 'utf8' }, time: 't', window: { kind: 'session', gap: 10 }, aggregates: { n: { fn: 'count' } } });
+  await op.ingest({ k: ['a', 'a'], t: [0, 30] });
+  await op.ingest({ k: ['a', 'a'], t: [9, 21] }); // [0,19) and [21,40) bridged by 9..19 / 21
+  await op.ingest({ k: ['a'], t: [15] });
+  const rows = rowsOf(await op.advanceWatermark(100), 'k');
+  assert.equal(rows, [{ key: 'a', window_start: 0, window_end: 40, n: 5 }]);
+  await backend.close();
+});
+
+test('a bad window spec is rejected with a clear message', async () => {
+  const backend = await StateBackend.open();
+  const bad: [object, RegExp][] = [
+    [{ kind: 'hopping', size: 10, slide: 3 }, /slide must divide size/],
+    [{ kind: 'tumbling', size: 0 }, /tumbling window size/],
+    [{ kind: 'session', gap: 1.5 }, /session window gap/],
+    [{ kind: 'sliding', size: 5 }, /window.kind/],
+  ];
+  for (const [w, re] of bad) {
+    try {
+      backend.aggregate('x', { key: { field: 'k', type: 'utf8' }, time: 't', window: w as WindowSpec, aggregates: { n: { fn: 'count' } } });
+      assert.unreachable(`accepted ${show(w)}`);
+    } catch (e) {
+      assert.instance(e, Error);
+      assert.is((e as { kind?: string }).kind, 'invalid');
+      assert.match((e as Error).message, re);
+    }
+  }
+  await backend.close();
+});
+
+test('missing, NaN and fractional times reject the whole batch', async () => {
+  const backend = await StateBackend.open();
+  const op = backend.aggregate('w', { key: { field: 'k', type: 'utf8' }, time: 't', window: { kind: 'tumbling', size: 10 }, aggregates: { n: { fn: 'count' } } });
+  await op.ingest({ k: ['a'], t: [1] });
+  for (const t of [[2, NaN], [2, 1.5], [2, null], [2, undefined]]) {
+    try {
+      await op.ingest({ k: ['a', 'b'], t: t as number[] });
+      assert.unreachable();
+    } catch (e) {
+      assert.is((e as { kind?: string }).kind, 'invalid', show(t));
+    }
+  }
+  try {
+    await op.ingest({ k: ['a'] });
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as Error).message, /missing field 't'/);
+  }
+  assert.equal(rowsOf(await op.advanceWatermark(10), 'k'), [{ key: 'a', window_start: 0, window_end: 10, n: 1 }]);
+  await backend.close();
+});
+
+test('state stays bounded over hundreds of windows (rows and Wasm memory flat)', async () => {
+  for (const window of [{ kind: 'tumbling', size: 100 }, { kind: 'hopping', size: 400, slide: 100 }, { kind: 'session', gap: 30 }] as WindowSpec[]) {
+    const backend = await StateBackend.open();
+    const op = backend.aggregate('w', { key: { field: 'k', type: 'int64' }, time: 't', window, aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' } } });
+    const keys = 2000;
+    const samples: { rows: number; mem: number }[] = [];
+    for (let w = 0; w < 400; w++) {
+      const k = new BigInt64Array(keys);
+      const t = new Float64Array(keys);
+      const v = new Float64Array(keys);
+      for (let i = 0; i < keys; i++) { k[i] = BigInt(i); t[i] = w * 100 + (i % 100); v[i] = i; }
+      await op.ingest({ k, t, v });
+      await op.advanceWatermark(w * 100 + 99 - 50);
+      if (w >= 50 && w % 50 === 0) {
+        const m = await backend.metrics();
+        samples.push({ rows: m.shards[0]!.rows, mem: m.shards[0]!.memoryBytes });
+      }
+    }
+    const rows = samples.map((s) => s.rows);
+    const mems = samples.map((s) => s.mem);
+    assert.ok(Math.max(...rows) <= Math.min(...rows) * 1.01 + 10, `${window.kind}: rows grew: ${rows}`);
+    assert.ok(Math.max(...rows) <= keys * ('size' in window ? window.size / ('slide' in window ? window.slide : window.size) + 2 : 2), `${window.kind}: too many rows: ${rows}`);
+    assert.is(Math.max(...mems), Math.min(...mems), `${window.kind}: Wasm memory grew: ${mems}`);
+    await backend.close();
+  }
+});
+
+test.run();
