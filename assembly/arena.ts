@@ -1,7 +1,7 @@
 // A byte arena for variable-length data (utf8 keys, opaque values, output key bytes). Bytes are
 // appended; replaced or deleted entries become garbage that `compact` reclaims by rewriting only the
 // live entries. Offsets are u32, so one arena holds at most ARENA_BYTES_MAX bytes.
-import { growZeroed, release } from './mem';
+import { growZeroed, release, growTransient, releaseTransient } from './mem';
 
 export const ARENA_BYTES_MAX: u64 = 0x7fff_0000;
 
@@ -10,6 +10,8 @@ export class ByteArena {
   capBytes: u32 = 0;
   usedBytes: u32 = 0;
   garbageBytes: u32 = 0;
+  /** Transient arenas (output keys) are not limited by the state memory cap. */
+  transient: bool = false;
 
   /** Makes room for `extra` more bytes. Returns false when the cap or ARENA_BYTES_MAX is hit. */
   reserve(extra: u32): bool {
@@ -19,7 +21,7 @@ export class ByteArena {
     let next = <u64>max<u32>(this.capBytes, 4096);
     while (next < need) next = next * 3 / 2;
     if (next > ARENA_BYTES_MAX) next = ARENA_BYTES_MAX;
-    const p = growZeroed(this.base, this.capBytes, <usize>next);
+    const p = this.transient ? growTransient(this.base, this.capBytes, <usize>next) : growZeroed(this.base, this.capBytes, <usize>next);
     if (p == 0) return false;
     this.base = p;
     this.capBytes = <u32>next;
@@ -40,7 +42,8 @@ export class ByteArena {
   }
 
   free(): void {
-    release(this.base, this.capBytes);
+    if (this.transient) releaseTransient(this.base, this.capBytes);
+    else release(this.base, this.capBytes);
     this.base = 0;
     this.capBytes = 0;
     this.usedBytes = 0;

@@ -8,7 +8,7 @@ import { Store, WIN_NONE, WIN_PANES, WIN_SESSION, F_LIVE, F_CHANGED, floorDiv } 
 import { Acc } from './combine';
 import { out } from './out';
 import { compareKeys, cmpI64, mergeSort } from './sort';
-import { allocZeroed, release } from './mem';
+import { allocTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP } from './errors';
 import { hashWithNs } from './hash';
 
@@ -35,20 +35,20 @@ export function accFor(nFields: i32, nAggs: i32): Acc {
 function ensureCand(n: i32): bool {
   if (n <= candCap) return true;
   const cap = max<i32>(n, 1024);
-  const r = allocZeroed(<usize>cap << 2);
-  const a = r == 0 ? <usize>0 : allocZeroed(<usize>cap << 3);
-  const b = a == 0 ? <usize>0 : allocZeroed(<usize>cap << 3);
-  const c = b == 0 ? <usize>0 : allocZeroed(<usize>cap << 2);
+  const r = allocTransient(<usize>cap << 2);
+  const a = r == 0 ? <usize>0 : allocTransient(<usize>cap << 3);
+  const b = a == 0 ? <usize>0 : allocTransient(<usize>cap << 3);
+  const c = b == 0 ? <usize>0 : allocTransient(<usize>cap << 2);
   if (c == 0) {
-    release(r, <usize>cap << 2);
-    release(a, <usize>cap << 3);
-    release(b, <usize>cap << 3);
+    releaseTransient(r, <usize>cap << 2);
+    releaseTransient(a, <usize>cap << 3);
+    releaseTransient(b, <usize>cap << 3);
     return false;
   }
-  release(candRow, <usize>candCap << 2);
-  release(candStart, <usize>candCap << 3);
-  release(candEnd, <usize>candCap << 3);
-  release(candIdx, <usize>candCap << 2);
+  releaseTransient(candRow, <usize>candCap << 2);
+  releaseTransient(candStart, <usize>candCap << 3);
+  releaseTransient(candEnd, <usize>candCap << 3);
+  releaseTransient(candIdx, <usize>candCap << 2);
   candRow = r; candStart = a; candEnd = b; candIdx = c; candCap = cap;
   return true;
 }

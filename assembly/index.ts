@@ -10,7 +10,7 @@ import { out } from './out';
 import { accFor } from './emit';
 import { captureSnapshot, loadSnapshot, snapPtr, snapshotLength, snapshotRelease } from './snapshot';
 import { mergeSort, compareKeys } from './sort';
-import { allocZeroed, growZeroed, release, memUsedBytes, setMemCap as setCap } from './mem';
+import { allocTransient, growTransient, releaseTransient, memUsedBytes, transientBytes, setMemCap as setCap } from './mem';
 import { E_BAD_HANDLE, E_BAD_ARGUMENT, E_MEMORY_CAP, E_WRONG_KIND } from './errors';
 import { hashBytes, hashI64 } from './hash';
 
@@ -32,10 +32,10 @@ export function scratch(bytes: usize): usize {
   if (bytes <= scratchCap) return scratchPtr;
   let next = max<usize>(scratchCap, 1 << 16);
   while (next < bytes) next <<= 1;
-  release(scratchPtr, scratchCap);
+  releaseTransient(scratchPtr, scratchCap);
   scratchPtr = 0;
   scratchCap = 0;
-  const p = allocZeroed(next);
+  const p = allocTransient(next);
   if (p == 0) return 0;
   scratchPtr = p;
   scratchCap = next;
@@ -170,7 +170,7 @@ export function exportRows(h: i32): i32 {
   if (s.kind != KIND_AGG) return E_WRONG_KIND;
   const n = s.liveRows;
   if (n > exportCap) {
-    const p = growZeroed(exportIdx, <usize>exportCap << 2, <usize>n << 2);
+    const p = growTransient(exportIdx, <usize>exportCap << 2, <usize>n << 2);
     if (p == 0) return E_MEMORY_CAP;
     exportIdx = p;
     exportCap = n;
@@ -344,6 +344,7 @@ export function liveRows(h: i32): i32 {
 }
 
 export function memUsed(): usize { return memUsedBytes; }
+export function memTransient(): usize { return transientBytes; }
 export function setMemCap(bytes: usize): void { setCap(bytes); }
 
 // ---- hashing and routing -----------------------------------------------------------------------

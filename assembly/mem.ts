@@ -2,7 +2,11 @@
 // cap is checked before anything is changed and an over-cap request fails with E_MEMORY_CAP instead
 // of trapping. Buffers are raw (unmanaged) memory: the hot path never touches the GC.
 
+/** Bytes of state (stores): what the cap limits. */
 export let memUsedBytes: usize = 0;
+/** Bytes of transient buffers (scratch, output, sort and snapshot space): counted, not capped, so a
+ *  store at its cap can still be read, exported and checkpointed. */
+export let transientBytes: usize = 0;
 export let memCapBytes: usize = 1 << 31;
 
 export function setMemCap(bytes: usize): void {
@@ -14,7 +18,7 @@ export function setMemCap(bytes: usize): void {
   return memUsedBytes + extra <= memCapBytes;
 }
 
-/** Allocates `size` zeroed bytes, or returns 0 when the cap would be passed. */
+/** Allocates `size` zeroed bytes of state, or returns 0 when the cap would be passed. */
 export function allocZeroed(size: usize): usize {
   if (size == 0) size = 8;
   if (!fits(size)) return 0;
@@ -24,7 +28,7 @@ export function allocZeroed(size: usize): usize {
   return p;
 }
 
-/** Grows a buffer from `oldSize` to `newSize` bytes, zeroing the new tail; 0 on cap. */
+/** Grows a state buffer from `oldSize` to `newSize` bytes, zeroing the new tail; 0 on cap. */
 export function growZeroed(p: usize, oldSize: usize, newSize: usize): usize {
   if (newSize <= oldSize) return p;
   if (!fits(newSize - oldSize)) return 0;
@@ -38,4 +42,27 @@ export function release(p: usize, size: usize): void {
   if (p == 0) return;
   heap.free(p);
   memUsedBytes -= size == 0 ? 8 : size;
+}
+
+/** Transient twins of the above: counted in transientBytes, never refused by the cap. */
+export function allocTransient(size: usize): usize {
+  if (size == 0) size = 8;
+  const p = heap.alloc(size);
+  memory.fill(p, 0, size);
+  transientBytes += size;
+  return p;
+}
+
+export function growTransient(p: usize, oldSize: usize, newSize: usize): usize {
+  if (newSize <= oldSize) return p;
+  const q = p == 0 ? heap.alloc(newSize) : heap.realloc(p, newSize);
+  memory.fill(q + oldSize, 0, newSize - oldSize);
+  transientBytes += newSize - oldSize;
+  return q;
+}
+
+export function releaseTransient(p: usize, size: usize): void {
+  if (p == 0) return;
+  heap.free(p);
+  transientBytes -= size == 0 ? 8 : size;
 }

@@ -7,7 +7,7 @@
 import { Store, KEY_INT64, FN_COUNT, FN_MEAN } from './store';
 import { Acc } from './combine';
 import { ByteArena } from './arena';
-import { growZeroed } from './mem';
+import { growTransient } from './mem';
 
 export class Out {
   count: i32 = 0;
@@ -21,6 +21,10 @@ export class Out {
   valsCap: i32 = 0;
   keyBytes: ByteArena = new ByteArena();
 
+  constructor() {
+    this.keyBytes.transient = true;
+  }
+
   /** Makes room for `rows` rows of `nAggs` aggregates and `keyBytes` key bytes; false on cap. */
   prepare(rows: i32, nAggs: i32, keyBytes: u32): bool {
     this.count = 0;
@@ -28,16 +32,16 @@ export class Out {
     this.keyBytes.clear();
     if (!this.keyBytes.reserve(keyBytes)) return false;
     if (nAggs > this.valsCap) {
-      const v = growZeroed(this.vals, <usize>this.valsCap << 2, <usize>nAggs << 2);
+      const v = growTransient(this.vals, <usize>this.valsCap << 2, <usize>nAggs << 2);
       if (v == 0) return false;
       this.vals = v;
-      const w = growZeroed(this.valid, <usize>this.valsCap << 2, <usize>nAggs << 2);
+      const w = growTransient(this.valid, <usize>this.valsCap << 2, <usize>nAggs << 2);
       if (w == 0) return false;
       this.valid = w;
       // New aggregate slots get columns of the current row capacity.
       for (let a = this.valsCap; a < nAggs; a++) {
-        const c = growZeroed(0, 0, <usize>max<i32>(this.cap, 1) << 3);
-        const d = growZeroed(0, 0, <usize>max<i32>(this.cap, 1));
+        const c = growTransient(0, 0, <usize>max<i32>(this.cap, 1) << 3);
+        const d = growTransient(0, 0, <usize>max<i32>(this.cap, 1));
         if (c == 0 || d == 0) return false;
         store<usize>(this.vals + (<usize>a << 2), c);
         store<usize>(this.valid + (<usize>a << 2), d);
@@ -47,23 +51,23 @@ export class Out {
     if (rows + 1 > this.cap) {
       let next = max<i32>(this.cap, 256);
       while (next < rows + 1) next *= 2;
-      const k = growZeroed(this.key, <usize>this.cap << 3, <usize>next << 3);
+      const k = growTransient(this.key, <usize>this.cap << 3, <usize>next << 3);
       if (k == 0) return false;
       this.key = k;
-      const st = growZeroed(this.start, <usize>this.cap << 3, <usize>next << 3);
+      const st = growTransient(this.start, <usize>this.cap << 3, <usize>next << 3);
       if (st == 0) return false;
       this.start = st;
-      const en = growZeroed(this.end, <usize>this.cap << 3, <usize>next << 3);
+      const en = growTransient(this.end, <usize>this.cap << 3, <usize>next << 3);
       if (en == 0) return false;
       this.end = en;
       for (let a = 0; a < this.valsCap; a++) {
         const vp = this.vals + (<usize>a << 2);
         const oldCap = <usize>max<i32>(this.cap, 1);
-        const c = growZeroed(load<usize>(vp), oldCap << 3, <usize>next << 3);
+        const c = growTransient(load<usize>(vp), oldCap << 3, <usize>next << 3);
         if (c == 0) return false;
         store<usize>(vp, c);
         const dp = this.valid + (<usize>a << 2);
-        const d = growZeroed(load<usize>(dp), oldCap, <usize>next);
+        const d = growTransient(load<usize>(dp), oldCap, <usize>next);
         if (d == 0) return false;
         store<usize>(dp, d);
       }

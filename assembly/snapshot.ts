@@ -10,7 +10,7 @@ import {
 } from './store';
 import { compareKeys } from './sort';
 import { insertSlot } from './ingest';
-import { allocZeroed, growZeroed, release } from './mem';
+import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP, E_BAD_SNAPSHOT, E_BAD_ARGUMENT } from './errors';
 
 export const SNAP_MAGIC: u32 = 0x504e5343; // "CSNP"
@@ -27,7 +27,7 @@ let snapLen: usize = 0;
 
 function ensureSnap(bytes: usize): bool {
   if (bytes <= snapCap) return true;
-  const p = growZeroed(snapPtr, snapCap, bytes);
+  const p = growTransient(snapPtr, snapCap, bytes);
   if (p == 0) return false;
   snapPtr = p;
   snapCap = bytes;
@@ -40,7 +40,7 @@ export function snapshotLength(): usize {
 
 /** Releases the capture buffer (it can be large after a full snapshot). */
 export function snapshotRelease(): void {
-  release(snapPtr, snapCap);
+  releaseTransient(snapPtr, snapCap);
   snapPtr = 0;
   snapCap = 0;
   snapLen = 0;
@@ -57,14 +57,14 @@ let sortStore: Store | null = null;
 /** Sorts rows (i32 ids at idx) by (kg, hash) with a stable LSD radix sort, then (key, ns) for ties. */
 function canonicalSort(s: Store, idx: usize, n: i32, keyGroups: i32): bool {
   if (n < 2) return true;
-  const keys = allocZeroed(<usize>n << 3);
-  const tmpKeys = keys == 0 ? <usize>0 : allocZeroed(<usize>n << 3);
-  const tmpIdx = tmpKeys == 0 ? <usize>0 : allocZeroed(<usize>n << 2);
-  const counts = tmpIdx == 0 ? <usize>0 : allocZeroed(65536 << 2);
+  const keys = allocTransient(<usize>n << 3);
+  const tmpKeys = keys == 0 ? <usize>0 : allocTransient(<usize>n << 3);
+  const tmpIdx = tmpKeys == 0 ? <usize>0 : allocTransient(<usize>n << 2);
+  const counts = tmpIdx == 0 ? <usize>0 : allocTransient(65536 << 2);
   if (counts == 0) {
-    release(keys, <usize>n << 3);
-    release(tmpKeys, <usize>n << 3);
-    release(tmpIdx, <usize>n << 2);
+    releaseTransient(keys, <usize>n << 3);
+    releaseTransient(tmpKeys, <usize>n << 3);
+    releaseTransient(tmpIdx, <usize>n << 2);
     return false;
   }
   for (let i = 0; i < n; i++) {
@@ -111,10 +111,10 @@ function canonicalSort(s: Store, idx: usize, n: i32, keyGroups: i32): bool {
     i = j;
   }
   sortStore = null;
-  release(keys, <usize>n << 3);
-  release(tmpKeys, <usize>n << 3);
-  release(tmpIdx, <usize>n << 2);
-  release(counts, 65536 << 2);
+  releaseTransient(keys, <usize>n << 3);
+  releaseTransient(tmpKeys, <usize>n << 3);
+  releaseTransient(tmpIdx, <usize>n << 2);
+  releaseTransient(counts, 65536 << 2);
   return true;
 }
 
@@ -167,7 +167,7 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   let candN: i32;
   if (mode == MODE_DELTA) { cand = s.dirtyList; candN = s.dirtyCount; }
   else { cand = 0; candN = s.hwm; }
-  const idx = allocZeroed(<usize>max<i32>(candN, 1) << 2);
+  const idx = allocTransient(<usize>max<i32>(candN, 1) << 2);
   if (idx == 0) return E_MEMORY_CAP;
   let n = 0;
   let keyBytes: u64 = 0;
@@ -187,7 +187,7 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   const tombFixed: usize = 4 + (s.keyType == KEY_INT64 ? 8 : 4) + (s.hasNs() ? 8 : 0);
   const total: u64 = <u64>SNAP_HEADER_BYTES + <u64>n * <u64>fixed + keyBytes + valBytes + <u64>tombs * <u64>tombFixed + tombKeyBytes;
   if (total > 0x7fff_0000 || !ensureSnap(<usize>total) || !canonicalSort(s, idx, n, keyGroups)) {
-    release(idx, <usize>max<i32>(candN, 1) << 2);
+    releaseTransient(idx, <usize>max<i32>(candN, 1) << 2);
     return E_MEMORY_CAP;
   }
   let w = snapPtr;
@@ -287,7 +287,7 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
     s.trackChanges = true;
     s.forceFull = false;
   }
-  release(idx, <usize>max<i32>(candN, 1) << 2);
+  releaseTransient(idx, <usize>max<i32>(candN, 1) << 2);
   return <i32>snapLen;
 }
 

@@ -2,7 +2,7 @@
 // comparators that read rows of a store. Used for fired windows (window_end, key, window_start),
 // exports (key, ns) and snapshots (key group, key, ns).
 import { Store, KEY_INT64 } from './store';
-import { allocZeroed, release } from './mem';
+import { allocTransient, releaseTransient } from './mem';
 
 /** Compares the keys of two rows: int64 numerically, utf8 by unsigned bytes (a prefix first). */
 export function compareKeys(s: Store, a: i32, b: i32): i32 {
@@ -28,7 +28,7 @@ export function compareKeys(s: Store, a: i32, b: i32): i32 {
  */
 export function mergeSort(idx: usize, n: i32, cmp: (a: i32, b: i32) => i32): bool {
   if (n < 2) return true;
-  const tmp = allocZeroed(<usize>n << 2);
+  const tmp = allocTransient(<usize>n << 2);
   if (tmp == 0) return false;
   // Insertion-sort runs of 16 first: cheap and cache friendly.
   const RUN = 16;
@@ -66,6 +66,6 @@ export function mergeSort(idx: usize, n: i32, cmp: (a: i32, b: i32) => i32): boo
     const t = src; src = dst; dst = t;
   }
   if (src != idx) memory.copy(idx, src, <usize>n << 2);
-  release(tmp, <usize>n << 2);
+  releaseTransient(tmp, <usize>n << 2);
   return true;
 }

@@ -38,6 +38,7 @@ export interface CairnExports {
   keyGroupRows(h: number, keyGroups: number, outPtr: number): number;
   liveRows(h: number): number;
   memUsed(): number;
+  memTransient(): number;
   setMemCap(bytes: number): void;
   hashKeyI64(k: bigint): number;
   hashKeyBytes(ptr: number, len: number): number;

@@ -48,7 +48,7 @@ export class AggregateOperator {
   }
 
   /** Applies a batch. A bad batch is rejected whole (`invalid`) and state is unchanged. */
-  ingest(batch: BatchInput): Promise<IngestResult> {
+  async ingest(batch: BatchInput): Promise<IngestResult> {
     this.host.assertOpen();
     const m = this.host.manager;
     return m.gate(async () => {
@@ -66,7 +66,7 @@ export class AggregateOperator {
    * A window that receives late events within the allowed lateness fires again with its complete
    * new values; downstream should replace the earlier row for the same key and window.
    */
-  advanceWatermark(t: number | bigint): Promise<Table> {
+  async advanceWatermark(t: number | bigint): Promise<Table> {
     this.host.assertOpen();
     let w: bigint;
     if (typeof t === 'bigint') w = t;
@@ -81,9 +81,9 @@ export class AggregateOperator {
   }
 
   /** Current aggregates of a key (running aggregates only), or undefined when absent. */
-  get(key: string | number | bigint): Promise<Record<string, number | null> | undefined> {
+  async get(key: string | number | bigint): Promise<Record<string, number | null> | undefined> {
     this.host.assertOpen();
-    if (this.windowed) return Promise.reject(new CairnError('invalid', `get: operator '${this.name}' is windowed; read fired windows from advanceWatermark or toArrow()`));
+    if (this.windowed) throw (new CairnError('invalid', `get: operator '${this.name}' is windowed; read fired windows from advanceWatermark or toArrow()`));
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;
     return m.gate(async () => {
@@ -93,7 +93,7 @@ export class AggregateOperator {
   }
 
   /** Deletes a key (for windowed operators, all of its open windows). Returns true if it existed. */
-  delete(key: string | number | bigint): Promise<boolean> {
+  async delete(key: string | number | bigint): Promise<boolean> {
     this.host.assertOpen();
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;
@@ -104,7 +104,7 @@ export class AggregateOperator {
    * All current state as an Arrow table ordered by key (and window start). For windowed operators
    * the rows are open panes or sessions with their bounds (window_start, window_end).
    */
-  toArrow(): Promise<Table> {
+  async toArrow(): Promise<Table> {
     this.host.assertOpen();
     const m = this.host.manager;
     return m.gate(async () => {

@@ -9,24 +9,24 @@ export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
 export class ValueState {
   constructor(readonly name: string, readonly id: number, readonly spec: NormalizedSpec, private readonly host: OperatorHost) {}
 
-  put(key: string | number | bigint, value: Uint8Array): Promise<void> {
+  async put(key: string | number | bigint, value: Uint8Array): Promise<void> {
     this.host.assertOpen();
-    if (!(value instanceof Uint8Array)) return Promise.reject(new CairnError('invalid', `put: value must be a Uint8Array, found ${typeof value}`));
-    if (value.length > VALUE_BYTES_MAX) return Promise.reject(new CairnError('invalid', `put: value of ${value.length} bytes exceeds VALUE_BYTES_MAX ${VALUE_BYTES_MAX}`));
+    if (!(value instanceof Uint8Array)) throw new CairnError('invalid', `put: value must be a Uint8Array, found ${typeof value}`);
+    if (value.length > VALUE_BYTES_MAX) throw new CairnError('invalid', `put: value of ${value.length} bytes exceeds VALUE_BYTES_MAX ${VALUE_BYTES_MAX}`);
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;
     const copy = value.slice();
     return m.gate(async () => { await m.call(m.shardOfKey(k), { op: 'vput', id: this.id, key: k, value: copy }); });
   }
 
-  get(key: string | number | bigint): Promise<Uint8Array | undefined> {
+  async get(key: string | number | bigint): Promise<Uint8Array | undefined> {
     this.host.assertOpen();
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;
     return m.gate(async () => (await m.call<Uint8Array | null>(m.shardOfKey(k), { op: 'vget', id: this.id, key: k })) ?? undefined);
   }
 
-  delete(key: string | number | bigint): Promise<boolean> {
+  async delete(key: string | number | bigint): Promise<boolean> {
     this.host.assertOpen();
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;

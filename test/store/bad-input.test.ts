@@ -1,0 +1,151 @@
+// Proves that bad input gets a typed `invalid` error that names the problem, and that the state is
+// exactly as it was before the call (compared through a full export before and after). Also covers
+// the closed backend (`closed`), the memory cap (`unavailable`, state still usable), value state
+// against a Map model, and Arrow input (Table, RecordBatch, Dictionary keys, nulls).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { tableFromArrays, tableFromJSON, vectorFromArray, Dictionary, Utf8, Int32, makeTable } from 'apache-arrow';
+import { StateBackend, CairnError } from '../../src/index.js';
+import { rowsOf, show } from '../helpers.js';
+
+const SPEC = {
+  key: { field: 'user', type: 'utf8' as const },
+  aggregates: { n: { fn: 'count' as const }, spend: { fn: 'sum' as const, field: 'amount' }, top: { fn: 'max' as const, field: 'amount' } },
+};
+
+async function expectError(p: Promise<unknown> | (() => unknown), kind: string, re: RegExp): Promise<void> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    assert.instance(e, CairnError, `expected CairnError, got ${String(e)}`);
+    assert.is((e as CairnError).kind, kind, (e as Error).message);
+    assert.match((e as Error).message, re);
+    return;
+  }
+  assert.unreachable(`expected a ${kind} error matching ${re}`);
+}
+
+test('bad batches are rejected whole and leave state untouched', async () => {
+  const b = await StateBackend.open({ shards: 2 });
+  const op = b.aggregate('t', SPEC);
+  await op.ingest({ user: ['alice', 'bob', 'alice'], amount: [10, 5, 20] });
+  const before = show(rowsOf(await op.toArrow(), 'user'));
+  const cases: [unknown, RegExp][] = [
+    [{ user: ['a', 'b'], amount: [1] }, /column 'amount' has length 1, expected 2/],
+    [{ user: ['a', 'b'] }, /missing field 'amount'/],
+    [{ user: ['a', null], amount: [1, 2] }, /row 1 is null/],
+    [{ user: ['a', undefined], amount: [1, 2] }, /row 1 is null/],
+    [{ user: [1, 2], amount: [1, 2] }, /expected a string for a utf8 key/],
+    [{ user: ['a', 'b'], amount: ['x', 2] }, /expected a number/],
+    [{ user: ['a'], amount: [1], extra: [1, 2] }, /column 'extra' has length 2/],
+    [null, /expected an Arrow Table/],
+  ];
+  for (const [batch, re] of cases) {
+    await expectError(op.ingest(batch as never), 'invalid', re);
+    assert.is(show(rowsOf(await op.toArrow(), 'user')), before, `state changed after ${show(batch)}`);
+  }
+  await b.close();
+});
+
+test('bad specs: unknown aggregate, unknown fields, missing field, reused name', async () => {
+  const b = await StateBackend.open();
+  await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { n: { fn: 'median' as never } } }), 'invalid', /unknown function "median"/);
+  await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { s: { fn: 'sum' } } }), 'invalid', /sum needs a field/);
+  await expectError(() => b.aggregate('x', { ...SPEC, colour: 1 } as never), 'invalid', /unknown field 'colour'/);
+  await expectError(() => b.aggregate('x', { ...SPEC, key: { field: 'user', type: 'string' as never } }), 'invalid', /key type/);
+  await expectError(() => b.aggregate('bad name!', SPEC), 'invalid', /operator name/);
+  b.aggregate('t', SPEC);
+  await expectError(() => b.aggregate('t', { ...SPEC, aggregates: { n: { fn: 'count' } } }), 'invalid', /different spec: names/);
+  await expectError(() => StateBackend.open({ shards: 0 }), 'invalid', /shards/);
+  await expectError(() => StateBackend.open({ keyGroups: 40000 }), 'invalid', /keyGroups/);
+  await expectError(() => StateBackend.open({ colour: 1 } as never), 'invalid', /unknown option 'colour'/);
+  await b.close();
+});
+
+test('a closed backend answers with kind closed', async () => {
+  const b = await StateBackend.open();
+  const op = b.aggregate('t', SPEC);
+  await b.close();
+  await expectError(() => op.ingest({ user: ['a'], amount: [1] }), 'closed', /closed/);
+  await expectError(() => b.aggregate('u', SPEC), 'closed', /closed/);
+  await expectError(() => b.metrics(), 'closed', /closed/);
+});
+
+test('the memory cap gives a clear error, changes nothing, and the state stays usable', async () => {
+  const b = await StateBackend.open({ memoryCapBytes: 8 * 1024 * 1024 });
+  const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+  let next = 0;
+  let failed = false;
+  const model = new Map<number, number>();
+  while (!failed && next < 10_000_000) {
+    const k = new BigInt64Array(20_000).map((_, i) => BigInt(next + i));
+    const before = (await b.metrics()).shards[0]!.rows;
+    try {
+      await op.ingest({ k });
+      for (let i = 0; i < k.length; i++) model.set(next + i, 1);
+      next += k.length;
+    } catch (e) {
+      assert.instance(e, CairnError);
+      assert.is((e as CairnError).kind, 'unavailable');
+      assert.match((e as Error).message, /memory cap/);
+      assert.is((await b.metrics()).shards[0]!.rows, before, 'rows changed by a failed batch');
+      failed = true;
+    }
+  }
+  assert.ok(failed, 'cap never reached');
+  assert.is((await op.toArrow()).numRows, model.size);
+  // Still usable: existing keys update, deletes free room.
+  await op.ingest({ k: new BigInt64Array([0n, 1n]) });
+  assert.equal(await op.get(0), { n: 2 });
+  assert.ok(await op.delete(5));
+  assert.is(await op.get(5), undefined);
+  await b.close();
+});
+
+test('value state matches a Map model under random puts, gets and deletes', async () => {
+  for (const keyType of ['utf8', 'int64'] as const) {
+    const b = await StateBackend.open({ shards: 3 });
+    const kv = b.values('v', { key: { type: keyType } });
+    const model = new Map<string, Uint8Array>();
+    let x = 99;
+    const rand = (m: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) % m);
+    for (let i = 0; i < 3000; i++) {
+      const raw = rand(300);
+      const key = keyType === 'utf8' ? `k${raw}é` : BigInt(raw - 150);
+      const id = String(key);
+      const r = rand(10);
+      if (r < 5) {
+        const v = new Uint8Array(rand(64)).map(() => rand(256));
+        await kv.put(key, v);
+        model.set(id, v);
+      } else if (r < 8) {
+        assert.equal(await kv.get(key), model.get(id), `get ${id}`);
+      } else {
+        assert.is(await kv.delete(key), model.delete(id), `delete ${id}`);
+      }
+    }
+    await expectError(kv.put(keyType === 'utf8' ? 'a' : 1, 'str' as never), 'invalid', /Uint8Array/);
+    await expectError(kv.get(keyType === 'utf8' ? (1 as never) : ('x' as never)), 'invalid', /key/);
+    await b.close();
+  }
+});
+
+test('Arrow input: Table, RecordBatch, Dictionary<Utf8> keys, Int32 values, null values skipped, null keys rejected', async () => {
+  const b = await StateBackend.open();
+  const op = b.aggregate('t', SPEC);
+  await op.ingest(tableFromArrays({ user: ['a', 'b', 'a'], amount: Float64Array.from([1, 2, 3]) }));
+  const dict = vectorFromArray(['b', 'c', 'b'], new Dictionary(new Utf8(), new Int32()));
+  const t2 = makeTable({ user: dict.data[0]!, amount: vectorFromArray([10, null, 30], new Int32()).data[0]! } as never);
+  await op.ingest(t2.batches[0]! as never);
+  await op.ingest(tableFromJSON([{ user: 'c', amount: 5 }, { user: 'a', amount: null }]).slice(0, 2));
+  assert.equal(rowsOf(await op.toArrow(), 'user'), [
+    { key: 'a', n: 3, spend: 4, top: 3 },
+    { key: 'b', n: 3, spend: 42, top: 30 },
+    { key: 'c', n: 2, spend: 5, top: 5 },
+  ]);
+  await expectError(op.ingest(tableFromJSON([{ user: 'a', amount: 1 }, { user: null, amount: 2 }])), 'invalid', /null keys/);
+  await expectError(op.ingest(tableFromArrays({ user: Float64Array.from([1]), amount: Float64Array.from([1]) })), 'invalid', /Utf8/);
+  await b.close();
+});
+
+test.run();
