@@ -32,25 +32,18 @@ export function accFor(nFields: i32, nAggs: i32): Acc {
   return a;
 }
 
-function ensureCand(n: i32): bool {
-  if (n <= candCap) return true;
+function ensureCand(n: i32): void {
+  if (n <= candCap) return;
   const cap = max<i32>(n, 1024);
   const r = allocTransient(<usize>cap << 2);
-  const a = r == 0 ? <usize>0 : allocTransient(<usize>cap << 3);
-  const b = a == 0 ? <usize>0 : allocTransient(<usize>cap << 3);
-  const c = b == 0 ? <usize>0 : allocTransient(<usize>cap << 2);
-  if (c == 0) {
-    releaseTransient(r, <usize>cap << 2);
-    releaseTransient(a, <usize>cap << 3);
-    releaseTransient(b, <usize>cap << 3);
-    return false;
-  }
+  const a = allocTransient(<usize>cap << 3);
+  const b = allocTransient(<usize>cap << 3);
+  const c = allocTransient(<usize>cap << 2);
   releaseTransient(candRow, <usize>candCap << 2);
   releaseTransient(candStart, <usize>candCap << 3);
   releaseTransient(candEnd, <usize>candCap << 3);
   releaseTransient(candIdx, <usize>candCap << 2);
   candRow = r; candStart = a; candEnd = b; candIdx = c; candCap = cap;
-  return true;
 }
 
 function cmpCand(a: i32, b: i32): i32 {
@@ -91,7 +84,8 @@ export function advance(s: Store, t: i64): i32 {
     n += perPane;
     if (s.keyType != 0) keyBytes += <u64>s.keyLen(r) * <u64>perPane;
   }
-  if (!ensureCand(n) || keyBytes > 0x7fff_0000 || !out.prepare(n, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
+  ensureCand(n);
+  if (keyBytes > 0x7fff_0000 || !out.prepare(n, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
   const acc = accFor(s.nFields, s.nAggs);
 
   // Pass 2: collect windows to emit, clear CHANGED on what is emitted, and find the next event time.
@@ -111,6 +105,7 @@ export function advance(s: Store, t: i64): i32 {
           store<i64>(candEnd + (<usize>m << 3), end);
           m++;
           store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
+          s.markDirty(r);
         }
         next = min<i64>(next, end + L);
       } else {
@@ -137,7 +132,10 @@ export function advance(s: Store, t: i64): i32 {
       store<i64>(candEnd + (<usize>m << 3), e);
       m++;
     }
-    if (changed && first <= W) store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
+    if (changed && first <= W) {
+      store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
+      s.markDirty(r);
+    }
     const stillChanged = changed && first > W;
     const nextEnd = stillChanged ? first : floorDiv(W, slide) * slide + slide;
     next = min<i64>(next, nextEnd <= last ? nextEnd : last + L);
@@ -146,11 +144,7 @@ export function advance(s: Store, t: i64): i32 {
   // Sort candidates by (end, key, start); for hopping windows drop duplicates of the same window.
   for (let i = 0; i < m; i++) store<i32>(candIdx + (<usize>i << 2), i);
   cur = s;
-  if (!mergeSort(candIdx, m, cmpCand)) {
-    // Nothing was emitted yet, but CHANGED flags were cleared: restore them before failing.
-    restoreChanged(s, m);
-    return E_MEMORY_CAP;
-  }
+  mergeSort(candIdx, m, cmpCand);
   for (let k = 0; k < m; k++) {
     const i = load<i32>(candIdx + (<usize>k << 2));
     const row = load<i32>(candRow + (<usize>i << 2));
@@ -195,14 +189,6 @@ function findPane(s: Store, keyRow: i32, keyHash: u32, p: i64): i32 {
     }
     pos = (pos + 1) & mask;
   }
-}
-
-function restoreChanged(s: Store, m: i32): void {
-  for (let i = 0; i < m; i++) {
-    const r = load<i32>(candRow + (<usize>i << 2));
-    store<u8>(s.flagCol + <usize>r, load<u8>(s.flagCol + <usize>r) | F_CHANGED);
-  }
-  out.count = 0;
 }
 
 /** Frees every window whose end + lateness <= W. */

@@ -185,9 +185,8 @@ export function exportRows(h: i32): i32 {
   }
   if (keyBytes > 0x7fff_0000 || !out.prepare(m, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
   exportStore = s;
-  const ok = mergeSort(exportIdx, m, cmpExport);
+  mergeSort(exportIdx, m, cmpExport);
   exportStore = null;
-  if (!ok) return E_MEMORY_CAP;
   const acc = accFor(s.nFields, s.nAggs);
   for (let i = 0; i < m; i++) {
     const r = load<i32>(exportIdx + (<usize>i << 2));

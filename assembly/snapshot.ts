@@ -25,13 +25,10 @@ export let snapPtr: usize = 0;
 let snapCap: usize = 0;
 let snapLen: usize = 0;
 
-function ensureSnap(bytes: usize): bool {
-  if (bytes <= snapCap) return true;
-  const p = growTransient(snapPtr, snapCap, bytes);
-  if (p == 0) return false;
-  snapPtr = p;
+function ensureSnap(bytes: usize): void {
+  if (bytes <= snapCap) return;
+  snapPtr = growTransient(snapPtr, snapCap, bytes);
   snapCap = bytes;
-  return true;
 }
 
 export function snapshotLength(): usize {
@@ -55,18 +52,12 @@ let sortKeys: usize = 0; // u64 (kg << 32 | hash) per entry
 let sortStore: Store | null = null;
 
 /** Sorts rows (i32 ids at idx) by (kg, hash) with a stable LSD radix sort, then (key, ns) for ties. */
-function canonicalSort(s: Store, idx: usize, n: i32, keyGroups: i32): bool {
-  if (n < 2) return true;
+function canonicalSort(s: Store, idx: usize, n: i32, keyGroups: i32): void {
+  if (n < 2) return;
   const keys = allocTransient(<usize>n << 3);
-  const tmpKeys = keys == 0 ? <usize>0 : allocTransient(<usize>n << 3);
-  const tmpIdx = tmpKeys == 0 ? <usize>0 : allocTransient(<usize>n << 2);
-  const counts = tmpIdx == 0 ? <usize>0 : allocTransient(65536 << 2);
-  if (counts == 0) {
-    releaseTransient(keys, <usize>n << 3);
-    releaseTransient(tmpKeys, <usize>n << 3);
-    releaseTransient(tmpIdx, <usize>n << 2);
-    return false;
-  }
+  const tmpKeys = allocTransient(<usize>n << 3);
+  const tmpIdx = allocTransient(<usize>n << 2);
+  const counts = allocTransient(65536 << 2);
   for (let i = 0; i < n; i++) {
     const r = load<i32>(idx + (<usize>i << 2));
     const h = load<u32>(s.hashCol + (<usize>r << 2));
@@ -115,7 +106,6 @@ function canonicalSort(s: Store, idx: usize, n: i32, keyGroups: i32): bool {
   releaseTransient(tmpKeys, <usize>n << 3);
   releaseTransient(tmpIdx, <usize>n << 2);
   releaseTransient(counts, 65536 << 2);
-  return true;
 }
 
 function cmpKeyNs(a: i32, b: i32): i32 {
@@ -168,7 +158,6 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   if (mode == MODE_DELTA) { cand = s.dirtyList; candN = s.dirtyCount; }
   else { cand = 0; candN = s.hwm; }
   const idx = allocTransient(<usize>max<i32>(candN, 1) << 2);
-  if (idx == 0) return E_MEMORY_CAP;
   let n = 0;
   let keyBytes: u64 = 0;
   let valBytes: u64 = 0;
@@ -182,14 +171,16 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
     if (s.kind == KIND_VALUE) valBytes += load<u64>(s.valueCol + (<usize>r << 3)) >>> 32;
   }
   const tombs = mode == MODE_DELTA ? s.tombCount : 0;
-  const tombKeyBytes: u64 = s.keyType == KEY_INT64 ? 0 : <u64>s.tombArena.usedBytes;
+  const tombKeyBytes: u64 = s.keyType == KEY_INT64 || mode != MODE_DELTA ? 0 : <u64>s.tombArena.usedBytes;
   const fixed = fixedRowBytes(s);
   const tombFixed: usize = 4 + (s.keyType == KEY_INT64 ? 8 : 4) + (s.hasNs() ? 8 : 0);
   const total: u64 = <u64>SNAP_HEADER_BYTES + <u64>n * <u64>fixed + keyBytes + valBytes + <u64>tombs * <u64>tombFixed + tombKeyBytes;
-  if (total > 0x7fff_0000 || !ensureSnap(<usize>total) || !canonicalSort(s, idx, n, keyGroups)) {
+  if (total > 0x7fff_0000) {
     releaseTransient(idx, <usize>max<i32>(candN, 1) << 2);
     return E_MEMORY_CAP;
   }
+  ensureSnap(<usize>total);
+  canonicalSort(s, idx, n, keyGroups);
   let w = snapPtr;
   // Header.
   store<u32>(w, SNAP_MAGIC);

@@ -22,14 +22,10 @@ export function compareKeys(s: Store, a: i32, b: i32): i32 {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/**
- * Sorts `idx[0..n)` (i32 entries) stably with `cmp(a, b)`. Returns false when the scratch buffer
- * could not be allocated (the caller reports E_MEMORY_CAP; `idx` is unchanged then).
- */
-export function mergeSort(idx: usize, n: i32, cmp: (a: i32, b: i32) => i32): bool {
-  if (n < 2) return true;
+/** Sorts `idx[0..n)` (i32 entries) stably with `cmp(a, b)`. */
+export function mergeSort(idx: usize, n: i32, cmp: (a: i32, b: i32) => i32): void {
+  if (n < 2) return;
   const tmp = allocTransient(<usize>n << 2);
-  if (tmp == 0) return false;
   // Insertion-sort runs of 16 first: cheap and cache friendly.
   const RUN = 16;
   for (let lo = 0; lo < n; lo += RUN) {
@@ -67,5 +63,4 @@ export function mergeSort(idx: usize, n: i32, cmp: (a: i32, b: i32) => i32): boo
   }
   if (src != idx) memory.copy(idx, src, <usize>n << 2);
   releaseTransient(tmp, <usize>n << 2);
-  return true;
 }

@@ -344,6 +344,20 @@ export class Store {
     store<u8>(fp, f | F_DIRTY | F_CHANGED | F_LIVE);
   }
 
+  /**
+   * Marks a row for the next incremental checkpoint without marking it changed for emission: used
+   * when emission clears F_CHANGED, which is state too (a restore must not fire the window again).
+   */
+  @inline markDirty(row: i32): void {
+    const fp = this.flagCol + <usize>row;
+    const f = load<u8>(fp);
+    if (this.trackChanges && (f & F_DIRTY) == 0) {
+      store<i32>(this.dirtyList + (<usize>this.dirtyCount << 2), row);
+      this.dirtyCount++;
+    }
+    store<u8>(fp, f | F_DIRTY);
+  }
+
   /** Finds the index slot that points at `row`, or -1. */
   private slotOfRow(row: i32): i32 {
     const h = this.idxHashOf(load<u32>(this.hashCol + (<usize>row << 2)), this.rowNs(row));

@@ -135,7 +135,7 @@ export class CheckpointCoordinator {
         throw wrap(e, `checkpoint ${id}: capture failed`);
       }
       await previous.catch(() => { previousFailed = true; });
-      if (previousFailed) {
+      if (previousFailed && !plan.every((p) => p.full)) {
         this.allFull = true;
         throw new CairnError('unavailable', `checkpoint ${id}: the previous checkpoint failed, so this one has no valid parent; the next checkpoint will be a full one`);
       }
@@ -268,7 +268,7 @@ export class CheckpointCoordinator {
 }
 
 function assignmentKey(m: ShardManager): string {
-  return `${m.shardCount}:${Array.from(m.assign).join(',')}`;
+  return `${m.epoch}`;
 }
 
 /** A snapshot header with zero rows and zero tombstones (see assembly/snapshot.ts). */

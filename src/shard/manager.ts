@@ -47,6 +47,8 @@ export class ShardManager {
   private readonly inflight = new Set<Promise<unknown>>();
   readonly ops = new Map<number, OperatorShardState>();
   private failure: CairnError | null = null;
+  /** Bumped by every rescale or rebalance: the next checkpoint after a change of epoch is full. */
+  epoch = 0;
 
   constructor(o: ShardManagerOptions) {
     if (!Number.isInteger(o.keyGroups) || o.keyGroups < 1 || o.keyGroups > KEY_GROUPS_MAX) {
@@ -192,6 +194,7 @@ export class ShardManager {
         // Key groups moved: every shard's next checkpoint is a full one.
         for (const op of this.ops.values()) await this.broadcast({ op: 'forceFull', id: op.id });
         this.assign = next;
+        this.epoch++;
       } catch (e) {
         this.failure = new CairnError('internal', 'rescale failed part-way; this backend must be restored from a checkpoint', { cause: e });
         throw this.failure;

@@ -1,0 +1,229 @@
+// Proves checkpoints are consistent, incremental and exact: random workloads (ingest, watermarks
+// that expire windows, deletes, rescales) take checkpoints; every retained checkpoint is restored
+// onto 1, 4 and 2 shards and the remaining operations are replayed against the reference models.
+// Also: retention deletes exactly the unreferenced files, deltas are small, damaged files are
+// detected (skip to an older checkpoint, or a corruption error naming the file), a restored full
+// checkpoint re-checkpoints to byte-identical data files, and a spec mismatch is refused.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { StateBackend, MemoryCheckpointStorage, TieredCheckpointStorage, CairnError, type CheckpointResult } from '../../src/index.js';
+import { FaultyStorage } from '../../src/testing/faulty-storage.js';
+import { decodeManifest, referencedFiles } from '../../src/checkpoint/manifest.js';
+import { genScenario, applyToBackend, declare, checkReplay, type Op } from './scenario.js';
+
+async function runScenario(seed: number, keyType: 'int64' | 'utf8', storage = new MemoryCheckpointStorage()) {
+  const ops = genScenario(seed, { steps: 60, keyType, rescale: true });
+  const b = await StateBackend.open({ shards: 2, keyGroups: 32, checkpoints: { storage, retain: 3, maxDeltaRatio: 0.5 } });
+  const o = declare(b, keyType);
+  const taken: { id: number; at: number; result: CheckpointResult }[] = [];
+  for (let i = 0; i < ops.length; i++) {
+    const r = await applyToBackend(b, o, ops[i]!, keyType);
+    if (ops[i]!.kind === 'checkpoint') taken.push({ id: (r as CheckpointResult).id, at: i + 1, result: r as CheckpointResult });
+  }
+  await b.close();
+  return { ops, taken, storage };
+}
+
+test('every retained checkpoint restores exactly, onto 1, 4 and 2 shards', async () => {
+  for (const [seed, keyType] of [[11, 'int64'], [12, 'utf8'], [13, 'int64']] as const) {
+    const { ops, taken, storage } = await runScenario(seed, keyType);
+    assert.ok(taken.some((t) => t.result.incremental), 'no incremental checkpoint was taken');
+    const retained = taken.slice(-3);
+    for (const t of retained) {
+      for (const shards of [1, 4, 2]) {
+        const b = await StateBackend.restore({ storage, shards, checkpointId: t.id });
+        assert.equal(b.restoredMeta, { step: 'x' });
+        await checkReplay(b, ops, t.at, keyType, `seed ${seed} checkpoint ${t.id} on ${shards} shards`);
+        await b.close();
+      }
+    }
+  }
+});
+
+test('retention keeps N checkpoints and deletes exactly the files no kept manifest references', async () => {
+  const { storage, taken } = await runScenario(21, 'int64');
+  const manifests = await storage.list('manifests/');
+  assert.is(manifests.length, 3);
+  const referenced = new Set<string>();
+  for (const name of manifests) for (const f of referencedFiles(decodeManifest(await storage.get(name), name))) referenced.add(f.name);
+  const data = await storage.list('data/');
+  assert.equal(data.sort(), [...referenced].sort());
+  assert.ok(taken.length > 3);
+});
+
+test('a checkpoint that fails half-way leaves nothing behind once the next one succeeds', async () => {
+  const inner = new MemoryCheckpointStorage();
+  const faulty = new FaultyStorage(inner, { seed: 5 });
+  const b = await StateBackend.open({ shards: 3, checkpoints: { storage: faulty, retain: 2 } });
+  const o = declare(b, 'utf8');
+  const ops = genScenario(3, { steps: 30, keyType: 'utf8' });
+  for (const op of ops) if (op.kind === 'ingest') await applyToBackend(b, o, op, 'utf8');
+  await b.checkpoint();
+  // New changes, so the next checkpoint writes data files; its first storage operation fails.
+  for (const op of genScenario(4, { steps: 30, keyType: 'utf8' })) if (op.kind === 'ingest') await applyToBackend(b, o, op, 'utf8');
+  faulty.failAt(faulty.opCount, { kind: 'persistent', code: 'ENOSPC' });
+  let err: unknown;
+  try {
+    await b.checkpoint();
+  } catch (e) {
+    err = e;
+  }
+  assert.instance(err, CairnError);
+  assert.is((err as CairnError).kind, 'unavailable');
+  assert.match((err as Error).message, /ENOSPC/);
+  faulty.heal();
+  const ok = await b.checkpoint();
+  assert.is(ok.incremental, false, 'after a failure the next checkpoint is a full base');
+  const m = decodeManifest(await inner.get((await inner.list('manifests/')).at(-1)!), 'latest');
+  const referenced = new Set<string>();
+  for (const name of await inner.list('manifests/')) for (const f of referencedFiles(decodeManifest(await inner.get(name), name))) referenced.add(f.name);
+  assert.equal((await inner.list('data/')).sort(), [...referenced].sort());
+  assert.is(m.id, ok.id);
+  await b.close();
+});
+
+test('an incremental checkpoint with few changes writes a small fraction of a full one', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const b = await StateBackend.open({ checkpoints: { storage } });
+  const r = b.aggregate('r', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' } } });
+  const N = 50_000;
+  const k = new BigInt64Array(N).map((_, i) => BigInt(i * 7919));
+  const v = new Float64Array(N).map((_, i) => (i * 37) % 1000);
+  await r.ingest({ k, v });
+  const full = await b.checkpoint();
+  await r.ingest({ k: k.slice(0, N / 100), v: v.slice(0, N / 100) });
+  const delta = await b.checkpoint();
+  assert.is(full.incremental, false);
+  assert.is(delta.incremental, true);
+  assert.ok(delta.bytes < full.bytes * 0.05, `delta ${delta.bytes} bytes vs full ${full.bytes}`);
+  await b.close();
+});
+
+async function damagedScenario() {
+  const storage = new MemoryCheckpointStorage();
+  const b = await StateBackend.open({ shards: 2, checkpoints: { storage, retain: 5 } });
+  const o = declare(b, 'int64');
+  const ops: Op[] = genScenario(8, { steps: 40, keyType: 'int64' }).filter((x) => x.kind !== 'checkpoint');
+  const half = Math.floor(ops.length / 2);
+  for (let i = 0; i < half; i++) await applyToBackend(b, o, ops[i]!, 'int64');
+  const c1 = await b.checkpoint();
+  for (let i = half; i < ops.length; i++) await applyToBackend(b, o, ops[i]!, 'int64');
+  const c2 = await b.checkpoint();
+  await b.close();
+  return { storage, ops, half, c1, c2 };
+}
+
+test('a damaged newest checkpoint is skipped (and reported); asking for it names the file', async () => {
+  const { storage, ops, half, c1, c2 } = await damagedScenario();
+  const m2 = decodeManifest(await storage.get(`manifests/${String(c2.id).padStart(12, '0')}.cmf`), 'm2');
+  const victim = m2.operators[0]!.chain.at(-1)!.files[0]!.name;
+  const bytes = await storage.get(victim);
+  bytes[Math.floor(bytes.length / 2)]! ^= 0x10;
+  await storage.put(victim, bytes);
+  const b = await StateBackend.restore({ storage });
+  assert.is(b.restoreReport!.checkpointId, c1.id);
+  assert.is(b.restoreReport!.skipped[0]!.id, c2.id);
+  assert.match(b.restoreReport!.skipped[0]!.reason, new RegExp(victim.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')));
+  await checkReplay(b, ops, half, 'int64', 'after skipping a damaged checkpoint');
+  await b.close();
+  try {
+    await StateBackend.restore({ storage, checkpointId: c2.id });
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, CairnError);
+    assert.is((e as CairnError).kind, 'corruption');
+    assert.match((e as Error).message, /file=data\//);
+    assert.match((e as Error).message, /offset=\d+/);
+  }
+});
+
+test('every truncation and sampled bit flips of a data file and the manifest are detected', async () => {
+  const { storage, c2 } = await damagedScenario();
+  const mname = `manifests/${String(c2.id).padStart(12, '0')}.cmf`;
+  const m2 = decodeManifest(await storage.get(mname), 'm2');
+  const victim = m2.operators[1]!.chain.at(-1)!.files[0]!.name;
+  for (const name of [victim, mname]) {
+    const good = await storage.get(name);
+    const cuts = Array.from({ length: good.length }, (_, i) => i);
+    const flips = Array.from({ length: Math.min(good.length * 8, 400) }, (_, i) => Math.floor((i * good.length * 8) / Math.min(good.length * 8, 400)));
+    for (const [what, mutate] of [
+      ...cuts.map((c) => [`truncate at ${c}`, (x: Uint8Array) => x.slice(0, c)] as const),
+      ...flips.map((bit) => [`flip bit ${bit}`, (x: Uint8Array) => { const y = x.slice(); y[bit >> 3]! ^= 1 << (bit & 7); return y; }] as const),
+    ]) {
+      await storage.put(name, mutate(good));
+      try {
+        const b = await StateBackend.restore({ storage, checkpointId: c2.id });
+        await b.close();
+        assert.unreachable(`${name}: ${what} went undetected`);
+      } catch (e) {
+        if (!(e instanceof CairnError)) throw new Error(`${name}: ${what}: not a CairnError: ${String(e)}`);
+        assert.is(e.kind, 'corruption', `${name}: ${what}: ${e.message}`);
+      }
+    }
+    await storage.put(name, good);
+  }
+});
+
+test('restore, then checkpoint with no new input: byte-identical data files', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const b = await StateBackend.open({ shards: 3, checkpoints: { storage } });
+  const o = declare(b, 'utf8');
+  for (const op of genScenario(31, { steps: 40, keyType: 'utf8' })) if (op.kind === 'ingest' || op.kind === 'advance' || op.kind === 'delete') await applyToBackend(b, o, op, 'utf8');
+  const c1 = await b.checkpoint();
+  await b.close();
+  const r = await StateBackend.restore({ storage, shards: 3 });
+  declare(r, 'utf8');
+  const c2 = await r.checkpoint();
+  await r.close();
+  const files = (id: number) => storage.list('data/').then((all) => all.filter((n) => n.includes(`/${String(id).padStart(12, '0')}-`)).sort());
+  const a = await files(c1.id);
+  const bnames = await files(c2.id);
+  assert.is(a.length, bnames.length);
+  assert.ok(a.length > 0);
+  for (let i = 0; i < a.length; i++) {
+    assert.equal(await storage.get(bnames[i]!), await storage.get(a[i]!), `${a[i]} vs ${bnames[i]}`);
+  }
+});
+
+test('declaring an operator with a spec that differs from the checkpoint is refused, naming the difference', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const b = await StateBackend.open({ checkpoints: { storage } });
+  declare(b, 'int64');
+  await b.checkpoint();
+  await b.close();
+  const r = await StateBackend.restore({ storage });
+  try {
+    r.aggregate('w', { key: { field: 'user', type: 'int64' }, time: 'ts', window: { kind: 'tumbling', size: 300 }, aggregates: { n: { fn: 'count' } } });
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as CairnError).kind, 'invalid');
+    assert.match((e as Error).message, /window: checkpoint has/);
+  }
+  await r.close();
+});
+
+test('tiered storage: acknowledged on the local tier, copied to durable, restored from durable when local is damaged', async () => {
+  const local = new MemoryCheckpointStorage();
+  const durable = new MemoryCheckpointStorage();
+  const tiered = new TieredCheckpointStorage({ local, durable });
+  const b = await StateBackend.open({ checkpoints: { storage: tiered } });
+  const o = declare(b, 'int64');
+  const ops = genScenario(41, { steps: 30, keyType: 'int64' }).filter((x) => x.kind !== 'checkpoint');
+  for (const op of ops) await applyToBackend(b, o, op, 'int64');
+  const c = await b.checkpoint();
+  await tiered.flush();
+  const mname = `manifests/${String(c.id).padStart(12, '0')}.cmf`;
+  assert.ok(tiered.isDurable(mname));
+  for (const name of await local.list('data/')) {
+    const x = await local.get(name);
+    x[x.length - 20]! ^= 0xff;
+    await local.put(name, x);
+  }
+  await b.close();
+  const r = await StateBackend.restore({ storage: tiered });
+  assert.is(r.restoreReport!.checkpointId, c.id);
+  await checkReplay(r, ops, ops.length, 'int64', 'restored from the durable tier');
+  await r.close();
+});
+
+test.run();
