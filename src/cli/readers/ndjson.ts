@@ -1,0 +1,128 @@
+/**
+ * NDJSON rows: one JSON object per line, parsed with `JSON.parse` and converted field by field.
+ */
+import { UsageError, ValueError, quote } from '../errors.js';
+import { parseTime } from '../parse.js';
+import type { Batch, FieldSpec } from './shape.js';
+import type { TextSource } from './text-source.js';
+import { BatchBuilder, KIND_FLOAT64, KIND_INT64, KIND_UTF8, parseFloat64, putInt64 } from './values.js';
+
+const CR = 13;
+
+/** Reads NDJSON lines from `source` into batches of at most `batchRows` rows, kept plus skipped. */
+export async function* ndjsonBatches(
+  source: TextSource,
+  path: string,
+  fields: readonly FieldSpec[],
+  kinds: Uint8Array,
+  batchRows: number,
+  skipBad: boolean,
+  startLine: number,
+): AsyncGenerator<Batch, void, undefined> {
+  const names = fields.map((f) => f.name);
+  let line = startLine;
+  for (;;) {
+    const b = new BatchBuilder(kinds, batchRows);
+    let firstLine = -1;
+    while (b.rows + b.skipped < batchRows) {
+      const s = source.text;
+      const pos = source.pos;
+      if (pos >= s.length) {
+        if (source.eof) break;
+        await source.refill(line);
+        continue;
+      }
+      const lf = s.indexOf('\n', pos);
+      if (lf < 0 && !source.eof) {
+        await source.refill(line);
+        continue;
+      }
+      const end = lf < 0 ? s.length : lf;
+      const rowLine = line;
+      source.pos = lf < 0 ? s.length : lf + 1;
+      if (lf >= 0) line++;
+      if (end === pos || (end === pos + 1 && s.charCodeAt(pos) === CR)) continue; // blank line
+      const problem = putJsonLine(b, s.slice(pos, end), names, kinds);
+      if (problem === null) continue; // a line of blanks
+      if (firstLine < 0) firstLine = rowLine;
+      if (problem === undefined) continue;
+      if (!skipBad) throw new UsageError(`${path}:${rowLine}: ${problem}`);
+      b.skipped++;
+    }
+    if (b.rows === 0 && b.skipped === 0) return;
+    yield { columns: b.finish(fields), rows: b.rows, endOffset: source.byteOffset(source.pos), firstLine, nextLine: line, skipped: b.skipped };
+  }
+}
+
+/**
+ * Parses one NDJSON line and stores it as row `b.rows`. Returns undefined when the row was stored, null
+ * when the line holds only blanks, and otherwise what is wrong with it.
+ */
+function putJsonLine(b: BatchBuilder, text: string, names: readonly string[], kinds: Uint8Array): string | null | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    if (text.trim() === '') return null;
+    return `expected a JSON object, found invalid JSON (${(e as Error).message.split('\n')[0]})`;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return `expected a JSON object, found ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`;
+  }
+  const object = value as Record<string, unknown>;
+  b.reserve();
+  const row = b.rows;
+  let f = 0;
+  try {
+    for (; f < names.length; f++) {
+      const name = names[f]!;
+      let v = object[name];
+      if (v !== undefined && !Object.hasOwn(object, name)) v = undefined; // inherited, e.g. "constructor"
+      putJson(b, f, kinds[f]!, row, v);
+    }
+  } catch (e) {
+    if (!(e instanceof ValueError)) throw e;
+    return `field ${quote(names[f]!)}: ${e.message}`;
+  }
+  b.rows++;
+  return undefined;
+}
+
+function describeJson(v: unknown): string {
+  if (v === undefined) return 'it missing';
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `the string ${quote(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return Array.isArray(v) ? 'an array' : 'an object';
+}
+
+function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unknown): void {
+  switch (kind) {
+    case KIND_UTF8:
+      if (typeof v === 'string') (b.columns[f] as string[])[row] = v;
+      else if (typeof v === 'number' && Number.isFinite(v)) (b.columns[f] as string[])[row] = String(v);
+      else throw new ValueError(`expected a string, found ${describeJson(v)}`);
+      return;
+    case KIND_INT64:
+      if (typeof v === 'number') {
+        if (!Number.isSafeInteger(v)) {
+          throw new ValueError(`expected an integer within ±2^53 (write larger ones as strings), found ${v}`);
+        }
+        b.setInt64(f, row, v);
+      } else if (typeof v === 'string') {
+        putInt64(b, f, row, v, 0, v.length);
+      } else {
+        throw new ValueError(`expected an integer, found ${describeJson(v)}`);
+      }
+      return;
+    case KIND_FLOAT64:
+      if (typeof v === 'number') (b.columns[f] as Float64Array)[row] = v;
+      else if (v === null || v === undefined) (b.columns[f] as Float64Array)[row] = NaN;
+      else if (typeof v === 'string') (b.columns[f] as Float64Array)[row] = parseFloat64(v, 0, v.length);
+      else throw new ValueError(`expected a number, found ${describeJson(v)}`);
+      return;
+    default:
+      if (typeof v === 'number' || typeof v === 'string') (b.columns[f] as Float64Array)[row] = parseTime(v);
+      else throw new ValueError(`expected a time, found ${describeJson(v)}`);
+  }
+}
