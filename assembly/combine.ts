@@ -5,8 +5,8 @@
 import { Store, FN_COUNT, FN_MIN, FN_MAX, FN_FIRST, FN_LAST, needsVal, needsTime } from './store';
 
 export function combineRows(s: Store, dst: i32, src: i32): void {
-  const d8 = <usize>dst << 3;
-  const s8 = <usize>src << 3;
+  const d8 = <usize>dst * s.stride;
+  const s8 = <usize>src * s.stride;
   store<i64>(s.cntCol + d8, load<i64>(s.cntCol + d8) + load<i64>(s.cntCol + s8));
   if (s.maxTimeCol != 0) {
     const m = load<i64>(s.maxTimeCol + s8);
@@ -67,7 +67,7 @@ export class Acc {
   }
 
   add(s: Store, row: i32): void {
-    const r8 = <usize>row << 3;
+    const r8 = <usize>row * s.stride;
     this.cnt += load<i64>(s.cntCol + r8);
     for (let f = 0; f < s.nFields; f++) {
       unchecked(this.fieldCnt[f] += load<i64>(unchecked(s.fieldCnt[f]) + r8));

@@ -4,7 +4,7 @@
 // emitted (or never was); then free every window with end + lateness <= W. Emitted rows go to `out`
 // ordered by (window_end, key, window_start). All allocation happens before any state changes, so
 // E_MEMORY_CAP leaves the store (watermark included) exactly as it was.
-import { Store, WIN_NONE, WIN_PANES, WIN_SESSION, F_LIVE, F_CHANGED, floorDiv } from './store';
+import { Store, SLOT_BYTES, WIN_NONE, WIN_PANES, WIN_SESSION, F_LIVE, F_CHANGED, floorDiv } from './store';
 import { Acc } from './combine';
 import { out } from './out';
 import { compareKeys, cmpI64, mergeSort } from './sort';
@@ -55,7 +55,7 @@ function cmpCand(a: i32, b: i32): i32 {
 }
 
 @inline function isLive(s: Store, r: i32): bool {
-  return (load<u8>(s.flagCol + <usize>r) & F_LIVE) != 0;
+  return (load<u8>(s.p(s.flagCol, r)) & F_LIVE) != 0;
 }
 
 /** Returns the number of emitted rows, or E_MEMORY_CAP. */
@@ -93,11 +93,11 @@ export function advance(s: Store, t: i64): i32 {
   let next: i64 = i64.MAX_VALUE;
   for (let r = 0; r < s.hwm; r++) {
     if (!isLive(s, r)) continue;
-    const fp = s.flagCol + <usize>r;
+    const fp = s.p(s.flagCol, r);
     const changed = (load<u8>(fp) & F_CHANGED) != 0;
     if (s.win == WIN_SESSION) {
-      const start = load<i64>(s.startCol + (<usize>r << 3));
-      const end = load<i64>(s.maxTimeCol + (<usize>r << 3)) + s.gap;
+      const start = load<i64>(s.p(s.startCol, r));
+      const end = load<i64>(s.p(s.maxTimeCol, r)) + s.gap;
       if (end <= W) {
         if (changed) {
           store<i32>(candRow + (<usize>m << 2), r);
@@ -113,7 +113,7 @@ export function advance(s: Store, t: i64): i32 {
       }
       continue;
     }
-    const p = load<i64>(s.nsCol + (<usize>r << 3));
+    const p = load<i64>(s.p(s.nsCol, r));
     const first = p + slide;
     const last = p + size;
     let lo: i64;
@@ -160,7 +160,7 @@ export function advance(s: Store, t: i64): i32 {
     } else {
       // Fold the key's panes of [start, end) in time order.
       acc.reset(s);
-      const kh = load<u32>(s.hashCol + (<usize>row << 2));
+      const kh = load<u32>(s.p(s.hashCol, row));
       for (let p = start; p < end; p += slide) {
         const pr = findPane(s, row, kh, p);
         if (pr >= 0) acc.add(s, pr);
@@ -181,11 +181,11 @@ function findPane(s: Store, keyRow: i32, keyHash: u32, p: i64): i32 {
   const mask = s.slotMask;
   let pos = h & mask;
   while (true) {
-    const sl = load<u64>(s.slots + (<usize>pos << 3));
+    const sl = load<u64>(s.slots + <usize>pos * SLOT_BYTES);
     if (sl == 0) return -1;
     if (<u32>(sl >>> 32) == h) {
       const row = <i32>(<u32>sl) - 1;
-      if (load<i64>(s.nsCol + (<usize>row << 3)) == p && compareKeys(s, row, keyRow) == 0) return row;
+      if (load<i64>(s.p(s.nsCol, row)) == p && compareKeys(s, row, keyRow) == 0) return row;
     }
     pos = (pos + 1) & mask;
   }
@@ -198,7 +198,7 @@ function purge(s: Store, W: i64): void {
     const horizon = s.size + L;
     for (let r = 0; r < s.hwm; r++) {
       if (!isLive(s, r)) continue;
-      if (load<i64>(s.nsCol + (<usize>r << 3)) + horizon <= W) {
+      if (load<i64>(s.p(s.nsCol, r)) + horizon <= W) {
         s.unindex(r);
         s.freeRow(r);
       }
@@ -208,7 +208,7 @@ function purge(s: Store, W: i64): void {
   // Sessions: walk each key's list from its head so links and the index stay right.
   for (let r = 0; r < s.hwm; r++) {
     if (!isLive(s, r)) continue;
-    if (load<i64>(s.maxTimeCol + (<usize>r << 3)) + s.gap + L > W) continue;
+    if (load<i64>(s.p(s.maxTimeCol, r)) + s.gap + L > W) continue;
     removeSession(s, r);
   }
 }
@@ -216,25 +216,25 @@ function purge(s: Store, W: i64): void {
 /** Unlinks session row `r` from its key's list (fixing the index head) and frees it. */
 export function removeSession(s: Store, r: i32): void {
   const head = headOf(s, r);
-  const nx = load<i32>(s.nextCol + (<usize>r << 2));
+  const nx = load<i32>(s.p(s.nextCol, r));
   if (head == r) {
     if (nx >= 0) s.repointSlot(r, nx);
     else s.unindex(r);
   } else {
     let p = head;
-    while (load<i32>(s.nextCol + (<usize>p << 2)) != r) p = load<i32>(s.nextCol + (<usize>p << 2));
-    store<i32>(s.nextCol + (<usize>p << 2), nx);
+    while (load<i32>(s.p(s.nextCol, p)) != r) p = load<i32>(s.p(s.nextCol, p));
+    store<i32>(s.p(s.nextCol, p), nx);
   }
   s.freeRow(r);
 }
 
 /** The head row of the session list that contains `r` (the row the index points at). */
 function headOf(s: Store, r: i32): i32 {
-  const h = load<u32>(s.hashCol + (<usize>r << 2));
+  const h = load<u32>(s.p(s.hashCol, r));
   const mask = s.slotMask;
   let pos = h & mask;
   while (true) {
-    const sl = load<u64>(s.slots + (<usize>pos << 3));
+    const sl = load<u64>(s.slots + <usize>pos * SLOT_BYTES);
     assert(sl != 0, 'session key missing from index');
     if (<u32>(sl >>> 32) == h) {
       const row = <i32>(<u32>sl) - 1;
@@ -248,7 +248,7 @@ function evictTtl(s: Store, W: i64): void {
   let next: i64 = i64.MAX_VALUE;
   for (let r = 0; r < s.hwm; r++) {
     if (!isLive(s, r)) continue;
-    const expires = load<i64>(s.maxTimeCol + (<usize>r << 3)) + s.ttl;
+    const expires = load<i64>(s.p(s.maxTimeCol, r)) + s.ttl;
     if (expires <= W) {
       s.unindex(r);
       s.freeRow(r);

@@ -178,7 +178,7 @@ export function exportRows(h: i32): i32 {
   let m = 0;
   let keyBytes: u64 = 0;
   for (let r = 0; r < s.hwm; r++) {
-    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
+    if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
     store<i32>(exportIdx + (<usize>m << 2), r);
     m++;
     if (s.keyType == KEY_UTF8) keyBytes += <u64>s.keyLen(r);
@@ -195,8 +195,8 @@ export function exportRows(h: i32): i32 {
     let end: i64 = 0;
     if (s.win == WIN_PANES) { start = s.rowNs(r); end = start + s.slide; }
     else if (s.win == WIN_SESSION) {
-      start = load<i64>(s.startCol + (<usize>r << 3));
-      end = load<i64>(s.maxTimeCol + (<usize>r << 3)) + s.gap;
+      start = load<i64>(s.p(s.startCol, r));
+      end = load<i64>(s.p(s.maxTimeCol, r)) + s.gap;
     }
     out.push(s, r, start, end, acc);
   }
@@ -212,8 +212,8 @@ export function deleteKey(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
   // Panes: remove every pane row of the key.
   let removed = 0;
   for (let r = 0; r < s.hwm; r++) {
-    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
-    if (load<u32>(s.hashCol + (<usize>r << 2)) != kh) continue;
+    if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
+    if (load<u32>(s.p(s.hashCol, r)) != kh) continue;
     const same = s.keyType == KEY_INT64 ? s.keyEqI64(r, keyI64) : s.keyEqBytes(r, ptr, len);
     if (!same) continue;
     s.unindex(r);
@@ -232,7 +232,7 @@ export function valuePut(h: i32, keyI64: i64, ptr: usize, len: i32, valPtr: usiz
   if (valLen < 0 || len < 0) return E_BAD_ARGUMENT;
   if (!s.reserve(1, <u32>len, <u32>valLen)) return E_MEMORY_CAP;
   const row = s.findOrInsert(keyHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
-  const vp = s.valueCol + (<usize>row << 3);
+  const vp = s.p(s.valueCol, row);
   s.valArena.garbageBytes += <u32>(load<u64>(vp) >>> 32);
   const off = s.valArena.append(valPtr, <u32>valLen);
   store<u64>(vp, (<u64>valLen << 32) | <u64>off);
@@ -250,7 +250,7 @@ export function valueGet(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
   if (s.kind != KIND_VALUE) return E_WRONG_KIND;
   const row = s.find(keyHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
   if (row < 0) return -1;
-  const kv = load<u64>(s.valueCol + (<usize>row << 3));
+  const kv = load<u64>(s.p(s.valueCol, row));
   valueOutPtr = s.valArena.base + <usize>(<u32>kv);
   return <i32>(kv >>> 32);
 }
@@ -307,8 +307,8 @@ export function dropKeyGroups(h: i32, kgMask: usize, keyGroups: i32): i32 {
   const track = s.trackChanges;
   s.trackChanges = false;
   for (let r = 0; r < s.hwm; r++) {
-    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
-    const kg = load<u32>(s.hashCol + (<usize>r << 2)) % <u32>keyGroups;
+    if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
+    const kg = load<u32>(s.p(s.hashCol, r)) % <u32>keyGroups;
     if (load<u8>(kgMask + <usize>kg) == 0) continue;
     if (s.win == WIN_SESSION) removeSessionAny(s, r);
     else { s.unindex(r); s.freeRow(r); }
@@ -330,8 +330,8 @@ export function keyGroupRows(h: i32, keyGroups: i32, outPtr: usize): i32 {
   if (s == null) return E_BAD_HANDLE;
   memory.fill(outPtr, 0, <usize>keyGroups << 2);
   for (let r = 0; r < s.hwm; r++) {
-    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
-    const kg = <usize>(load<u32>(s.hashCol + (<usize>r << 2)) % <u32>keyGroups);
+    if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
+    const kg = <usize>(load<u32>(s.p(s.hashCol, r)) % <u32>keyGroups);
     store<u32>(outPtr + (kg << 2), load<u32>(outPtr + (kg << 2)) + 1);
   }
   return 0;

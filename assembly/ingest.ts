@@ -10,6 +10,7 @@ import {
   FN_LAST, floorDiv, keyHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
+import { hashI64, hashBytes } from './hash';
 import { E_MEMORY_CAP } from './errors';
 
 /** Returns the number of accepted events, or E_MEMORY_CAP. */
@@ -17,84 +18,90 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   let keyBytes: u32 = 0;
   if (s.keyType != KEY_INT64) keyBytes = load<u32>(keyPtr + (<usize>n << 2)) - load<u32>(keyPtr);
   if (!s.reserve(n, keyBytes, 0)) return E_MEMORY_CAP;
-  if (s.win == WIN_SESSION) return ingestSessions(s, n, keyPtr, keyBytesPtr, timePtr, valTable, seqBase);
+  bindValues(s, valTable);
+  if (s.win == WIN_SESSION) return ingestSessions(s, n, keyPtr, keyBytesPtr, timePtr, seqBase);
 
-  const rows = s.rowBuf;
+  // Blocks of BLOCK_EVENTS: resolve the rows of a block, then apply it one aggregate at a time.
+  // The block's row records stay in L1/L2 between the two steps, and each step is a tight loop.
+  // Late events (every window containing them is already purged) are counted and get row -1.
   const W = s.watermark;
   let accepted = 0;
   let late: i64 = 0;
-  // Pass 1: resolve rows. Late events (every window containing them is purged) get row -1.
   const panes = s.win == WIN_PANES;
-  const size = s.size;
   const slide = s.slide;
-  const horizon = size + s.lateness;
+  const horizon = s.size + s.lateness;
   let minPane: i64 = i64.MAX_VALUE;
   const ttl = s.ttl;
-  for (let i = 0; i < n; i++) {
-    let ns: i64 = 0;
-    if (ttl > 0) {
-      const t = load<i64>(timePtr + (<usize>i << 3));
-      if (t + ttl < s.nextEventAt) s.nextEventAt = t + ttl;
-    }
-    if (panes) {
-      const t = load<i64>(timePtr + (<usize>i << 3));
-      ns = floorDiv(t, slide) * slide;
-      if (ns + horizon <= W) {
-        store<i32>(rows + (<usize>i << 2), -1);
-        late++;
-        continue;
+  const int64 = s.keyType == KEY_INT64;
+  const rows = s.rowBuf;
+  const stride = <usize>s.stride;
+  for (let b = 0; b < n; b += BLOCK_EVENTS) {
+    const e = min<i32>(b + BLOCK_EVENTS, n);
+    for (let i = b; i < e; i++) {
+      let ns: i64 = 0;
+      if (timePtr != 0) {
+        const t = load<i64>(timePtr + (<usize>i << 3));
+        if (ttl > 0 && t + ttl < s.nextEventAt) s.nextEventAt = t + ttl;
+        if (panes) {
+          ns = floorDiv(t, slide) * slide;
+          if (ns + horizon <= W) {
+            store<i32>(rows + (<usize>i << 2), -1);
+            late++;
+            continue;
+          }
+          if (ns < minPane) minPane = ns;
+        }
       }
-      if (ns < minPane) minPane = ns;
+      let row: i32;
+      if (int64) {
+        const k = load<i64>(keyPtr + (<usize>i << 3));
+        row = s.findOrInsert(hashI64(k), k, 0, 0, ns);
+      } else {
+        const o = load<u32>(keyPtr + (<usize>i << 2));
+        const ptr = keyBytesPtr + <usize>o;
+        const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
+        row = s.findOrInsert(hashBytes(ptr, len), 0, ptr, len, ns);
+      }
+      s.touch(row);
+      store<i32>(rows + (<usize>i << 2), row);
+      accepted++;
     }
-    let keyI64: i64 = 0;
-    let ptr: usize = 0;
-    let len: i32 = 0;
-    if (s.keyType == KEY_INT64) {
-      keyI64 = load<i64>(keyPtr + (<usize>i << 3));
-    } else {
-      const o = load<u32>(keyPtr + (<usize>i << 2));
-      ptr = keyBytesPtr + <usize>o;
-      len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
-    }
-    const h = keyHashOf(s, keyI64, ptr, len);
-    const row = s.findOrInsert(h, keyI64, ptr, len, ns);
-    s.touch(row);
-    store<i32>(rows + (<usize>i << 2), row);
-    accepted++;
+    applyBlock(s, b, e, rows, stride, timePtr, seqBase);
   }
   if (panes && minPane != i64.MAX_VALUE && minPane + slide < s.nextEventAt) s.nextEventAt = minPane + slide;
   s.lateEvents += late;
-  applyColumns(s, n, rows, timePtr, valTable, seqBase);
   return accepted;
 }
 
-/** Pass 2: one loop per column. Rows of -1 (late events) are skipped. */
-function applyColumns(s: Store, n: i32, rows: usize, timePtr: usize, valTable: usize, seqBase: i64): void {
+export const BLOCK_EVENTS: i32 = 512;
+
+/** Applies events [b, e) whose rows were resolved into `rows`, one column at a time. */
+function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePtr: usize, seqBase: i64): void {
   const cnt = s.cntCol;
-  for (let i = 0; i < n; i++) {
+  for (let i = b; i < e; i++) {
     const r = load<i32>(rows + (<usize>i << 2));
     if (r < 0) continue;
-    const p = cnt + (<usize>r << 3);
+    const p = cnt + <usize>r * stride;
     store<i64>(p, load<i64>(p) + 1);
   }
   if (s.maxTimeCol != 0) {
     const mt = s.maxTimeCol;
-    for (let i = 0; i < n; i++) {
+    for (let i = b; i < e; i++) {
       const r = load<i32>(rows + (<usize>i << 2));
       if (r < 0) continue;
       const t = load<i64>(timePtr + (<usize>i << 3));
-      const p = mt + (<usize>r << 3);
+      const p = mt + <usize>r * stride;
       if (t > load<i64>(p)) store<i64>(p, t);
     }
   }
   for (let f = 0; f < s.nFields; f++) {
     const col = unchecked(s.fieldCnt[f]);
-    const v = load<usize>(valTable + (<usize>f << 2));
-    for (let i = 0; i < n; i++) {
+    const v = unchecked(s.batchVals[f]);
+    for (let i = b; i < e; i++) {
       const r = load<i32>(rows + (<usize>i << 2));
       const x = load<f64>(v + (<usize>i << 3));
       if (r < 0 || x != x) continue;
-      const p = col + (<usize>r << 3);
+      const p = col + <usize>r * stride;
       store<i64>(p, load<i64>(p) + 1);
     }
   }
@@ -102,75 +109,85 @@ function applyColumns(s: Store, n: i32, rows: usize, timePtr: usize, valTable: u
     const fn = unchecked(s.aggFn[a]);
     if (fn == FN_COUNT) continue;
     const col = unchecked(s.aggVal[a]);
-    const v = load<usize>(valTable + (<usize>unchecked(s.aggField[a]) << 2));
+    const v = unchecked(s.batchVals[unchecked(s.aggField[a])]);
     if (fn == FN_SUM || fn == FN_MEAN) {
-      for (let i = 0; i < n; i++) {
+      for (let i = b; i < e; i++) {
         const r = load<i32>(rows + (<usize>i << 2));
         const x = load<f64>(v + (<usize>i << 3));
         if (r < 0 || x != x) continue;
-        const p = col + (<usize>r << 3);
+        const p = col + <usize>r * stride;
         store<f64>(p, load<f64>(p) + x);
       }
     } else if (fn == FN_MIN) {
-      for (let i = 0; i < n; i++) {
+      for (let i = b; i < e; i++) {
         const r = load<i32>(rows + (<usize>i << 2));
         const x = load<f64>(v + (<usize>i << 3));
         if (r < 0 || x != x) continue;
-        const p = col + (<usize>r << 3);
+        const p = col + <usize>r * stride;
         if (x < load<f64>(p)) store<f64>(p, x);
       }
     } else if (fn == FN_MAX) {
-      for (let i = 0; i < n; i++) {
+      for (let i = b; i < e; i++) {
         const r = load<i32>(rows + (<usize>i << 2));
         const x = load<f64>(v + (<usize>i << 3));
         if (r < 0 || x != x) continue;
-        const p = col + (<usize>r << 3);
+        const p = col + <usize>r * stride;
         if (x > load<f64>(p)) store<f64>(p, x);
       }
     } else {
       const tcol = unchecked(s.aggTime[a]);
       const first = fn == FN_FIRST;
-      for (let i = 0; i < n; i++) {
+      for (let i = b; i < e; i++) {
         const r = load<i32>(rows + (<usize>i << 2));
         const x = load<f64>(v + (<usize>i << 3));
         if (r < 0 || x != x) continue;
-        const t: i64 = s.eventTime ? load<i64>(timePtr + (<usize>i << 3)) : seqBase + i;
-        const tp = tcol + (<usize>r << 3);
-        const cur = load<i64>(tp);
         // first keeps the earliest arrival on equal times; last takes the latest arrival.
+        const t: i64 = s.eventTime ? load<i64>(timePtr + (<usize>i << 3)) : seqBase + i;
+        const tp = tcol + <usize>r * stride;
+        const cur = load<i64>(tp);
         if (first ? t < cur : t >= cur) {
           store<i64>(tp, t);
-          store<f64>(col + (<usize>r << 3), x);
+          store<f64>(col + <usize>r * stride, x);
         }
       }
     }
   }
 }
 
-/** Applies event i of the batch to one row (row-at-a-time, used by session windows). */
-function applyOne(s: Store, row: i32, i: i32, timePtr: usize, valTable: usize, seqBase: i64): void {
-  const r8 = <usize>row << 3;
-  store<i64>(s.cntCol + r8, load<i64>(s.cntCol + r8) + 1);
-  const t = load<i64>(timePtr + (<usize>i << 3));
-  if (s.maxTimeCol != 0 && t > load<i64>(s.maxTimeCol + r8)) store<i64>(s.maxTimeCol + r8, t);
+/** Points the store's per-field value pointers at this batch's value columns. */
+function bindValues(s: Store, valTable: usize): void {
+  for (let f = 0; f < s.nFields; f++) unchecked(s.batchVals[f] = load<usize>(valTable + (<usize>f << 2)));
+}
+
+/** Applies event i (time t) of the bound batch to one row record. */
+@inline function applyOne(s: Store, row: i32, i: i32, t: i64, seqBase: i64): void {
+  const base = <usize>row * s.stride;
+  const i8 = <usize>i << 3;
+  const cp = s.cntCol + base;
+  store<i64>(cp, load<i64>(cp) + 1);
+  if (s.maxTimeCol != 0) {
+    const mp = s.maxTimeCol + base;
+    if (t > load<i64>(mp)) store<i64>(mp, t);
+  }
   for (let f = 0; f < s.nFields; f++) {
-    const x = load<f64>(load<usize>(valTable + (<usize>f << 2)) + (<usize>i << 3));
+    const x = load<f64>(unchecked(s.batchVals[f]) + i8);
     if (x != x) continue;
-    const p = unchecked(s.fieldCnt[f]) + r8;
+    const p = unchecked(s.fieldCnt[f]) + base;
     store<i64>(p, load<i64>(p) + 1);
   }
   for (let a = 0; a < s.nAggs; a++) {
     const fn = unchecked(s.aggFn[a]);
     if (fn == FN_COUNT) continue;
-    const x = load<f64>(load<usize>(valTable + (<usize>unchecked(s.aggField[a]) << 2)) + (<usize>i << 3));
+    const x = load<f64>(unchecked(s.batchVals[unchecked(s.aggField[a])]) + i8);
     if (x != x) continue;
-    const p = unchecked(s.aggVal[a]) + r8;
+    const p = unchecked(s.aggVal[a]) + base;
     if (fn == FN_SUM || fn == FN_MEAN) store<f64>(p, load<f64>(p) + x);
     else if (fn == FN_MIN) { if (x < load<f64>(p)) store<f64>(p, x); }
     else if (fn == FN_MAX) { if (x > load<f64>(p)) store<f64>(p, x); }
-    else if (needsTime(fn)) {
+    else {
+      // first keeps the earliest arrival on equal times; last takes the latest arrival.
       const et: i64 = s.eventTime ? t : seqBase + i;
-      const tp = unchecked(s.aggTime[a]) + r8;
+      const tp = unchecked(s.aggTime[a]) + base;
       const cur = load<i64>(tp);
       if (fn == FN_FIRST ? et < cur : et >= cur) {
         store<i64>(tp, et);
@@ -185,7 +202,7 @@ function applyOne(s: Store, row: i32, i: i32, timePtr: usize, valTable: usize, s
  * that it overlaps (sessions of one key never overlap each other, so checking against the event's
  * own interval finds all of them). The index maps a key to the head of its session list.
  */
-function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, timePtr: usize, valTable: usize, seqBase: i64): i32 {
+function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, timePtr: usize, seqBase: i64): i32 {
   const W = s.watermark;
   const gap = s.gap;
   let accepted = 0;
@@ -212,9 +229,9 @@ function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, tim
     // id survives, so the result does not depend on list order (which differs after a restore).
     let o1 = -1;
     let o2 = -1;
-    for (let r = head; r >= 0; r = load<i32>(s.nextCol + (<usize>r << 2))) {
-      const start = load<i64>(s.startCol + (<usize>r << 3));
-      const end = load<i64>(s.maxTimeCol + (<usize>r << 3)) + gap;
+    for (let r = head; r >= 0; r = load<i32>(s.p(s.nextCol, r))) {
+      const start = load<i64>(s.p(s.startCol, r));
+      const end = load<i64>(s.p(s.maxTimeCol, r)) + gap;
       if (start < t + gap && t < end) {
         if (o1 < 0) o1 = r;
         else o2 = r;
@@ -222,7 +239,7 @@ function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, tim
     }
     let target = o1;
     if (o2 >= 0) {
-      const keep = load<i64>(s.nsCol + (<usize>o1 << 3)) <= load<i64>(s.nsCol + (<usize>o2 << 3)) ? o1 : o2;
+      const keep = load<i64>(s.p(s.nsCol, o1)) <= load<i64>(s.p(s.nsCol, o2)) ? o1 : o2;
       const drop = keep == o1 ? o2 : o1;
       combineRows(s, keep, drop);
       head = unlinkSession(s, head, drop);
@@ -232,20 +249,20 @@ function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, tim
     const curHead = head;
     if (target < 0) {
       target = s.newRow(h, keyI64, ptr, len, t);
-      store<i64>(s.startCol + (<usize>target << 3), t);
+      store<i64>(s.p(s.startCol, target), t);
       if (curHead < 0) {
-        insertSlot(s, h, target);
+        s.insertSlot(h, target);
       } else {
-        store<i32>(s.nextCol + (<usize>target << 2), curHead);
+        store<i32>(s.p(s.nextCol, target), curHead);
         s.repointSlot(curHead, target);
       }
     } else {
-      const sp = s.startCol + (<usize>target << 3);
+      const sp = s.p(s.startCol, target);
       if (t < load<i64>(sp)) store<i64>(sp, t);
     }
-    applyOne(s, target, i, timePtr, valTable, seqBase);
+    applyOne(s, target, i, t, seqBase);
     s.touch(target);
-    const end = load<i64>(s.maxTimeCol + (<usize>target << 3)) + gap;
+    const end = load<i64>(s.p(s.maxTimeCol, target)) + gap;
     if (end < s.nextEventAt) s.nextEventAt = end;
     accepted++;
   }
@@ -254,24 +271,17 @@ function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, tim
 
 /** Unlinks `r` from the list starting at `head`, keeping the index on the head; returns the new head. */
 function unlinkSession(s: Store, head: i32, r: i32): i32 {
-  const nx = load<i32>(s.nextCol + (<usize>r << 2));
+  const nx = load<i32>(s.p(s.nextCol, r));
   if (head == r) {
     // nx exists: the other overlapping session is still in the list.
     s.repointSlot(r, nx);
     return nx;
   }
   let p = head;
-  while (load<i32>(s.nextCol + (<usize>p << 2)) != r) p = load<i32>(s.nextCol + (<usize>p << 2));
-  store<i32>(s.nextCol + (<usize>p << 2), nx);
+  while (load<i32>(s.p(s.nextCol, p)) != r) p = load<i32>(s.p(s.nextCol, p));
+  store<i32>(s.p(s.nextCol, p), nx);
   return head;
 }
 
-/** Inserts a slot for a new key head (the key is known to be absent). */
-export function insertSlot(s: Store, h: u32, row: i32): void {
-  const mask = s.slotMask;
-  let pos = h & mask;
-  while (load<u64>(s.slots + (<usize>pos << 3)) != 0) pos = (pos + 1) & mask;
-  store<u64>(s.slots + (<usize>pos << 3), (<u64>h << 32) | <u64>(row + 1));
-}
 
 export { WIN_NONE };

@@ -81,7 +81,7 @@ export class Out {
   @inline pushKey(s: Store, row: i32): void {
     const i = this.count;
     if (s.keyType == KEY_INT64) {
-      store<i64>(this.key + (<usize>i << 3), load<i64>(s.keyCol + (<usize>row << 3)));
+      store<i64>(this.key + (<usize>i << 3), load<i64>(s.p(s.keyCol, row)));
     } else {
       this.keyBytes.append(s.keyPtr(row), <u32>s.keyLen(row));
       store<u32>(this.key + (<usize>(i + 1) << 2), this.keyBytes.usedBytes);

@@ -9,7 +9,6 @@ import {
   Store, KEY_INT64, KIND_VALUE, WIN_SESSION, F_LIVE, F_DIRTY, F_CHANGED, F_PERSISTED, needsVal, needsTime,
 } from './store';
 import { compareKeys } from './sort';
-import { insertSlot } from './ingest';
 import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP, E_BAD_SNAPSHOT, E_BAD_ARGUMENT } from './errors';
 
@@ -60,7 +59,7 @@ function canonicalSort(s: Store, idx: usize, n: i32, keyGroups: i32): void {
   const counts = allocTransient(65536 << 2);
   for (let i = 0; i < n; i++) {
     const r = load<i32>(idx + (<usize>i << 2));
-    const h = load<u32>(s.hashCol + (<usize>r << 2));
+    const h = load<u32>(s.p(s.hashCol, r));
     store<u64>(keys + (<usize>i << 3), (<u64>kgOf(h, keyGroups) << 32) | <u64>h);
   }
   let srcK = keys, srcI = idx, dstK = tmpKeys, dstI = tmpIdx;
@@ -163,12 +162,12 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   let valBytes: u64 = 0;
   for (let i = 0; i < candN; i++) {
     const r = cand == 0 ? i : load<i32>(cand + (<usize>i << 2));
-    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
-    if (mode == MODE_EXTRACT && load<u8>(kgMask + <usize>kgOf(load<u32>(s.hashCol + (<usize>r << 2)), keyGroups)) == 0) continue;
+    if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
+    if (mode == MODE_EXTRACT && load<u8>(kgMask + <usize>kgOf(load<u32>(s.p(s.hashCol, r)), keyGroups)) == 0) continue;
     store<i32>(idx + (<usize>n << 2), r);
     n++;
     if (s.keyType != KEY_INT64) keyBytes += <u64>s.keyLen(r);
-    if (s.kind == KIND_VALUE) valBytes += load<u64>(s.valueCol + (<usize>r << 3)) >>> 32;
+    if (s.kind == KIND_VALUE) valBytes += load<u64>(s.p(s.valueCol, r)) >>> 32;
   }
   const tombs = mode == MODE_DELTA ? s.tombCount : 0;
   const tombKeyBytes: u64 = s.keyType == KEY_INT64 || mode != MODE_DELTA ? 0 : <u64>s.tombArena.usedBytes;
@@ -201,32 +200,32 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   memory.fill(w + 40, 0, SNAP_HEADER_BYTES - 40);
   w += SNAP_HEADER_BYTES;
   // Row columns.
-  w = putU32Col(w, s.hashCol, idx, n);
+  w = putU32Col(s, w, s.hashCol, idx, n);
   w = putKeys(s, w, idx, n);
-  if (s.hasNs()) w = putI64Col(w, s.nsCol, idx, n);
+  if (s.hasNs()) w = putI64Col(s, w, s.nsCol, idx, n);
   for (let i = 0; i < n; i++) {
     const r = load<i32>(idx + (<usize>i << 2));
-    store<u8>(w + <usize>i, load<u8>(s.flagCol + <usize>r) & F_CHANGED);
+    store<u8>(w + <usize>i, load<u8>(s.p(s.flagCol, r)) & F_CHANGED);
   }
   w += <usize>n;
-  w = putI64Col(w, s.cntCol, idx, n);
-  for (let f = 0; f < s.nFields; f++) w = putI64Col(w, unchecked(s.fieldCnt[f]), idx, n);
+  w = putI64Col(s, w, s.cntCol, idx, n);
+  for (let f = 0; f < s.nFields; f++) w = putI64Col(s, w, unchecked(s.fieldCnt[f]), idx, n);
   for (let a = 0; a < s.nAggs; a++) {
     const fn = unchecked(s.aggFn[a]);
-    if (needsVal(fn)) w = putI64Col(w, unchecked(s.aggVal[a]), idx, n);
-    if (needsTime(fn)) w = putI64Col(w, unchecked(s.aggTime[a]), idx, n);
+    if (needsVal(fn)) w = putI64Col(s, w, unchecked(s.aggVal[a]), idx, n);
+    if (needsTime(fn)) w = putI64Col(s, w, unchecked(s.aggTime[a]), idx, n);
   }
-  if (s.needsMaxTime()) w = putI64Col(w, s.maxTimeCol, idx, n);
-  if (s.win == WIN_SESSION) w = putI64Col(w, s.startCol, idx, n);
+  if (s.needsMaxTime()) w = putI64Col(s, w, s.maxTimeCol, idx, n);
+  if (s.win == WIN_SESSION) w = putI64Col(s, w, s.startCol, idx, n);
   if (s.kind == KIND_VALUE) {
     for (let i = 0; i < n; i++) {
       const r = load<i32>(idx + (<usize>i << 2));
-      store<u32>(w + (<usize>i << 2), <u32>(load<u64>(s.valueCol + (<usize>r << 3)) >>> 32));
+      store<u32>(w + (<usize>i << 2), <u32>(load<u64>(s.p(s.valueCol, r)) >>> 32));
     }
     w += <usize>n << 2;
     for (let i = 0; i < n; i++) {
       const r = load<i32>(idx + (<usize>i << 2));
-      const kv = load<u64>(s.valueCol + (<usize>r << 3));
+      const kv = load<u64>(s.p(s.valueCol, r));
       const len = <usize>(kv >>> 32);
       memory.copy(w, s.valArena.base + <usize>(<u32>kv), len);
       w += len;
@@ -260,14 +259,14 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   if (mode != MODE_EXTRACT) {
     if (mode == MODE_FULL) {
       for (let r = 0; r < s.hwm; r++) {
-        const fp = s.flagCol + <usize>r;
+        const fp = s.p(s.flagCol, r);
         const f = load<u8>(fp);
         store<u8>(fp, (f & F_LIVE) != 0 ? (f & ~F_DIRTY) | F_PERSISTED : 0);
       }
     } else {
       for (let i = 0; i < s.dirtyCount; i++) {
         const r = load<i32>(s.dirtyList + (<usize>i << 2));
-        const fp = s.flagCol + <usize>r;
+        const fp = s.p(s.flagCol, r);
         const f = load<u8>(fp);
         store<u8>(fp, (f & F_LIVE) != 0 ? (f & ~F_DIRTY) | F_PERSISTED : 0);
       }
@@ -282,18 +281,18 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   return <i32>snapLen;
 }
 
-function putU32Col(w: usize, col: usize, idx: usize, n: i32): usize {
-  for (let i = 0; i < n; i++) store<u32>(w + (<usize>i << 2), load<u32>(col + (<usize>load<i32>(idx + (<usize>i << 2)) << 2)));
+function putU32Col(s: Store, w: usize, col: usize, idx: usize, n: i32): usize {
+  for (let i = 0; i < n; i++) store<u32>(w + (<usize>i << 2), load<u32>(s.p(col, load<i32>(idx + (<usize>i << 2)))));
   return w + (<usize>n << 2);
 }
 
-function putI64Col(w: usize, col: usize, idx: usize, n: i32): usize {
-  for (let i = 0; i < n; i++) store<i64>(w + (<usize>i << 3), load<i64>(col + (<usize>load<i32>(idx + (<usize>i << 2)) << 3)));
+function putI64Col(s: Store, w: usize, col: usize, idx: usize, n: i32): usize {
+  for (let i = 0; i < n; i++) store<i64>(w + (<usize>i << 3), load<i64>(s.p(col, load<i32>(idx + (<usize>i << 2)))));
   return w + (<usize>n << 3);
 }
 
 function putKeys(s: Store, w: usize, idx: usize, n: i32): usize {
-  if (s.keyType == KEY_INT64) return putI64Col(w, s.keyCol, idx, n);
+  if (s.keyType == KEY_INT64) return putI64Col(s, w, s.keyCol, idx, n);
   for (let i = 0; i < n; i++) store<u32>(w + (<usize>i << 2), <u32>s.keyLen(load<i32>(idx + (<usize>i << 2))));
   w += <usize>n << 2;
   for (let i = 0; i < n; i++) {
@@ -426,7 +425,7 @@ export function loadSnapshot(s: Store, ptr: usize, len: usize, kgMask: usize, ke
     if (kgMask != 0 && load<u8>(kgMask + <usize>(h % <u32>keyGroups)) == 0) continue;
     const ns = s.hasNs() ? load<i64>(nsP + (<usize>i << 3)) : 0;
     const row = upsertRow(s, h, keyI64, kp, kl, ns);
-    const r8 = <usize>row << 3;
+    const r8 = <usize>row * s.stride;
     const i8 = <usize>i << 3;
     store<i64>(s.cntCol + r8, load<i64>(cntP + i8));
     for (let f = 0; f < s.nFields; f++) {
@@ -446,7 +445,7 @@ export function loadSnapshot(s: Store, ptr: usize, len: usize, kgMask: usize, ke
       const off = s.valArena.append(vp, vl);
       store<u64>(s.valueCol + r8, (<u64>vl << 32) | <u64>off);
     }
-    const fp = s.flagCol + <usize>row;
+    const fp = s.p(s.flagCol, row);
     s.touch(row);
     // Loaded rows are as the checkpoint has them: CHANGED only if it was pending emission there.
     store<u8>(fp, (load<u8>(fp) & ~F_CHANGED) | load<u8>(flagP + <usize>i));
@@ -468,11 +467,11 @@ function deleteOne(s: Store, h: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): 
   const head = s.find(h, keyI64, kp, kl, 0);
   let r = head;
   while (r >= 0) {
-    if (load<i64>(s.nsCol + (<usize>r << 3)) == ns) {
+    if (load<i64>(s.p(s.nsCol, r)) == ns) {
       removeSessionRow(s, r);
       return;
     }
-    r = load<i32>(s.nextCol + (<usize>r << 2));
+    r = load<i32>(s.p(s.nextCol, r));
   }
 }
 
@@ -485,13 +484,13 @@ function upsertRow(s: Store, h: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): 
   const head = s.find(h, keyI64, kp, kl, 0);
   let r = head;
   while (r >= 0) {
-    if (load<i64>(s.nsCol + (<usize>r << 3)) == ns) return r;
-    r = load<i32>(s.nextCol + (<usize>r << 2));
+    if (load<i64>(s.p(s.nsCol, r)) == ns) return r;
+    r = load<i32>(s.p(s.nextCol, r));
   }
   const row = s.newRow(h, keyI64, kp, kl, ns);
-  if (head < 0) insertSlot(s, h, row);
+  if (head < 0) s.insertSlot(h, row);
   else {
-    store<i32>(s.nextCol + (<usize>row << 2), head);
+    store<i32>(s.p(s.nextCol, row), head);
     s.repointSlot(head, row);
   }
   return row;

@@ -7,8 +7,8 @@ import { allocTransient, releaseTransient } from './mem';
 /** Compares the keys of two rows: int64 numerically, utf8 by unsigned bytes (a prefix first). */
 export function compareKeys(s: Store, a: i32, b: i32): i32 {
   if (s.keyType == KEY_INT64) {
-    const x = load<i64>(s.keyCol + (<usize>a << 3));
-    const y = load<i64>(s.keyCol + (<usize>b << 3));
+    const x = load<i64>(s.p(s.keyCol, a));
+    const y = load<i64>(s.p(s.keyCol, b));
     return x < y ? -1 : x > y ? 1 : 0;
   }
   const la = s.keyLen(a);

@@ -9,7 +9,8 @@
 // column is an Arrow-compatible Float64/Int64 buffer and ingest works column-at-a-time: first a pass
 // that resolves every event's row id, then one tight loop per aggregate.
 //
-// The hash index is open addressing with linear probing over u64 slots (index hash << 32 | row + 1),
+// The hash index is open addressing with linear probing over 16-byte slots: a u64 (index hash << 32 |
+// row + 1) and, for int64 keys, a copy of the key, so a probe compares keys without touching the row
 // load factor at most 7/10, and backward-shift deletion (no tombstones in the table).
 import { hashBytes, hashI64, hashWithNs } from './hash';
 import { allocZeroed, growZeroed, release, fits } from './mem';
@@ -44,6 +45,7 @@ export const F_PERSISTED: u8 = 8;
 export const ROWS_MAX: i32 = 1 << 28;
 export const KEY_BYTES_MAX: i32 = 1 << 16;
 export const AGGS_MAX: i32 = 64;
+export const SLOT_BYTES: usize = 16;
 export const LOAD_NUM: i32 = 7;
 export const LOAD_DEN: i32 = 10;
 
@@ -69,6 +71,8 @@ export class Store {
   aggTime: StaticArray<usize>;
   nFields: i32 = 0;
   fieldCnt: StaticArray<usize>;
+  /** Value column pointers of the batch being ingested (set by ingestBatch). */
+  batchVals: StaticArray<usize>;
 
   watermark: i64 = i64.MIN_VALUE;
   lateEvents: i64 = 0;
@@ -76,6 +80,22 @@ export class Store {
   nextEventAt: i64 = i64.MIN_VALUE;
   trackChanges: bool = false;
   forceFull: bool = false;
+
+  /** The row records: capRows * stride bytes. */
+  rows: usize = 0;
+  stride: usize = 0;
+  offKey: usize = 0;
+  offNs: usize = 0;
+  offCnt: usize = 0;
+  offMaxTime: usize = 0;
+  offStart: usize = 0;
+  offValue: usize = 0;
+  offHash: usize = 0;
+  offNext: usize = 0;
+  offFlags: usize = 0;
+  offField: StaticArray<usize>;
+  offVal: StaticArray<usize>;
+  offTime: StaticArray<usize>;
 
   capRows: i32 = 0;
   hwm: i32 = 0;
@@ -121,6 +141,15 @@ export class Store {
     this.aggVal = new StaticArray<usize>(nAggs);
     this.aggTime = new StaticArray<usize>(nAggs);
     this.fieldCnt = new StaticArray<usize>(nFields);
+    this.batchVals = new StaticArray<usize>(nFields);
+    this.offField = new StaticArray<usize>(nFields);
+    this.offVal = new StaticArray<usize>(nAggs);
+    this.offTime = new StaticArray<usize>(nAggs);
+  }
+
+  /** Address of a field of row `row`, given the field's column pointer. */
+  @inline p(col: usize, row: i32): usize {
+    return col + <usize>row * this.stride;
   }
 
   @inline hasNs(): bool { return this.win != WIN_NONE; }
@@ -130,51 +159,64 @@ export class Store {
 
   // ---- capacity -------------------------------------------------------------------------------
 
-  private growCol(p: usize, width: i32, oldCap: i32, newCap: i32): usize {
-    return growZeroed(p, <usize>oldCap * width, <usize>newCap * width);
+  /**
+   * Lays out one row record: 8-byte fields first, then 4-byte, then the flags byte, padded to 8.
+   * Every per-row datum of a row sits together (one or two cache lines), so an event touches the
+   * index slot and its row record, instead of one cache line per column. Column "pointers"
+   * (keyCol, cntCol, ...) are the address of the field in row 0; row r's field is at
+   * col + r * stride (see p()).
+   */
+  private layout(): void {
+    let off: usize = 0;
+    this.offKey = off; off += 8;
+    if (this.hasNs()) { this.offNs = off; off += 8; }
+    this.offCnt = off; off += 8;
+    for (let f = 0; f < this.nFields; f++) { unchecked(this.offField[f] = off); off += 8; }
+    for (let a = 0; a < this.nAggs; a++) {
+      const fn = unchecked(this.aggFn[a]);
+      if (needsVal(fn)) { unchecked(this.offVal[a] = off); off += 8; }
+      if (needsTime(fn)) { unchecked(this.offTime[a] = off); off += 8; }
+    }
+    if (this.needsMaxTime()) { this.offMaxTime = off; off += 8; }
+    if (this.win == WIN_SESSION) { this.offStart = off; off += 8; }
+    if (this.kind == KIND_VALUE) { this.offValue = off; off += 8; }
+    this.offHash = off; off += 4;
+    if (this.win == WIN_SESSION) { this.offNext = off; off += 4; }
+    this.offFlags = off; off += 1;
+    this.stride = (off + 7) & ~7;
   }
 
-  /** Bytes needed to grow every row column from capRows to newCap rows. */
-  private rowBytes(): usize {
-    let w: usize = 8 + 4 + 1 + 8 + 4 + 4; // key, hash, flags, count, free list, dirty list
-    if (this.hasNs()) w += 8;
-    if (this.needsMaxTime()) w += 8;
-    if (this.win == WIN_SESSION) w += 8 + 4;
-    if (this.kind == KIND_VALUE) w += 8;
-    w += <usize>this.nFields * 8;
+  /** Re-derives every column pointer from the row buffer (after it moved). */
+  private rebase(): void {
+    const b = this.rows;
+    this.keyCol = b + this.offKey;
+    this.hashCol = b + this.offHash;
+    this.flagCol = b + this.offFlags;
+    this.cntCol = b + this.offCnt;
+    this.nsCol = this.hasNs() ? b + this.offNs : 0;
+    this.maxTimeCol = this.needsMaxTime() ? b + this.offMaxTime : 0;
+    this.startCol = this.win == WIN_SESSION ? b + this.offStart : 0;
+    this.nextCol = this.win == WIN_SESSION ? b + this.offNext : 0;
+    this.valueCol = this.kind == KIND_VALUE ? b + this.offValue : 0;
+    for (let f = 0; f < this.nFields; f++) unchecked(this.fieldCnt[f] = b + unchecked(this.offField[f]));
     for (let a = 0; a < this.nAggs; a++) {
-      if (needsVal(unchecked(this.aggFn[a]))) w += 8;
-      if (needsTime(unchecked(this.aggFn[a]))) w += 8;
+      const fn = unchecked(this.aggFn[a]);
+      unchecked(this.aggVal[a] = needsVal(fn) ? b + unchecked(this.offVal[a]) : 0);
+      unchecked(this.aggTime[a] = needsTime(fn) ? b + unchecked(this.offTime[a]) : 0);
     }
-    return w;
   }
 
   private growRows(newCap: i32): bool {
     const old = this.capRows;
     if (newCap <= old) return true;
-    if (!fits(<usize>(newCap - old) * this.rowBytes() + 64)) return false;
-    this.keyCol = this.growCol(this.keyCol, 8, old, newCap);
-    this.hashCol = this.growCol(this.hashCol, 4, old, newCap);
-    this.flagCol = this.growCol(this.flagCol, 1, old, newCap);
-    this.cntCol = this.growCol(this.cntCol, 8, old, newCap);
-    this.freeList = this.growCol(this.freeList, 4, old, newCap);
-    this.dirtyList = this.growCol(this.dirtyList, 4, old, newCap);
-    if (this.hasNs()) this.nsCol = this.growCol(this.nsCol, 8, old, newCap);
-    if (this.needsMaxTime()) this.maxTimeCol = this.growCol(this.maxTimeCol, 8, old, newCap);
-    if (this.win == WIN_SESSION) {
-      this.startCol = this.growCol(this.startCol, 8, old, newCap);
-      this.nextCol = this.growCol(this.nextCol, 4, old, newCap);
-    }
-    if (this.kind == KIND_VALUE) this.valueCol = this.growCol(this.valueCol, 8, old, newCap);
-    for (let f = 0; f < this.nFields; f++) {
-      unchecked(this.fieldCnt[f] = this.growCol(unchecked(this.fieldCnt[f]), 8, old, newCap));
-    }
-    for (let a = 0; a < this.nAggs; a++) {
-      const fn = unchecked(this.aggFn[a]);
-      if (needsVal(fn)) unchecked(this.aggVal[a] = this.growCol(unchecked(this.aggVal[a]), 8, old, newCap));
-      if (needsTime(fn)) unchecked(this.aggTime[a] = this.growCol(unchecked(this.aggTime[a]), 8, old, newCap));
-    }
+    if (this.stride == 0) this.layout();
+    const extra = <usize>(newCap - old) * (this.stride + 8);
+    if (!fits(extra + 64)) return false;
+    this.rows = growZeroed(this.rows, <usize>old * this.stride, <usize>newCap * this.stride);
+    this.freeList = growZeroed(this.freeList, <usize>old * 4, <usize>newCap * 4);
+    this.dirtyList = growZeroed(this.dirtyList, <usize>old * 4, <usize>newCap * 4);
     this.capRows = newCap;
+    this.rebase();
     return true;
   }
 
@@ -182,19 +224,22 @@ export class Store {
     let cap = max<i32>(this.slotCap, 16);
     while (<i64>cap * LOAD_NUM / LOAD_DEN < <i64>minSlots) cap <<= 1;
     if (cap == this.slotCap) return true;
-    const bytes = <usize>cap * 8;
+    const bytes = <usize>cap * SLOT_BYTES;
     const fresh = allocZeroed(bytes);
     if (fresh == 0) return false;
     const mask = <u32>(cap - 1);
     const old = this.slots;
     for (let i = 0; i < this.slotCap; i++) {
-      const s = load<u64>(old + (<usize>i << 3));
+      const src = old + <usize>i * SLOT_BYTES;
+      const s = load<u64>(src);
       if (s == 0) continue;
       let pos = (<u32>(s >>> 32)) & mask;
-      while (load<u64>(fresh + (<usize>pos << 3)) != 0) pos = (pos + 1) & mask;
-      store<u64>(fresh + (<usize>pos << 3), s);
+      while (load<u64>(fresh + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & mask;
+      const dst = fresh + <usize>pos * SLOT_BYTES;
+      store<u64>(dst, s);
+      store<u64>(dst, load<u64>(src, 8), 8);
     }
-    release(old, <usize>this.slotCap * 8);
+    release(old, <usize>this.slotCap * SLOT_BYTES);
     this.slots = fresh;
     this.slotCap = cap;
     this.slotMask = mask;
@@ -230,15 +275,15 @@ export class Store {
   // ---- keys and the index ----------------------------------------------------------------------
 
   @inline keyLen(row: i32): i32 {
-    return <i32>(load<u64>(this.keyCol + (<usize>row << 3)) >>> 32);
+    return <i32>(load<u64>(this.p(this.keyCol, row)) >>> 32);
   }
 
   @inline keyPtr(row: i32): usize {
-    return this.keyArena.base + <usize>(<u32>load<u64>(this.keyCol + (<usize>row << 3)));
+    return this.keyArena.base + <usize>(<u32>load<u64>(this.p(this.keyCol, row)));
   }
 
   @inline rowNs(row: i32): i64 {
-    return this.nsCol == 0 ? 0 : load<i64>(this.nsCol + (<usize>row << 3));
+    return this.nsCol == 0 ? 0 : load<i64>(this.p(this.nsCol, row));
   }
 
   @inline idxHashOf(keyHash: u32, ns: i64): u32 {
@@ -246,11 +291,11 @@ export class Store {
   }
 
   @inline keyEqI64(row: i32, key: i64): bool {
-    return load<i64>(this.keyCol + (<usize>row << 3)) == key;
+    return load<i64>(this.p(this.keyCol, row)) == key;
   }
 
   @inline keyEqBytes(row: i32, ptr: usize, len: i32): bool {
-    const kv = load<u64>(this.keyCol + (<usize>row << 3));
+    const kv = load<u64>(this.p(this.keyCol, row));
     if (<i32>(kv >>> 32) != len) return false;
     return memory.compare(this.keyArena.base + <usize>(<u32>kv), ptr, len) == 0;
   }
@@ -262,42 +307,43 @@ export class Store {
     const mask = this.slotMask;
     let pos = h & mask;
     const byNs = this.indexByNs();
+    const int64 = this.keyType == KEY_INT64;
     while (true) {
-      const s = load<u64>(this.slots + (<usize>pos << 3));
+      const sp = this.slots + <usize>pos * SLOT_BYTES;
+      const s = load<u64>(sp);
       if (s == 0) return -1;
       if (<u32>(s >>> 32) == h) {
         const row = <i32>(<u32>s) - 1;
-        const keyOk = this.keyType == KEY_INT64 ? this.keyEqI64(row, keyI64) : this.keyEqBytes(row, ptr, len);
+        const keyOk = int64 ? load<i64>(sp, 8) == keyI64 : this.keyEqBytes(row, ptr, len);
         if (keyOk && (!byNs || this.rowNs(row) == ns)) return row;
       }
       pos = (pos + 1) & mask;
     }
   }
 
-  /** Finds or inserts (key, ns). Capacity must have been reserved. Sets `lastInserted`. */
-  lastInserted: bool = false;
+  /** Finds or inserts (key, ns). Capacity must have been reserved. */
   findOrInsert(keyHash: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     const h = this.idxHashOf(keyHash, ns);
     const mask = this.slotMask;
     let pos = h & mask;
     const byNs = this.indexByNs();
     const slots = this.slots;
+    const int64 = this.keyType == KEY_INT64;
+    let sp: usize;
     while (true) {
-      const s = load<u64>(slots + (<usize>pos << 3));
+      sp = slots + <usize>pos * SLOT_BYTES;
+      const s = load<u64>(sp);
       if (s == 0) break;
       if (<u32>(s >>> 32) == h) {
         const row = <i32>(<u32>s) - 1;
-        const keyOk = this.keyType == KEY_INT64 ? this.keyEqI64(row, keyI64) : this.keyEqBytes(row, ptr, len);
-        if (keyOk && (!byNs || this.rowNs(row) == ns)) {
-          this.lastInserted = false;
-          return row;
-        }
+        const keyOk = int64 ? load<i64>(sp, 8) == keyI64 : this.keyEqBytes(row, ptr, len);
+        if (keyOk && (!byNs || this.rowNs(row) == ns)) return row;
       }
       pos = (pos + 1) & mask;
     }
     const row = this.newRow(keyHash, keyI64, ptr, len, ns);
-    store<u64>(slots + (<usize>pos << 3), (<u64>h << 32) | <u64>(row + 1));
-    this.lastInserted = true;
+    store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
+    store<i64>(sp, keyI64, 8);
     return row;
   }
 
@@ -310,24 +356,24 @@ export class Store {
     } else {
       row = this.hwm++;
     }
-    const r8 = <usize>row << 3;
+    const r8 = <usize>row * this.stride;
     if (this.keyType == KEY_INT64) {
       store<i64>(this.keyCol + r8, keyI64);
     } else {
       const off = this.keyArena.append(ptr, <u32>len);
       store<u64>(this.keyCol + r8, (<u64>len << 32) | <u64>off);
     }
-    store<u32>(this.hashCol + (<usize>row << 2), keyHash);
+    store<u32>(this.p(this.hashCol, row), keyHash);
     if (this.nsCol != 0) store<i64>(this.nsCol + r8, ns);
     store<i64>(this.cntCol + r8, 0);
     if (this.maxTimeCol != 0) store<i64>(this.maxTimeCol + r8, i64.MIN_VALUE);
     if (this.startCol != 0) store<i64>(this.startCol + r8, ns);
-    if (this.nextCol != 0) store<i32>(this.nextCol + (<usize>row << 2), -1);
+    if (this.nextCol != 0) store<i32>(this.p(this.nextCol, row), -1);
     if (this.valueCol != 0) store<u64>(this.valueCol + r8, 0);
     for (let f = 0; f < this.nFields; f++) store<i64>(unchecked(this.fieldCnt[f]) + r8, 0);
     for (let a = 0; a < this.nAggs; a++) initAgg(this, a, row);
     // Keep F_DIRTY: a reused row id may still sit in the dirty list from its previous life.
-    const fp = this.flagCol + <usize>row;
+    const fp = this.p(this.flagCol, row);
     store<u8>(fp, F_LIVE | (load<u8>(fp) & F_DIRTY));
     this.liveRows++;
     return row;
@@ -335,7 +381,7 @@ export class Store {
 
   /** Marks a row changed: for emission and for the next incremental checkpoint. */
   @inline touch(row: i32): void {
-    const fp = this.flagCol + <usize>row;
+    const fp = this.p(this.flagCol, row);
     const f = load<u8>(fp);
     if (this.trackChanges && (f & F_DIRTY) == 0) {
       store<i32>(this.dirtyList + (<usize>this.dirtyCount << 2), row);
@@ -349,7 +395,7 @@ export class Store {
    * when emission clears F_CHANGED, which is state too (a restore must not fire the window again).
    */
   @inline markDirty(row: i32): void {
-    const fp = this.flagCol + <usize>row;
+    const fp = this.p(this.flagCol, row);
     const f = load<u8>(fp);
     if (this.trackChanges && (f & F_DIRTY) == 0) {
       store<i32>(this.dirtyList + (<usize>this.dirtyCount << 2), row);
@@ -360,23 +406,33 @@ export class Store {
 
   /** Finds the index slot that points at `row`, or -1. */
   private slotOfRow(row: i32): i32 {
-    const h = this.idxHashOf(load<u32>(this.hashCol + (<usize>row << 2)), this.rowNs(row));
+    const h = this.idxHashOf(load<u32>(this.p(this.hashCol, row)), this.rowNs(row));
     const mask = this.slotMask;
     let pos = h & mask;
     const want = <u32>(row + 1);
     while (true) {
-      const s = load<u64>(this.slots + (<usize>pos << 3));
+      const s = load<u64>(this.slots + <usize>pos * SLOT_BYTES);
       if (s == 0) return -1;
       if (<u32>s == want) return <i32>pos;
       pos = (pos + 1) & mask;
     }
   }
 
+  /** Inserts a slot for `row`, whose key is known to be absent from the index. */
+  insertSlot(h: u32, row: i32): void {
+    const mask = this.slotMask;
+    let pos = h & mask;
+    while (load<u64>(this.slots + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & mask;
+    const sp = this.slots + <usize>pos * SLOT_BYTES;
+    store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
+    store<i64>(sp, this.keyType == KEY_INT64 ? load<i64>(this.p(this.keyCol, row)) : 0, 8);
+  }
+
   /** Points the slot of `oldRow` at `newRow` (same key, same index hash). */
   repointSlot(oldRow: i32, newRow: i32): void {
     const pos = this.slotOfRow(oldRow);
     assert(pos >= 0, 'index slot missing');
-    const p = this.slots + (<usize>pos << 3);
+    const p = this.slots + <usize>pos * SLOT_BYTES;
     const s = load<u64>(p);
     store<u64>(p, (s & 0xffff_ffff_0000_0000) | <u64>(newRow + 1));
   }
@@ -390,17 +446,22 @@ export class Store {
     let j = i;
     while (true) {
       j = (j + 1) & mask;
-      const s = load<u64>(slots + (<usize>j << 3));
+      const sj = slots + <usize>j * SLOT_BYTES;
+      const s = load<u64>(sj);
       if (s == 0) break;
       const home = (<u32>(s >>> 32)) & mask;
       // Move s back into the hole at i when its home position is not cyclically within (i, j].
       const movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
       if (movable) {
-        store<u64>(slots + (<usize>i << 3), s);
+        const si = slots + <usize>i * SLOT_BYTES;
+        store<u64>(si, s);
+        store<u64>(si, load<u64>(sj, 8), 8);
         i = j;
       }
     }
-    store<u64>(slots + (<usize>i << 3), 0);
+    const si = slots + <usize>i * SLOT_BYTES;
+    store<u64>(si, 0);
+    store<u64>(si, 0, 8);
   }
 
   /**
@@ -408,12 +469,12 @@ export class Store {
    * checkpoint, so the next incremental checkpoint deletes it on restore.
    */
   freeRow(row: i32): void {
-    const fp = this.flagCol + <usize>row;
+    const fp = this.p(this.flagCol, row);
     const f = load<u8>(fp);
     if (this.trackChanges && (f & F_PERSISTED) != 0) this.addTombstone(row);
     if (this.keyType == KEY_UTF8) this.keyArena.garbageBytes += <u32>this.keyLen(row);
     if (this.valueCol != 0) {
-      this.valArena.garbageBytes += <u32>(load<u64>(this.valueCol + (<usize>row << 3)) >>> 32);
+      this.valArena.garbageBytes += <u32>(load<u64>(this.p(this.valueCol, row)) >>> 32);
     }
     // A row still in the dirty list keeps its entry; capture skips rows that are no longer live.
     store<u8>(fp, f & F_DIRTY);
@@ -439,7 +500,7 @@ export class Store {
       this.tombCap = next;
     }
     const t = this.tombCount;
-    const r8 = <usize>row << 3;
+    const r8 = <usize>row * this.stride;
     if (this.keyType == KEY_INT64) {
       store<i64>(this.tombKey + (<usize>t << 3), load<i64>(this.keyCol + r8));
     } else {
@@ -452,7 +513,7 @@ export class Store {
       store<u64>(this.tombKey + (<usize>t << 3), (<u64>len << 32) | <u64>off);
     }
     store<i64>(this.tombNs + (<usize>t << 3), this.rowNs(row));
-    store<u32>(this.tombHash + (<usize>t << 2), load<u32>(this.hashCol + (<usize>row << 2)));
+    store<u32>(this.tombHash + (<usize>t << 2), load<u32>(this.p(this.hashCol, row)));
     this.tombCount++;
   }
 
@@ -463,7 +524,7 @@ export class Store {
       if (r < 0) return 0;
       this.unindex(r);
       while (r >= 0) {
-        const nx = load<i32>(this.nextCol + (<usize>r << 2));
+        const nx = load<i32>(this.p(this.nextCol, r));
         this.freeRow(r);
         r = nx;
       }
@@ -489,23 +550,10 @@ export class Store {
 
   free(): void {
     const c = this.capRows;
-    release(this.keyCol, <usize>c * 8);
-    release(this.hashCol, <usize>c * 4);
-    release(this.flagCol, <usize>c);
-    release(this.cntCol, <usize>c * 8);
+    release(this.rows, <usize>c * this.stride);
     release(this.freeList, <usize>c * 4);
     release(this.dirtyList, <usize>c * 4);
-    release(this.nsCol, <usize>c * 8);
-    release(this.maxTimeCol, <usize>c * 8);
-    release(this.startCol, <usize>c * 8);
-    release(this.nextCol, <usize>c * 4);
-    release(this.valueCol, <usize>c * 8);
-    for (let f = 0; f < this.nFields; f++) release(unchecked(this.fieldCnt[f]), <usize>c * 8);
-    for (let a = 0; a < this.nAggs; a++) {
-      release(unchecked(this.aggVal[a]), <usize>c * 8);
-      release(unchecked(this.aggTime[a]), <usize>c * 8);
-    }
-    release(this.slots, <usize>this.slotCap * 8);
+    release(this.slots, <usize>this.slotCap * SLOT_BYTES);
     release(this.tombKey, <usize>this.tombCap * 8);
     release(this.tombNs, <usize>this.tombCap * 8);
     release(this.tombHash, <usize>this.tombCap * 4);
@@ -529,7 +577,7 @@ export class Store {
 /** Resets aggregate `a` of `row` to its identity. */
 @inline export function initAgg(s: Store, a: i32, row: i32): void {
   const fn = unchecked(s.aggFn[a]);
-  const r8 = <usize>row << 3;
+  const r8 = <usize>row * s.stride;
   if (fn == FN_MIN) store<f64>(unchecked(s.aggVal[a]) + r8, Infinity);
   else if (fn == FN_MAX) store<f64>(unchecked(s.aggVal[a]) + r8, -Infinity);
   else if (needsVal(fn)) store<f64>(unchecked(s.aggVal[a]) + r8, 0);
@@ -550,8 +598,8 @@ function compactArena(s: Store, arena: ByteArena, col: usize): bool {
   if (base == 0) return false;
   let used: u32 = 0;
   for (let r = 0; r < s.hwm; r++) {
-    if ((load<u8>(s.flagCol + <usize>r) & F_LIVE) == 0) continue;
-    const p = col + (<usize>r << 3);
+    if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
+    const p = col + <usize>r * s.stride;
     const kv = load<u64>(p);
     const len = <u32>(kv >>> 32);
     memory.copy(base + <usize>used, arena.base + <usize>(<u32>kv), len);

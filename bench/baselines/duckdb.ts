@@ -1,0 +1,183 @@
+// Baseline: DuckDB (in-process, single thread) computing the same per-key and windowed aggregates
+// over the same in-memory columns. Loading is timed separately from querying; a fair comparison with
+// Cairn includes both, since Cairn ingests from these same columns.
+//
+// Loading path: the fastest the Node API allows without files. Columns are cut into vectors of
+// DuckDB's standard size (2048 rows); numeric columns are copied byte-for-byte into each vector with
+// the low-level binding (`@duckdb/node-bindings`, which `@duckdb/node-api` is built on and installs),
+// strings are assigned one by one, NaN amounts become SQL NULL through the validity mask, and each
+// chunk goes through an appender. Event times are stored as BIGINT (integer ms), converted per chunk.
+//
+// The window queries compute final results (every event accepted; no watermark or lateness), which
+// equals Cairn's last emitted row per window when the watermark passes all windows at the end.
+// Window queries ORDER BY (window_end, key, window_start) like Cairn's emission unless ordered=false.
+// Results are materialized inside DuckDB (DuckDBMaterializedResult), not converted to JS values.
+
+import { DuckDBConnection, DuckDBDataChunk, DuckDBInstance, BIGINT, DOUBLE, VARCHAR } from '@duckdb/node-api';
+import bindings from '@duckdb/node-bindings';
+import { CairnError } from '../../src/errors.js';
+
+export interface DuckColumns {
+  keys: BigInt64Array | string[];
+  ts: Float64Array;
+  amount: Float64Array;
+}
+
+export type DuckQuery =
+  | { kind: 'perKey' }
+  | { kind: 'tumbling'; size: number; ordered?: boolean }
+  | { kind: 'hopping'; size: number; slide: number; ordered?: boolean }
+  | { kind: 'session'; gap: number; ordered?: boolean };
+
+export interface DuckTiming {
+  loadMs: number;
+  queryMs: number;
+  /** Rows in the query result (keys for perKey, key-windows otherwise). */
+  rows: number;
+}
+
+/** DuckDB's standard vector size: the row count of one data chunk. */
+const CHUNK_ROWS = 2048;
+
+function int(v: number, what: string): number {
+  if (!Number.isSafeInteger(v) || v <= 0) throw new CairnError('invalid', `expected a positive integer ${what}, found ${v}`);
+  return v;
+}
+
+/** SQL text for a query over table `events(key, ts, amount)`. */
+export function duckSql(q: DuckQuery): string {
+  const aggs = 'count(*) AS count, sum(amount) AS sum, min(amount) AS min, max(amount) AS max';
+  const order = q.kind !== 'perKey' && q.ordered !== false ? ' ORDER BY window_end, key, window_start' : '';
+  // Floor of ts to a multiple of m, correct for negative times (integer // and % truncate toward zero).
+  const floorTo = (m: number) => `(ts - (((ts % ${m}) + ${m}) % ${m}))`;
+  switch (q.kind) {
+    case 'perKey':
+      return `SELECT key, ${aggs} FROM events GROUP BY key`;
+    case 'tumbling': {
+      const size = int(q.size, 'size');
+      return `SELECT key, ${floorTo(size)} AS window_start, ${floorTo(size)} + ${size} AS window_end, ${aggs} FROM events GROUP BY ALL${order}`;
+    }
+    case 'hopping': {
+      const size = int(q.size, 'size');
+      const slide = int(q.slide, 'slide');
+      if (size % slide !== 0) throw new CairnError('invalid', `expected a slide that divides the size, found size ${size} slide ${slide}`);
+      // Explode each event into its size/slide windows with a join against offsets 0..size/slide-1.
+      return (
+        `SELECT key, ws AS window_start, ws + ${size} AS window_end, ${aggs} FROM (` +
+        `SELECT key, amount, ${floorTo(slide)} - o.k * ${slide} AS ws FROM events CROSS JOIN range(0, ${size / slide}) AS o(k)` +
+        `) GROUP BY key, ws${order}`
+      );
+    }
+    case 'session': {
+      const gap = int(q.gap, 'gap');
+      // Sorted by time within a key, an event starts a new session unless it is less than gap after
+      // the previous one ([a, a+gap) and [b, b+gap) overlap iff b - a < gap). A running sum of
+      // session starts numbers the sessions; the RANGE frame gives tied times the same number.
+      return (
+        `WITH flagged AS (SELECT key, ts, amount, CASE WHEN ts - lag(ts) OVER (PARTITION BY key ORDER BY ts) < ${gap} THEN 0 ELSE 1 END AS is_start FROM events), ` +
+        `numbered AS (SELECT key, ts, amount, sum(is_start) OVER (PARTITION BY key ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid FROM flagged) ` +
+        `SELECT key, min(ts) AS window_start, max(ts) + ${gap} AS window_end, ${aggs} FROM numbered GROUP BY key, sid${order}`
+      );
+    }
+  }
+}
+
+export class DuckBaseline {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    readonly connection: DuckDBConnection,
+  ) {}
+
+  /** An in-memory database restricted to one thread. */
+  static async create(): Promise<DuckBaseline> {
+    const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+    const connection = await instance.connect();
+    await connection.run('SET threads = 1');
+    return new DuckBaseline(instance, connection);
+  }
+
+  /** (Re)creates table events(key, ts BIGINT, amount DOUBLE) from the columns; returns elapsed ms. */
+  async load(cols: DuckColumns): Promise<number> {
+    const n = cols.keys.length;
+    if (cols.ts.length !== n || cols.amount.length !== n) {
+      throw new CairnError('invalid', `expected columns of equal length, found keys ${n}, ts ${cols.ts.length}, amount ${cols.amount.length}`);
+    }
+    const int64 = cols.keys instanceof BigInt64Array;
+    await this.connection.run(`CREATE OR REPLACE TABLE events (key ${int64 ? 'BIGINT' : 'VARCHAR'}, ts BIGINT, amount DOUBLE)`);
+    const t0 = performance.now();
+    const appender = await this.connection.createAppender('events');
+    const chunk = DuckDBDataChunk.create([int64 ? BIGINT : VARCHAR, BIGINT, DOUBLE]);
+    const vKey = bindings.data_chunk_get_vector(chunk.chunk, 0);
+    const vTs = bindings.data_chunk_get_vector(chunk.chunk, 1);
+    const vAmount = bindings.data_chunk_get_vector(chunk.chunk, 2);
+    const tsBig = new BigInt64Array(CHUNK_ROWS);
+    const validity = new BigUint64Array(CHUNK_ROWS / 64);
+    const { ts, amount } = cols;
+    for (let off = 0; off < n; off += CHUNK_ROWS) {
+      const rows = Math.min(CHUNK_ROWS, n - off);
+      bindings.data_chunk_reset(chunk.chunk);
+      if (int64) {
+        const keys = cols.keys as BigInt64Array;
+        bindings.copy_data_to_vector(vKey, 0, keys.buffer as ArrayBuffer, keys.byteOffset + off * 8, rows * 8);
+      } else {
+        const keys = cols.keys as string[];
+        for (let i = 0; i < rows; i++) bindings.vector_assign_string_element(vKey, i, keys[off + i]);
+      }
+      for (let i = 0; i < rows; i++) tsBig[i] = BigInt(ts[off + i]);
+      bindings.copy_data_to_vector(vTs, 0, tsBig.buffer, 0, rows * 8);
+      bindings.copy_data_to_vector(vAmount, 0, amount.buffer as ArrayBuffer, amount.byteOffset + off * 8, rows * 8);
+      let hasNull = false;
+      for (let i = 0; i < rows; i++) {
+        if (amount[off + i] !== amount[off + i]) {
+          hasNull = true;
+          break;
+        }
+      }
+      if (hasNull) {
+        // Validity bit i (little-endian 64-bit words) is 1 for a valid row.
+        validity.fill(0xffffffffffffffffn);
+        for (let i = 0; i < rows; i++) {
+          if (amount[off + i] !== amount[off + i]) validity[i >> 6] &= ~(1n << BigInt(i & 63));
+        }
+        bindings.vector_ensure_validity_writable(vAmount);
+        bindings.copy_data_to_vector_validity(vAmount, 0, validity.buffer, 0, validity.byteLength);
+      }
+      bindings.data_chunk_set_size(chunk.chunk, rows);
+      appender.appendDataChunk(chunk);
+    }
+    appender.closeSync();
+    return performance.now() - t0;
+  }
+
+  /** Runs a query to a materialized result; returns elapsed ms and its row count. */
+  async time(q: DuckQuery): Promise<{ queryMs: number; rows: number }> {
+    const sql = duckSql(q);
+    const t0 = performance.now();
+    const result = await this.connection.run(sql);
+    const rows = result.rowCount;
+    return { queryMs: performance.now() - t0, rows };
+  }
+
+  /** Query result as JS objects (for checking correctness on small inputs). */
+  async rows(q: DuckQuery): Promise<Record<string, unknown>[]> {
+    const reader = await this.connection.runAndReadAll(duckSql(q));
+    return reader.getRowObjects() as Record<string, unknown>[];
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+/** Loads the columns into a fresh single-thread DuckDB and times one query. */
+export async function runDuckdb(cols: DuckColumns, q: DuckQuery): Promise<DuckTiming> {
+  const db = await DuckBaseline.create();
+  try {
+    const loadMs = await db.load(cols);
+    const { queryMs, rows } = await db.time(q);
+    return { loadMs, queryMs, rows };
+  } finally {
+    db.close();
+  }
+}
