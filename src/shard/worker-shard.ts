@@ -15,6 +15,12 @@ export class WorkerShard implements Shard {
   private seq = 0;
   private dead: CairnError | null = null;
   private closing = false;
+  /**
+   * Keeps the event loop alive while calls are pending. The worker itself stays unref'd so an idle
+   * backend never holds the process open; and a ref on the worker is not enough anyway, because a
+   * worker that dies may stop counting as an active handle before its 'exit' event is delivered.
+   */
+  private keepAlive: ReturnType<typeof setInterval> | null = null;
 
   constructor(index: number, memCapBytes?: number) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes } });
@@ -28,12 +34,13 @@ export class WorkerShard implements Shard {
     const fail = (why: string, cause?: unknown) => {
       if (this.dead) return;
       this.dead = new CairnError(this.closing ? 'closed' : 'unavailable', `shard ${index} worker ${why}`, { cause });
-      for (const p of this.pending.values()) p.reject(this.dead);
+      const pending = [...this.pending.values()];
       this.pending.clear();
+      for (const p of pending) p.reject(this.dead);
+      this.settled();
     };
     this.worker.on('error', (e) => fail(`failed: ${e instanceof Error ? e.message : String(e)}`, e));
     this.worker.on('exit', (code) => fail(`exited with code ${code}`));
-    // Idle workers must not keep the process alive; pending calls hold a ref (see call()).
     this.worker.unref();
   }
 
@@ -41,7 +48,7 @@ export class WorkerShard implements Shard {
     if (this.dead) return Promise.reject(this.dead);
     const seq = ++this.seq;
     return new Promise<T>((resolve, reject) => {
-      if (this.pending.size === 0) this.worker.ref();
+      if (this.pending.size === 0) this.keepAlive ??= setInterval(() => undefined, 1 << 30);
       this.pending.set(seq, {
         resolve: (v) => { this.settled(); resolve(v as T); },
         reject: (e) => { this.settled(); reject(e); },
@@ -51,7 +58,10 @@ export class WorkerShard implements Shard {
   }
 
   private settled(): void {
-    if (this.pending.size === 0) this.worker.unref();
+    if (this.pending.size === 0 && this.keepAlive) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = null;
+    }
   }
 
   async close(): Promise<void> {
