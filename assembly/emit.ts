@@ -160,7 +160,7 @@ export function advance(s: Store, t: i64): i32 {
     } else {
       // Fold the key's panes of [start, end) in time order.
       acc.reset(s);
-      const kh = load<u32>(s.p(s.hashCol, row));
+      const kh = s.rowProbeHash(row);
       for (let p = start; p < end; p += slide) {
         const pr = findPane(s, row, kh, p);
         if (pr >= 0) acc.add(s, pr);
@@ -230,7 +230,7 @@ export function removeSession(s: Store, r: i32): void {
 
 /** The head row of the session list that contains `r` (the row the index points at). */
 function headOf(s: Store, r: i32): i32 {
-  const h = load<u32>(s.p(s.hashCol, r));
+  const h = s.rowProbeHash(r);
   const mask = s.slotMask;
   let pos = h & mask;
   while (true) {

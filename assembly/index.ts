@@ -2,7 +2,7 @@
 // caller. Strings never cross the boundary; keys and values travel as bytes in the scratch arena.
 import {
   Store, KIND_VALUE, KIND_AGG, KEY_INT64, KEY_UTF8, WIN_NONE, WIN_PANES, WIN_SESSION, FN_LAST, AGGS_MAX,
-  F_LIVE, keyHashOf, initAgg,
+  F_LIVE, probeHashOf, keyGroupHashOf, initAgg,
 } from './store';
 import { ingestBatch } from './ingest';
 import { advance } from './emit';
@@ -138,7 +138,7 @@ export function getRow(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
   if (s.kind != KIND_AGG || s.win != WIN_NONE) return E_WRONG_KIND;
-  const row = s.find(keyHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
+  const row = s.find(probeHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
   if (!out.prepare(1, s.nAggs, <u32>max<i32>(len, 0))) return E_MEMORY_CAP;
   if (row < 0) return 0;
   const acc = accFor(s.nFields, s.nAggs);
@@ -207,8 +207,8 @@ export function exportRows(h: i32): i32 {
 export function deleteKey(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
-  const kh = keyHashOf(s, keyI64, ptr, len);
-  if (s.win != WIN_PANES) return s.deleteKey(kh, keyI64, ptr, len, 0);
+  if (s.win != WIN_PANES) return s.deleteKey(probeHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
+  const kh = keyGroupHashOf(s, keyI64, ptr, len);
   // Panes: remove every pane row of the key.
   let removed = 0;
   for (let r = 0; r < s.hwm; r++) {
@@ -231,7 +231,7 @@ export function valuePut(h: i32, keyI64: i64, ptr: usize, len: i32, valPtr: usiz
   if (s.kind != KIND_VALUE) return E_WRONG_KIND;
   if (valLen < 0 || len < 0) return E_BAD_ARGUMENT;
   if (!s.reserve(1, <u32>len, <u32>valLen)) return E_MEMORY_CAP;
-  const row = s.findOrInsert(keyHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
+  const row = s.findOrInsert(probeHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
   const vp = s.p(s.valueCol, row);
   s.valArena.garbageBytes += <u32>(load<u64>(vp) >>> 32);
   const off = s.valArena.append(valPtr, <u32>valLen);
@@ -248,7 +248,7 @@ export function valueGet(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
   if (s.kind != KIND_VALUE) return E_WRONG_KIND;
-  const row = s.find(keyHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
+  const row = s.find(probeHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
   if (row < 0) return -1;
   const kv = load<u64>(s.p(s.valueCol, row));
   valueOutPtr = s.valArena.base + <usize>(<u32>kv);

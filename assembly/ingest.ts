@@ -6,11 +6,11 @@
 // All checks on user input happen in TypeScript before the call; capacity is reserved before any
 // row is touched, so a batch either applies whole or (E_MEMORY_CAP) not at all.
 import {
-  Store, KEY_INT64, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
-  FN_LAST, floorDiv, keyHashOf, needsTime,
+  Store, SLOT_BYTES, KEY_INT64, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
+  FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
-import { hashI64, hashBytes } from './hash';
+import { hashI64, hashBytes, probeHashI64 } from './hash';
 import { E_MEMORY_CAP } from './errors';
 
 /** Returns the number of accepted events, or E_MEMORY_CAP. */
@@ -35,8 +35,14 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   const int64 = s.keyType == KEY_INT64;
   const rows = s.rowBuf;
   const stride = <usize>s.stride;
+  // Tables larger than the L2 cache get the slot-touching pass of step 2; small ones skip it.
+  const large = <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride > L2_BYTES;
+  const hashes = s.hashBuf;
+  const slots = s.slots;
+  const mask = s.slotMask;
   for (let b = 0; b < n; b += BLOCK_EVENTS) {
     const e = min<i32>(b + BLOCK_EVENTS, n);
+    // Step 1: windows, late events and key hashes; no table memory is read.
     for (let i = b; i < e; i++) {
       let ns: i64 = 0;
       if (timePtr != 0) {
@@ -52,19 +58,57 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
           if (ns < minPane) minPane = ns;
         }
       }
+      store<i32>(rows + (<usize>i << 2), 0);
+      let h: u32;
+      if (int64) h = probeHashI64(load<i64>(keyPtr + (<usize>i << 3)));
+      else {
+        const o = load<u32>(keyPtr + (<usize>i << 2));
+        h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
+      }
+      store<u32>(hashes + (<usize>i << 2), h);
+    }
+    // Step 2: read each event's home slot once, in a loop of independent loads the CPU overlaps
+    // (Wasm has no prefetch instruction; this is one). The probes below then hit the cache.
+    let touch: u64 = 0;
+    if (!panes && large) {
+      for (let i = b; i < e; i++) touch ^= load<u64>(slots + <usize>(load<u32>(hashes + (<usize>i << 2)) & mask) * SLOT_BYTES);
+    }
+    prefetchSink ^= touch;
+    // Step 3: probe (and insert).
+    for (let i = b; i < e; i++) {
+      if (load<i32>(rows + (<usize>i << 2)) < 0) continue;
+      const ns: i64 = panes ? floorDiv(load<i64>(timePtr + (<usize>i << 3)), slide) * slide : 0;
+      const h = load<u32>(hashes + (<usize>i << 2));
       let row: i32;
       if (int64) {
-        const k = load<i64>(keyPtr + (<usize>i << 3));
-        row = s.findOrInsert(hashI64(k), k, 0, 0, ns);
+        row = s.findOrInsert(h, load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
       } else {
         const o = load<u32>(keyPtr + (<usize>i << 2));
-        const ptr = keyBytesPtr + <usize>o;
-        const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
-        row = s.findOrInsert(hashBytes(ptr, len), 0, ptr, len, ns);
+        row = s.findOrInsert(h, 0, keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o), ns);
       }
-      s.touch(row);
       store<i32>(rows + (<usize>i << 2), row);
       accepted++;
+    }
+    // Rows are touched in their own loop: for int64 keys the probe above reads only index slots
+    // (the key lives in the slot), so the row records are first read here, by independent loads
+    // the CPU can overlap, rather than one dependent miss per event inside the probe loop.
+    // Read each event's row record once in a loop of independent loads (as step 2 does for slots),
+    // so that the update loops below find their rows in cache.
+    if (large) {
+      const cntCol = s.cntCol;
+      let t2: i64 = 0;
+      for (let i = b; i < e; i++) {
+        const r = load<i32>(rows + (<usize>i << 2));
+        if (r >= 0) t2 ^= load<i64>(cntCol + <usize>r * stride);
+      }
+      prefetchSink ^= <u64>t2;
+    }
+    // Before the first checkpoint of a store without windows, no flag is read: skip the pass.
+    if (s.trackChanges || s.win != WIN_NONE) {
+      for (let i = b; i < e; i++) {
+        const r = load<i32>(rows + (<usize>i << 2));
+        if (r >= 0) s.touch(r);
+      }
     }
     applyBlock(s, b, e, rows, stride, timePtr, seqBase);
   }
@@ -74,15 +118,26 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
 }
 
 export const BLOCK_EVENTS: i32 = 512;
+export const L2_BYTES: usize = 512 * 1024;
 
-/** Applies events [b, e) whose rows were resolved into `rows`, one column at a time. */
+/** Keeps the slot-touching loads of step 2 observable, so the optimizer cannot drop them. */
+export let prefetchSink: u64 = 0;
+
+/**
+ * Applies events [b, e) whose rows were resolved into `rows`. Per value field, one loop does the
+ * event count (first field only), the non-null count and the field's first sum, min and max (the
+ * fused plan, see Store.rebase); the flags are loop-invariant, so the branches cost nothing. Other
+ * aggregates (first, last, duplicates) run one loop each.
+ */
 function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePtr: usize, seqBase: i64): void {
   const cnt = s.cntCol;
-  for (let i = b; i < e; i++) {
-    const r = load<i32>(rows + (<usize>i << 2));
-    if (r < 0) continue;
-    const p = cnt + <usize>r * stride;
-    store<i64>(p, load<i64>(p) + 1);
+  if (s.nFields == 0) {
+    for (let i = b; i < e; i++) {
+      const r = load<i32>(rows + (<usize>i << 2));
+      if (r < 0) continue;
+      const p = cnt + <usize>r * stride;
+      store<i64>(p, load<i64>(p) + 1);
+    }
   }
   if (s.maxTimeCol != 0) {
     const mt = s.maxTimeCol;
@@ -95,19 +150,30 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
     }
   }
   for (let f = 0; f < s.nFields; f++) {
-    const col = unchecked(s.fieldCnt[f]);
+    const nc = unchecked(s.nullCnt[f]);
     const v = unchecked(s.batchVals[f]);
+    const sum = unchecked(s.fusedSum[f]);
+    const mn = unchecked(s.fusedMin[f]);
+    const mx = unchecked(s.fusedMax[f]);
+    const first = f == 0;
     for (let i = b; i < e; i++) {
       const r = load<i32>(rows + (<usize>i << 2));
+      if (r < 0) continue;
+      const base = <usize>r * stride;
+      if (first) store<i64>(cnt + base, load<i64>(cnt + base) + 1);
       const x = load<f64>(v + (<usize>i << 3));
-      if (r < 0 || x != x) continue;
-      const p = col + <usize>r * stride;
-      store<i64>(p, load<i64>(p) + 1);
+      if (x != x) {
+        store<i64>(nc + base, load<i64>(nc + base) + 1);
+        continue;
+      }
+      if (sum != 0) store<f64>(sum + base, load<f64>(sum + base) + x);
+      if (mn != 0 && x < load<f64>(mn + base)) store<f64>(mn + base, x);
+      if (mx != 0 && x > load<f64>(mx + base)) store<f64>(mx + base, x);
     }
   }
   for (let a = 0; a < s.nAggs; a++) {
     const fn = unchecked(s.aggFn[a]);
-    if (fn == FN_COUNT) continue;
+    if (fn == FN_COUNT || unchecked(s.aggFused[a])) continue;
     const col = unchecked(s.aggVal[a]);
     const v = unchecked(s.batchVals[unchecked(s.aggField[a])]);
     if (fn == FN_SUM || fn == FN_MEAN) {
@@ -136,7 +202,7 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
       }
     } else {
       const tcol = unchecked(s.aggTime[a]);
-      const first = fn == FN_FIRST;
+      const isFirst = fn == FN_FIRST;
       for (let i = b; i < e; i++) {
         const r = load<i32>(rows + (<usize>i << 2));
         const x = load<f64>(v + (<usize>i << 3));
@@ -145,7 +211,7 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
         const t: i64 = s.eventTime ? load<i64>(timePtr + (<usize>i << 3)) : seqBase + i;
         const tp = tcol + <usize>r * stride;
         const cur = load<i64>(tp);
-        if (first ? t < cur : t >= cur) {
+        if (isFirst ? t < cur : t >= cur) {
           store<i64>(tp, t);
           store<f64>(col + <usize>r * stride, x);
         }
@@ -171,8 +237,8 @@ function bindValues(s: Store, valTable: usize): void {
   }
   for (let f = 0; f < s.nFields; f++) {
     const x = load<f64>(unchecked(s.batchVals[f]) + i8);
-    if (x != x) continue;
-    const p = unchecked(s.fieldCnt[f]) + base;
+    if (x == x) continue;
+    const p = unchecked(s.nullCnt[f]) + base;
     store<i64>(p, load<i64>(p) + 1);
   }
   for (let a = 0; a < s.nAggs; a++) {
@@ -222,7 +288,7 @@ function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, tim
       ptr = keyBytesPtr + <usize>o;
       len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
     }
-    const h = keyHashOf(s, keyI64, ptr, len);
+    const h = probeHashOf(s, keyI64, ptr, len);
     let head = s.find(h, keyI64, ptr, len, 0);
     // An interval of length gap overlaps at most two sessions of the key (live sessions never
     // overlap and each is at least gap long). When it bridges two, the one with the smaller session
@@ -248,7 +314,7 @@ function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, tim
     }
     const curHead = head;
     if (target < 0) {
-      target = s.newRow(h, keyI64, ptr, len, t);
+      target = s.newRow(s.keyType == KEY_INT64 ? hashI64(keyI64) : h, keyI64, ptr, len, t);
       store<i64>(s.p(s.startCol, target), t);
       if (curHead < 0) {
         s.insertSlot(h, target);

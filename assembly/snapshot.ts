@@ -209,7 +209,7 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   }
   w += <usize>n;
   w = putI64Col(s, w, s.cntCol, idx, n);
-  for (let f = 0; f < s.nFields; f++) w = putI64Col(s, w, unchecked(s.fieldCnt[f]), idx, n);
+  for (let f = 0; f < s.nFields; f++) w = putI64Col(s, w, unchecked(s.nullCnt[f]), idx, n);
   for (let a = 0; a < s.nAggs; a++) {
     const fn = unchecked(s.aggFn[a]);
     if (needsVal(fn)) w = putI64Col(s, w, unchecked(s.aggVal[a]), idx, n);
@@ -429,7 +429,7 @@ export function loadSnapshot(s: Store, ptr: usize, len: usize, kgMask: usize, ke
     const i8 = <usize>i << 3;
     store<i64>(s.cntCol + r8, load<i64>(cntP + i8));
     for (let f = 0; f < s.nFields; f++) {
-      store<i64>(unchecked(s.fieldCnt[f]) + r8, load<i64>(fieldP + (<usize>(f * n) << 3) + i8));
+      store<i64>(unchecked(s.nullCnt[f]) + r8, load<i64>(fieldP + (<usize>(f * n) << 3) + i8));
     }
     let ap = aggP;
     for (let a = 0; a < s.nAggs; a++) {
@@ -455,11 +455,12 @@ export function loadSnapshot(s: Store, ptr: usize, len: usize, kgMask: usize, ke
   return applied;
 }
 
-import { hashI64, hashBytes } from './hash';
+import { hashI64, hashBytes, probeHashI64 } from './hash';
 @inline function hashI64Of(k: i64): u32 { return hashI64(k); }
 @inline function hashBytesOf(p: usize, l: i32): u32 { return hashBytes(p, l); }
 
-function deleteOne(s: Store, h: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): void {
+function deleteOne(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): void {
+  const h = s.keyType == KEY_INT64 ? probeHashI64(keyI64) : kh;
   if (s.win != WIN_SESSION) {
     s.deleteKey(h, keyI64, kp, kl, ns);
     return;
@@ -479,7 +480,8 @@ import { removeSession } from './emit';
 @inline function removeSessionRow(s: Store, r: i32): void { removeSession(s, r); }
 
 /** Finds or creates the row of (key, ns); for sessions, ns is the session id within the key's list. */
-function upsertRow(s: Store, h: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): i32 {
+function upsertRow(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): i32 {
+  const h = s.keyType == KEY_INT64 ? probeHashI64(keyI64) : kh;
   if (s.win != WIN_SESSION) return s.findOrInsert(h, keyI64, kp, kl, ns);
   const head = s.find(h, keyI64, kp, kl, 0);
   let r = head;
@@ -487,7 +489,7 @@ function upsertRow(s: Store, h: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): 
     if (load<i64>(s.p(s.nsCol, r)) == ns) return r;
     r = load<i32>(s.p(s.nextCol, r));
   }
-  const row = s.newRow(h, keyI64, kp, kl, ns);
+  const row = s.newRow(kh, keyI64, kp, kl, ns);
   if (head < 0) s.insertSlot(h, row);
   else {
     store<i32>(s.p(s.nextCol, row), head);

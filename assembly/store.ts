@@ -12,8 +12,8 @@
 // The hash index is open addressing with linear probing over 16-byte slots: a u64 (index hash << 32 |
 // row + 1) and, for int64 keys, a copy of the key, so a probe compares keys without touching the row
 // load factor at most 7/10, and backward-shift deletion (no tombstones in the table).
-import { hashBytes, hashI64, hashWithNs } from './hash';
-import { allocZeroed, growZeroed, release, fits } from './mem';
+import { hashBytes, hashI64, hashWithNs, probeHashI64 } from './hash';
+import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient } from './mem';
 import { ByteArena } from './arena';
 
 export const KEY_INT64: i32 = 0;
@@ -70,7 +70,11 @@ export class Store {
   aggVal: StaticArray<usize>;
   aggTime: StaticArray<usize>;
   nFields: i32 = 0;
-  fieldCnt: StaticArray<usize>;
+  /**
+   * Per value field, the column counting the event's null values (NaN). Non-null count = count -
+   * nulls; counting the rare nulls instead of the common non-nulls saves a write per event.
+   */
+  nullCnt: StaticArray<usize>;
   /** Value column pointers of the batch being ingested (set by ingestBatch). */
   batchVals: StaticArray<usize>;
 
@@ -81,8 +85,9 @@ export class Store {
   trackChanges: bool = false;
   forceFull: bool = false;
 
-  /** The row records: capRows * stride bytes. */
+  /** The row records: capRows * stride bytes at `rows` (64-byte aligned inside `rowsRaw`). */
   rows: usize = 0;
+  rowsRaw: usize = 0;
   stride: usize = 0;
   offKey: usize = 0;
   offNs: usize = 0;
@@ -96,6 +101,14 @@ export class Store {
   offField: StaticArray<usize>;
   offVal: StaticArray<usize>;
   offTime: StaticArray<usize>;
+  /**
+   * The fused ingest plan: per value field, the column of its first sum/mean, min and max (0 when
+   * none), applied in the same loop as the field's non-null count; aggFused[a] marks those.
+   */
+  fusedSum: StaticArray<usize>;
+  fusedMin: StaticArray<usize>;
+  fusedMax: StaticArray<usize>;
+  aggFused: StaticArray<bool>;
 
   capRows: i32 = 0;
   hwm: i32 = 0;
@@ -128,6 +141,7 @@ export class Store {
   tombArena: ByteArena = new ByteArena();
 
   rowBuf: usize = 0;
+  hashBuf: usize = 0;
   rowBufCap: i32 = 0;
 
   constructor(kind: i32, keyType: i32, win: i32, nAggs: i32, nFields: i32) {
@@ -140,11 +154,15 @@ export class Store {
     this.aggField = new StaticArray<i32>(nAggs);
     this.aggVal = new StaticArray<usize>(nAggs);
     this.aggTime = new StaticArray<usize>(nAggs);
-    this.fieldCnt = new StaticArray<usize>(nFields);
+    this.nullCnt = new StaticArray<usize>(nFields);
     this.batchVals = new StaticArray<usize>(nFields);
     this.offField = new StaticArray<usize>(nFields);
     this.offVal = new StaticArray<usize>(nAggs);
     this.offTime = new StaticArray<usize>(nAggs);
+    this.fusedSum = new StaticArray<usize>(nFields);
+    this.fusedMin = new StaticArray<usize>(nFields);
+    this.fusedMax = new StaticArray<usize>(nFields);
+    this.aggFused = new StaticArray<bool>(nAggs);
   }
 
   /** Address of a field of row `row`, given the field's column pointer. */
@@ -184,6 +202,8 @@ export class Store {
     if (this.win == WIN_SESSION) { this.offNext = off; off += 4; }
     this.offFlags = off; off += 1;
     this.stride = (off + 7) & ~7;
+    // A row that fits a cache line gets exactly one (64-byte aligned), so an event misses once, not twice.
+    if (this.stride > 32 && this.stride < 64) this.stride = 64;
   }
 
   /** Re-derives every column pointer from the row buffer (after it moved). */
@@ -198,11 +218,25 @@ export class Store {
     this.startCol = this.win == WIN_SESSION ? b + this.offStart : 0;
     this.nextCol = this.win == WIN_SESSION ? b + this.offNext : 0;
     this.valueCol = this.kind == KIND_VALUE ? b + this.offValue : 0;
-    for (let f = 0; f < this.nFields; f++) unchecked(this.fieldCnt[f] = b + unchecked(this.offField[f]));
+    for (let f = 0; f < this.nFields; f++) unchecked(this.nullCnt[f] = b + unchecked(this.offField[f]));
     for (let a = 0; a < this.nAggs; a++) {
       const fn = unchecked(this.aggFn[a]);
       unchecked(this.aggVal[a] = needsVal(fn) ? b + unchecked(this.offVal[a]) : 0);
       unchecked(this.aggTime[a] = needsTime(fn) ? b + unchecked(this.offTime[a]) : 0);
+    }
+    for (let f = 0; f < this.nFields; f++) {
+      unchecked(this.fusedSum[f] = 0);
+      unchecked(this.fusedMin[f] = 0);
+      unchecked(this.fusedMax[f] = 0);
+    }
+    for (let a = 0; a < this.nAggs; a++) {
+      const fn = unchecked(this.aggFn[a]);
+      const f = unchecked(this.aggField[a]);
+      let fused = false;
+      if ((fn == FN_SUM || fn == FN_MEAN) && unchecked(this.fusedSum[f]) == 0) { unchecked(this.fusedSum[f] = unchecked(this.aggVal[a])); fused = true; }
+      else if (fn == FN_MIN && unchecked(this.fusedMin[f]) == 0) { unchecked(this.fusedMin[f] = unchecked(this.aggVal[a])); fused = true; }
+      else if (fn == FN_MAX && unchecked(this.fusedMax[f]) == 0) { unchecked(this.fusedMax[f] = unchecked(this.aggVal[a])); fused = true; }
+      unchecked(this.aggFused[a] = fused);
     }
   }
 
@@ -212,7 +246,16 @@ export class Store {
     if (this.stride == 0) this.layout();
     const extra = <usize>(newCap - old) * (this.stride + 8);
     if (!fits(extra + 64)) return false;
-    this.rows = growZeroed(this.rows, <usize>old * this.stride, <usize>newCap * this.stride);
+    // Rows are 64-byte aligned (the allocation has 64 bytes of slack), so a 64-byte row is one line.
+    const oldBytes = <usize>old * this.stride;
+    const newBytes = <usize>newCap * this.stride;
+    const oldShift = this.rows - this.rowsRaw;
+    const raw = growZeroed(this.rowsRaw, old == 0 ? 0 : oldBytes + 64, newBytes + 64);
+    const aligned = (raw + 63) & ~(<usize>63);
+    if (old > 0 && aligned - raw != oldShift) memory.copy(aligned, raw + oldShift, oldBytes);
+    memory.fill(aligned + oldBytes, 0, newBytes - oldBytes);
+    this.rowsRaw = raw;
+    this.rows = aligned;
     this.freeList = growZeroed(this.freeList, <usize>old * 4, <usize>newCap * 4);
     this.dirtyList = growZeroed(this.dirtyList, <usize>old * 4, <usize>newCap * 4);
     this.capRows = newCap;
@@ -264,9 +307,10 @@ export class Store {
     if (this.keyType == KEY_UTF8 && !this.keyArena.reserve(keyBytes)) return false;
     if (valBytes > 0 && !this.valArena.reserve(valBytes)) return false;
     if (rows > this.rowBufCap) {
-      const p = growZeroed(this.rowBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
-      if (p == 0) return false;
+      const p = growTransient(this.rowBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
+      const q = growTransient(this.hashBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
       this.rowBuf = p;
+      this.hashBuf = q;
       this.rowBufCap = rows;
     }
     return true;
@@ -300,7 +344,15 @@ export class Store {
     return memory.compare(this.keyArena.base + <usize>(<u32>kv), ptr, len) == 0;
   }
 
-  /** Finds the row of (key, ns); `keyI64` is the key for int64 stores, (ptr, len) for utf8. */
+  /** The probe hash of a row's key (see probeHashOf). */
+  @inline rowProbeHash(row: i32): u32 {
+    return this.keyType == KEY_INT64 ? probeHashI64(load<i64>(this.p(this.keyCol, row))) : load<u32>(this.p(this.hashCol, row));
+  }
+
+  /**
+   * Finds the row of (key, ns); `keyI64` is the key for int64 stores, (ptr, len) for utf8; `keyHash`
+   * is the key's probe hash (probeHashOf).
+   */
   find(keyHash: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     if (this.slotCap == 0) return -1;
     const h = this.idxHashOf(keyHash, ns);
@@ -341,13 +393,13 @@ export class Store {
       }
       pos = (pos + 1) & mask;
     }
-    const row = this.newRow(keyHash, keyI64, ptr, len, ns);
+    const row = this.newRow(int64 ? hashI64(keyI64) : keyHash, keyI64, ptr, len, ns);
     store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
     store<i64>(sp, keyI64, 8);
     return row;
   }
 
-  /** Allocates and initializes a row (not yet in the index). */
+  /** Allocates and initializes a row (not yet in the index); `keyHash` is the key-group hash. */
   newRow(keyHash: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     let row: i32;
     if (this.freeCount > 0) {
@@ -370,7 +422,7 @@ export class Store {
     if (this.startCol != 0) store<i64>(this.startCol + r8, ns);
     if (this.nextCol != 0) store<i32>(this.p(this.nextCol, row), -1);
     if (this.valueCol != 0) store<u64>(this.valueCol + r8, 0);
-    for (let f = 0; f < this.nFields; f++) store<i64>(unchecked(this.fieldCnt[f]) + r8, 0);
+    for (let f = 0; f < this.nFields; f++) store<i64>(unchecked(this.nullCnt[f]) + r8, 0);
     for (let a = 0; a < this.nAggs; a++) initAgg(this, a, row);
     // Keep F_DIRTY: a reused row id may still sit in the dirty list from its previous life.
     const fp = this.p(this.flagCol, row);
@@ -406,7 +458,7 @@ export class Store {
 
   /** Finds the index slot that points at `row`, or -1. */
   private slotOfRow(row: i32): i32 {
-    const h = this.idxHashOf(load<u32>(this.p(this.hashCol, row)), this.rowNs(row));
+    const h = this.idxHashOf(this.rowProbeHash(row), this.rowNs(row));
     const mask = this.slotMask;
     let pos = h & mask;
     const want = <u32>(row + 1);
@@ -550,14 +602,15 @@ export class Store {
 
   free(): void {
     const c = this.capRows;
-    release(this.rows, <usize>c * this.stride);
+    if (this.rowsRaw != 0) release(this.rowsRaw, <usize>c * this.stride + 64);
     release(this.freeList, <usize>c * 4);
     release(this.dirtyList, <usize>c * 4);
     release(this.slots, <usize>this.slotCap * SLOT_BYTES);
     release(this.tombKey, <usize>this.tombCap * 8);
     release(this.tombNs, <usize>this.tombCap * 8);
     release(this.tombHash, <usize>this.tombCap * 4);
-    release(this.rowBuf, <usize>this.rowBufCap * 4);
+    releaseTransient(this.rowBuf, <usize>this.rowBufCap * 4);
+    releaseTransient(this.hashBuf, <usize>this.rowBufCap * 4);
     this.keyArena.free();
     this.valArena.free();
     this.tombArena.free();
@@ -585,8 +638,13 @@ export class Store {
   else if (fn == FN_LAST) store<i64>(unchecked(s.aggTime[a]) + r8, i64.MIN_VALUE);
 }
 
-/** Hashes a key given as int64 or as (ptr, len) bytes. */
-@inline export function keyHashOf(s: Store, keyI64: i64, ptr: usize, len: i32): u32 {
+/** The index probe hash of a key given as int64 or as (ptr, len) bytes. */
+@inline export function probeHashOf(s: Store, keyI64: i64, ptr: usize, len: i32): u32 {
+  return s.keyType == KEY_INT64 ? probeHashI64(keyI64) : hashBytes(ptr, len);
+}
+
+/** The key-group hash (MurmurHash3) of a key given as int64 or as (ptr, len) bytes. */
+@inline export function keyGroupHashOf(s: Store, keyI64: i64, ptr: usize, len: i32): u32 {
   return s.keyType == KEY_INT64 ? hashI64(keyI64) : hashBytes(ptr, len);
 }
 
