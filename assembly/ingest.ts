@@ -79,8 +79,23 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       if (load<i32>(rows + (<usize>i << 2)) < 0) continue;
       const ns: i64 = panes ? floorDiv(load<i64>(timePtr + (<usize>i << 3)), slide) * slide : 0;
       const h = load<u32>(hashes + (<usize>i << 2));
-      let row: i32;
-      if (int64) {
+      let row: i32 = -1;
+      if (int64 && !panes) {
+        // The common case inline: probe for an int64 key whose slot holds the key itself.
+        const k = load<i64>(keyPtr + (<usize>i << 3));
+        let pos = h & mask;
+        while (true) {
+          const sp = slots + <usize>pos * SLOT_BYTES;
+          const sl = load<u64>(sp);
+          if (sl == 0) break;
+          if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
+            row = <i32>(<u32>sl) - 1;
+            break;
+          }
+          pos = (pos + 1) & mask;
+        }
+        if (row < 0) row = s.findOrInsert(h, k, 0, 0, 0);
+      } else if (int64) {
         row = s.findOrInsert(h, load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
       } else {
         const o = load<u32>(keyPtr + (<usize>i << 2));
