@@ -128,6 +128,11 @@ function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
   return encodeStrings(c as ArrayLike<unknown>, field, n, offsets);
 }
 
+/**
+ * Encodes string keys to UTF-8 in one pass over their characters: ASCII (the common case) is
+ * written byte by byte, anything else goes through TextEncoder for that key. A TextEncoder call
+ * per key, or joining the keys first, costs more than the encoding itself.
+ */
 function encodeStrings(c: ArrayLike<unknown>, field: string, n: number, offsets: Uint32Array): EncodedKeys {
   let chars = 0;
   for (let i = 0; i < n; i++) {
@@ -138,16 +143,24 @@ function encodeStrings(c: ArrayLike<unknown>, field: string, n: number, offsets:
     }
     chars += s.length;
   }
-  let bytes = new Uint8Array(chars * 3);
+  const bytes = new Uint8Array(chars * 3);
   let at = 0;
   for (let i = 0; i < n; i++) {
     const s = c[i] as string;
-    const r = encoder.encodeInto(s, bytes.subarray(at));
-    at += r.written;
+    const start = at;
+    let ascii = true;
+    for (let j = 0; j < s.length; j++) {
+      const ch = s.charCodeAt(j);
+      if (ch >= 0x80) {
+        ascii = false;
+        break;
+      }
+      bytes[at++] = ch;
+    }
+    if (!ascii) at = start + encoder.encodeInto(s, bytes.subarray(start)).written;
     offsets[i + 1] = at;
   }
-  bytes = bytes.slice(0, at);
-  return checkKeyLengths({ type: 'utf8', offsets, bytes }, field, n);
+  return checkKeyLengths({ type: 'utf8', offsets, bytes: bytes.subarray(0, at) }, field, n);
 }
 
 function checkKeyLengths(k: EncodedKeys & { type: 'utf8' }, field: string, n: number): EncodedKeys {
