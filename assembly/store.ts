@@ -341,7 +341,7 @@ export class Store {
   @inline keyEqBytes(row: i32, ptr: usize, len: i32): bool {
     const kv = load<u64>(this.p(this.keyCol, row));
     if (<i32>(kv >>> 32) != len) return false;
-    return memory.compare(this.keyArena.base + <usize>(<u32>kv), ptr, len) == 0;
+    return bytesEqual(this.keyArena.base + <usize>(<u32>kv), ptr, len);
   }
 
   /** The probe hash of a row's key (see probeHashOf). */
@@ -617,6 +617,18 @@ export class Store {
     this.capRows = 0;
     this.slotCap = 0;
   }
+}
+
+/** Byte equality, eight bytes at a time (keys are short; memory.compare is a byte loop). */
+@inline export function bytesEqual(a: usize, b: usize, len: i32): bool {
+  let i = 0;
+  for (; i + 8 <= len; i += 8) {
+    if (load<u64>(a + <usize>i) != load<u64>(b + <usize>i)) return false;
+  }
+  for (; i < len; i++) {
+    if (load<u8>(a + <usize>i) != load<u8>(b + <usize>i)) return false;
+  }
+  return true;
 }
 
 @inline export function needsVal(fn: i32): bool {
