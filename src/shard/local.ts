@@ -10,7 +10,7 @@ export class LocalShard implements Shard {
     this.host = new ShardHost(memCapBytes);
   }
 
-  call<T extends ShardResponse>(req: ShardRequest): Promise<T> {
+  call<T extends ShardResponse>(req: ShardRequest, _transfer?: ArrayBuffer[]): Promise<T> {
     if (!this.host) return Promise.reject(new CairnError('closed', 'shard is closed'));
     try {
       return Promise.resolve(this.host.handle(req) as T);

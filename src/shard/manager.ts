@@ -91,8 +91,8 @@ export class ShardManager {
     return this.assign[h % this.keyGroups]!;
   }
 
-  call<T extends ShardResponse>(shard: number, req: ShardRequest): Promise<T> {
-    return this.shards[shard]!.call<T>(req);
+  call<T extends ShardResponse>(shard: number, req: ShardRequest, transfer?: ArrayBuffer[]): Promise<T> {
+    return this.shards[shard]!.call<T>(req, transfer);
   }
 
   broadcast<T extends ShardResponse>(req: ShardRequest): Promise<T[]> {
@@ -115,7 +115,8 @@ export class ShardManager {
     slices.forEach((b, s) => {
       if (!b) return;
       this.shardEvents[s]! += b.n;
-      calls.push(this.call<number>(s, { op: 'ingest', id, batch: b, seqBase }));
+      // The slices are fresh arrays owned here: a worker shard takes them without a copy.
+      calls.push(this.call<number>(s, { op: 'ingest', id, batch: b, seqBase }, batchBuffers(b)));
     });
     return Promise.all(calls).then((r) => r.reduce((a, x) => a + x, 0));
   }
@@ -214,6 +215,16 @@ export class ShardManager {
     await Promise.all(this.shards.map((s) => s.close()));
     this.shards = [];
   }
+}
+
+function batchBuffers(b: EncodedBatch): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  const add = (a: ArrayBufferView | null) => { if (a && a.buffer instanceof ArrayBuffer) out.add(a.buffer); };
+  if (b.keys.type === 'int64') add(b.keys.values);
+  else { add(b.keys.offsets); add(b.keys.bytes); }
+  add(b.times);
+  b.values.forEach(add);
+  return [...out];
 }
 
 function checkShardCount(n: number, keyGroups: number): void {

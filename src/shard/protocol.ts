@@ -39,6 +39,10 @@ export type ShardResponse = number | boolean | bigint | OutColumns | Uint8Array 
 
 /** A shard as the manager sees it: asynchronous, ordered (requests apply in the order sent). */
 export interface Shard {
-  call<T extends ShardResponse>(req: ShardRequest): Promise<T>;
+  /**
+   * Sends a request. `transfer` lists buffers the caller owns and gives up (a worker shard moves
+   * them instead of copying); an in-process shard ignores it.
+   */
+  call<T extends ShardResponse>(req: ShardRequest, transfer?: ArrayBuffer[]): Promise<T>;
   close(): Promise<void>;
 }

@@ -44,7 +44,7 @@ export class WorkerShard implements Shard {
     this.worker.unref();
   }
 
-  call<T extends ShardResponse>(req: ShardRequest): Promise<T> {
+  call<T extends ShardResponse>(req: ShardRequest, transfer?: ArrayBuffer[]): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const seq = ++this.seq;
     return new Promise<T>((resolve, reject) => {
@@ -53,7 +53,7 @@ export class WorkerShard implements Shard {
         resolve: (v) => { this.settled(); resolve(v as T); },
         reject: (e) => { this.settled(); reject(e); },
       });
-      this.worker.postMessage({ seq, req });
+      this.worker.postMessage({ seq, req }, transfer ?? []);
     });
   }
 
