@@ -7,16 +7,18 @@
 import { Store, SLOT_BYTES, WIN_NONE, WIN_PANES, WIN_SESSION, F_LIVE, F_CHANGED, floorDiv } from './store';
 import { Acc } from './combine';
 import { out } from './out';
-import { compareKeys, cmpI64, mergeSort } from './sort';
-import { allocTransient, releaseTransient } from './mem';
+import { compareKeys, cmpI64, mergeSort, radixByI64 } from './sort';
+import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP } from './errors';
-import { hashWithNs } from './hash';
 
 // Candidate windows of the current emission: a row that carries the key, and the bounds.
 let candRow: usize = 0;
 let candStart: usize = 0;
 let candEnd: usize = 0;
 let candIdx: usize = 0;
+// For hopping windows: the window's panes are paneIdx[candQ0 .. candQ1).
+let candQ0: usize = 0;
+let candQ1: usize = 0;
 let candCap: i32 = 0;
 let cur: Store | null = null;
 
@@ -34,16 +36,15 @@ export function accFor(nFields: i32, nAggs: i32): Acc {
 
 function ensureCand(n: i32): void {
   if (n <= candCap) return;
-  const cap = max<i32>(n, 1024);
-  const r = allocTransient(<usize>cap << 2);
-  const a = allocTransient(<usize>cap << 3);
-  const b = allocTransient(<usize>cap << 3);
-  const c = allocTransient(<usize>cap << 2);
-  releaseTransient(candRow, <usize>candCap << 2);
-  releaseTransient(candStart, <usize>candCap << 3);
-  releaseTransient(candEnd, <usize>candCap << 3);
-  releaseTransient(candIdx, <usize>candCap << 2);
-  candRow = r; candStart = a; candEnd = b; candIdx = c; candCap = cap;
+  let cap = max<i32>(candCap, 1024);
+  while (cap < n) cap <<= 1;
+  candRow = growTransient(candRow, <usize>candCap << 2, <usize>cap << 2);
+  candStart = growTransient(candStart, <usize>candCap << 3, <usize>cap << 3);
+  candEnd = growTransient(candEnd, <usize>candCap << 3, <usize>cap << 3);
+  candIdx = growTransient(candIdx, <usize>candCap << 2, <usize>cap << 2);
+  candQ0 = growTransient(candQ0, <usize>candCap << 2, <usize>cap << 2);
+  candQ1 = growTransient(candQ1, <usize>candCap << 2, <usize>cap << 2);
+  candCap = cap;
 }
 
 function cmpCand(a: i32, b: i32): i32 {
@@ -72,17 +73,17 @@ export function advance(s: Store, t: i64): i32 {
     s.watermark = W;
     return 0;
   }
-  // Pass 1: count candidates (upper bound) so that everything is allocated before state changes.
-  let n = 0;
-  let keyBytes: u64 = 0;
   const size = s.size;
   const slide = s.slide;
   const L = s.lateness;
-  const perPane = s.win == WIN_PANES ? <i32>(size / slide) : 1;
+  if (s.win == WIN_PANES && size != slide) return advanceHopping(s, Wold, W);
+  // Pass 1: count candidates (at most one per row) so everything is allocated before state changes.
+  let n = 0;
+  let keyBytes: u64 = 0;
   for (let r = 0; r < s.hwm; r++) {
     if (!isLive(s, r)) continue;
-    n += perPane;
-    if (s.keyType != 0) keyBytes += <u64>s.keyLen(r) * <u64>perPane;
+    n++;
+    if (s.keyType != 0) keyBytes += <u64>s.keyLen(r);
   }
   ensureCand(n);
   if (keyBytes > 0x7fff_0000 || !out.prepare(n, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
@@ -141,32 +142,14 @@ export function advance(s: Store, t: i64): i32 {
     next = min<i64>(next, nextEnd <= last ? nextEnd : last + L);
   }
 
-  // Sort candidates by (end, key, start); for hopping windows drop duplicates of the same window.
-  for (let i = 0; i < m; i++) store<i32>(candIdx + (<usize>i << 2), i);
+  // Tumbling windows and sessions: each candidate is one row, already unique.
   cur = s;
-  mergeSort(candIdx, m, cmpCand);
+  sortCandidates(s, m);
   for (let k = 0; k < m; k++) {
     const i = load<i32>(candIdx + (<usize>k << 2));
     const row = load<i32>(candRow + (<usize>i << 2));
-    const start = load<i64>(candStart + (<usize>i << 3));
-    const end = load<i64>(candEnd + (<usize>i << 3));
-    if (k > 0) {
-      const j = load<i32>(candIdx + (<usize>(k - 1) << 2));
-      if (load<i64>(candEnd + (<usize>j << 3)) == end && load<i64>(candStart + (<usize>j << 3)) == start &&
-          compareKeys(s, load<i32>(candRow + (<usize>j << 2)), row) == 0) continue;
-    }
-    if (s.win == WIN_SESSION || size == slide) {
-      acc.fromRow(s, row);
-    } else {
-      // Fold the key's panes of [start, end) in time order.
-      acc.reset(s);
-      const kh = s.rowProbeHash(row);
-      for (let p = start; p < end; p += slide) {
-        const pr = findPane(s, row, kh, p);
-        if (pr >= 0) acc.add(s, pr);
-      }
-    }
-    out.push(s, row, start, end, acc);
+    acc.fromRow(s, row);
+    out.push(s, row, load<i64>(candStart + (<usize>i << 3)), load<i64>(candEnd + (<usize>i << 3)), acc);
   }
   cur = null;
   s.watermark = W;
@@ -175,20 +158,148 @@ export function advance(s: Store, t: i64): i32 {
   return out.count;
 }
 
-/** Finds the pane row of the same key as `keyRow` with pane start `p`. */
-function findPane(s: Store, keyRow: i32, keyHash: u32, p: i64): i32 {
-  const h = hashWithNs(keyHash, p);
-  const mask = s.slotMask;
-  let pos = h & mask;
-  while (true) {
-    const sl = load<u64>(s.slots + <usize>pos * SLOT_BYTES);
-    if (sl == 0) return -1;
-    if (<u32>(sl >>> 32) == h) {
-      const row = <i32>(<u32>sl) - 1;
-      if (load<i64>(s.p(s.nsCol, row)) == p && compareKeys(s, row, keyRow) == 0) return row;
-    }
-    pos = (pos + 1) & mask;
+/** Sorts candidates 0..m into candIdx by (end, key, start): radix passes for int64 keys. */
+function sortCandidates(s: Store, m: i32): void {
+  for (let i = 0; i < m; i++) store<i32>(candIdx + (<usize>i << 2), i);
+  if (s.keyType == 0) {
+    const keys = allocTransient(<usize>max<i32>(m, 1) << 3);
+    for (let i = 0; i < m; i++) store<i64>(keys + (<usize>i << 3), load<i64>(s.p(s.keyCol, load<i32>(candRow + (<usize>i << 2)))));
+    radixByI64(candIdx, m, candStart);
+    radixByI64(candIdx, m, keys);
+    radixByI64(candIdx, m, candEnd);
+    releaseTransient(keys, <usize>max<i32>(m, 1) << 3);
+  } else {
+    mergeSort(candIdx, m, cmpCand);
   }
+}
+
+// Live panes sorted by (key, pane start), for hopping windows.
+let paneIdx: usize = 0;
+let paneCap: i32 = 0;
+
+function cmpPane(a: i32, b: i32): i32 {
+  const s = changetype<Store>(cur);
+  const k = compareKeys(s, a, b);
+  if (k != 0) return k;
+  return cmpI64(s.rowNs(a), s.rowNs(b));
+}
+
+/**
+ * Hopping windows. The store holds slide-sized panes; a window is folded from its panes when it
+ * fires. Panes are sorted by (key, start), and for each key the windows to emit are generated from
+ * its panes' ranges by a sweep, so the work is proportional to the panes that exist and the windows
+ * emitted, never to size/slide index probes per window (which mostly miss for sparse keys):
+ *  - windows with end in (Wold, W] that hold any pane of the key (first firing), and
+ *  - windows with end <= Wold, not yet purged, that hold a pane changed since it was last emitted.
+ */
+function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
+  const size = s.size;
+  const slide = s.slide;
+  const L = s.lateness;
+  cur = s;
+  // Live panes, by (key, start).
+  if (s.liveRows > paneCap) {
+    releaseTransient(paneIdx, <usize>paneCap << 2);
+    paneCap = max<i32>(s.liveRows, 1024);
+    paneIdx = allocTransient(<usize>paneCap << 2);
+  }
+  let np = 0;
+  for (let r = 0; r < s.hwm; r++) {
+    if (!isLive(s, r)) continue;
+    store<i32>(paneIdx + (<usize>np << 2), r);
+    np++;
+  }
+  if (s.keyType == 0) {
+    const span = <usize>max<i32>(s.hwm, 1) << 3;
+    const ns = allocTransient(span);
+    const ks = allocTransient(span);
+    for (let i = 0; i < np; i++) {
+      const r = load<i32>(paneIdx + (<usize>i << 2));
+      store<i64>(ns + (<usize>r << 3), s.rowNs(r));
+      store<i64>(ks + (<usize>r << 3), load<i64>(s.p(s.keyCol, r)));
+    }
+    radixByI64(paneIdx, np, ns);
+    radixByI64(paneIdx, np, ks);
+    releaseTransient(ns, span);
+    releaseTransient(ks, span);
+  } else {
+    mergeSort(paneIdx, np, cmpPane);
+  }
+  // Generate windows per key.
+  const first = Wold == i64.MIN_VALUE;
+  const purgeLo: i64 = first ? i64.MIN_VALUE : floorDiv(Wold - L, slide) * slide + slide;
+  const afterOld: i64 = first ? i64.MIN_VALUE : floorDiv(Wold, slide) * slide + slide;
+  const oldFloor: i64 = first ? i64.MIN_VALUE : floorDiv(Wold, slide) * slide;
+  const wFloor = floorDiv(W, slide) * slide;
+  let m = 0;
+  let keyBytes: u64 = 0;
+  let g = 0;
+  while (g < np) {
+    const head = load<i32>(paneIdx + (<usize>g << 2));
+    let g1 = g + 1;
+    while (g1 < np && compareKeys(s, load<i32>(paneIdx + (<usize>g1 << 2)), head) == 0) g1++;
+    for (let sweep = 0; sweep < 2; sweep++) {
+      // Sweep 0: re-fires of changed panes (ends <= Wold); sweep 1: first firings (ends > Wold).
+      if (sweep == 0 && first) continue;
+      let nextE: i64 = i64.MIN_VALUE;
+      let q0 = g;
+      let q1 = g;
+      for (let q = g; q < g1; q++) {
+        const pr = load<i32>(paneIdx + (<usize>q << 2));
+        if (sweep == 0 && (load<u8>(s.p(s.flagCol, pr)) & F_CHANGED) == 0) continue;
+        const p = s.rowNs(pr);
+        let lo = max<i64>(p + slide, sweep == 0 ? purgeLo : afterOld);
+        if (nextE > lo) lo = nextE;
+        const hi = min<i64>(p + size, sweep == 0 ? oldFloor : wFloor);
+        for (let e = lo; e <= hi; e += slide) {
+          while (q0 < g1 && s.rowNs(load<i32>(paneIdx + (<usize>q0 << 2))) < e - size) q0++;
+          while (q1 < g1 && s.rowNs(load<i32>(paneIdx + (<usize>q1 << 2))) < e) q1++;
+          ensureCand(m + 1);
+          store<i32>(candRow + (<usize>m << 2), head);
+          store<i64>(candStart + (<usize>m << 3), e - size);
+          store<i64>(candEnd + (<usize>m << 3), e);
+          store<i32>(candQ0 + (<usize>m << 2), q0);
+          store<i32>(candQ1 + (<usize>m << 2), q1);
+          m++;
+          if (s.keyType != 0) keyBytes += <u64>s.keyLen(head);
+          nextE = e + slide;
+        }
+      }
+    }
+    g = g1;
+  }
+  if (keyBytes > 0x7fff_0000 || !out.prepare(m, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
+  // Emit in (end, key, start) order, folding each window's panes in start order.
+  sortCandidates(s, m);
+  const acc = accFor(s.nFields, s.nAggs);
+  for (let k = 0; k < m; k++) {
+    const c = load<i32>(candIdx + (<usize>k << 2));
+    acc.reset(s);
+    const q1 = load<i32>(candQ1 + (<usize>c << 2));
+    for (let q = load<i32>(candQ0 + (<usize>c << 2)); q < q1; q++) acc.add(s, load<i32>(paneIdx + (<usize>q << 2)));
+    out.push(s, load<i32>(candRow + (<usize>c << 2)), load<i64>(candStart + (<usize>c << 3)), load<i64>(candEnd + (<usize>c << 3)), acc);
+  }
+  // Flags and the next event time.
+  let next: i64 = i64.MAX_VALUE;
+  for (let q = 0; q < np; q++) {
+    const r = load<i32>(paneIdx + (<usize>q << 2));
+    const fp = s.p(s.flagCol, r);
+    const changed = (load<u8>(fp) & F_CHANGED) != 0;
+    const p = s.rowNs(r);
+    const firstEnd = p + slide;
+    const last = p + size;
+    if (changed && firstEnd <= W) {
+      store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
+      s.markDirty(r);
+    }
+    const nextEnd = changed && firstEnd > W ? firstEnd : wFloor + slide;
+    next = min<i64>(next, nextEnd <= last ? nextEnd : last + L);
+  }
+  cur = null;
+  s.watermark = W;
+  s.nextEventAt = next;
+  purge(s, W);
+  return out.count;
 }
 
 /** Frees every window whose end + lateness <= W. */

@@ -44,11 +44,13 @@ export function release(p: usize, size: usize): void {
   memUsedBytes -= size == 0 ? 8 : size;
 }
 
-/** Transient twins of the above: counted in transientBytes, never refused by the cap. */
+/**
+ * Transient twins of the above: counted in transientBytes, never refused by the cap, and not
+ * zeroed (every user writes before it reads; zeroing large sort and output buffers was a real cost).
+ */
 export function allocTransient(size: usize): usize {
   if (size == 0) size = 8;
   const p = heap.alloc(size);
-  memory.fill(p, 0, size);
   transientBytes += size;
   return p;
 }
@@ -56,7 +58,6 @@ export function allocTransient(size: usize): usize {
 export function growTransient(p: usize, oldSize: usize, newSize: usize): usize {
   if (newSize <= oldSize) return p;
   const q = p == 0 ? heap.alloc(newSize) : heap.realloc(p, newSize);
-  memory.fill(q + oldSize, 0, newSize - oldSize);
   transientBytes += newSize - oldSize;
   return q;
 }

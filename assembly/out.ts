@@ -92,6 +92,12 @@ export class Out {
   push(s: Store, keyRow: i32, start: i64, end: i64, acc: Acc): void {
     const i = this.count;
     this.pushKey(s, keyRow);
+    this.setRow(s, i, start, end, acc);
+    this.count = i + 1;
+  }
+
+  /** Writes row i's bounds and values (not its key: keys are appended in order by pushKey). */
+  setRow(s: Store, i: i32, start: i64, end: i64, acc: Acc): void {
     store<i64>(this.start + (<usize>i << 3), start);
     store<i64>(this.end + (<usize>i << 3), end);
     for (let a = 0; a < s.nAggs; a++) {
@@ -114,7 +120,6 @@ export class Out {
       store<f64>(vp, fn == FN_MEAN ? v / <f64>n : v);
       store<u8>(dp, 1);
     }
-    this.count = i + 1;
   }
 }
 

@@ -105,6 +105,7 @@ function gather(parts: OutColumns[], order: [number, number][]): OutColumns {
 }
 
 function bitmapOf(valid: Uint8Array): { bitmap: Uint8Array | undefined; nulls: number } {
+  if (valid.indexOf(0) < 0) return { bitmap: undefined, nulls: 0 };
   let nulls = 0;
   const bitmap = new Uint8Array((valid.length + 7) >> 3);
   for (let i = 0; i < valid.length; i++) {
