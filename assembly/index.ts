@@ -77,7 +77,7 @@ export function storeOpen(kind: i32, keyType: i32, win: i32, size: i64, slide: i
     unchecked(s.aggFn[a] = fn);
     unchecked(s.aggField[a] = field);
   }
-  if (!s.reserve(0, 0, 0)) return E_MEMORY_CAP;
+  if (!s.reserve(0, 0, 0) || !s.growIndex(0)) return E_MEMORY_CAP;
   unchecked(stores[h] = s);
   return h;
 }

@@ -38,8 +38,8 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   // Tables larger than the L2 cache get the slot-touching pass of step 2; small ones skip it.
   const large = <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride > L2_BYTES;
   const hashes = s.hashBuf;
-  const slots = s.slots;
-  const mask = s.slotMask;
+  let slots = s.slots;
+  let mask = s.slotMask;
   for (let b = 0; b < n; b += BLOCK_EVENTS) {
     const e = min<i32>(b + BLOCK_EVENTS, n);
     // Step 1: windows, late events and key hashes; no table memory is read.
@@ -67,6 +67,8 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       }
       store<u32>(hashes + (<usize>i << 2), h);
     }
+    slots = s.slots;
+    mask = s.slotMask;
     // Step 2: read each event's home slot once, in a loop of independent loads the CPU overlaps
     // (Wasm has no prefetch instruction; this is one). The probes below then hit the cache.
     let touch: u64 = 0;
@@ -94,7 +96,11 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
           }
           pos = (pos + 1) & mask;
         }
-        if (row < 0) row = s.findOrInsert(h, k, 0, 0, 0);
+        if (row < 0) {
+          row = s.findOrInsert(h, k, 0, 0, 0);
+          slots = s.slots;
+          mask = s.slotMask;
+        }
       } else if (int64) {
         row = s.findOrInsert(h, load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
       } else {
@@ -329,6 +335,7 @@ function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, tim
     }
     const curHead = head;
     if (target < 0) {
+      s.prepareInsert(len);
       target = s.newRow(s.keyType == KEY_INT64 ? hashI64(keyI64) : h, keyI64, ptr, len, t);
       store<i64>(s.p(s.startCol, target), t);
       if (curHead < 0) {

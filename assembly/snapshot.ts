@@ -489,6 +489,7 @@ function upsertRow(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64):
     if (load<i64>(s.p(s.nsCol, r)) == ns) return r;
     r = load<i32>(s.p(s.nextCol, r));
   }
+  s.prepareInsert(kl);
   const row = s.newRow(kh, keyI64, kp, kl, ns);
   if (head < 0) s.insertSlot(h, row);
   else {

@@ -43,6 +43,7 @@ export const F_CHANGED: u8 = 4;
 export const F_PERSISTED: u8 = 8;
 
 export const ROWS_MAX: i32 = 1 << 28;
+export const ROWS_INITIAL: i32 = 64;
 export const KEY_BYTES_MAX: i32 = 1 << 16;
 export const AGGS_MAX: i32 = 64;
 export const SLOT_BYTES: usize = 16;
@@ -263,7 +264,7 @@ export class Store {
     return true;
   }
 
-  private growIndex(minSlots: i32): bool {
+  growIndex(minSlots: i32): bool {
     let cap = max<i32>(this.slotCap, 16);
     while (<i64>cap * LOAD_NUM / LOAD_DEN < <i64>minSlots) cap <<= 1;
     if (cap == this.slotCap) return true;
@@ -290,30 +291,54 @@ export class Store {
   }
 
   /**
-   * Makes room for `rows` more rows and `keyBytes` more key bytes, so that the mutation that follows
-   * cannot fail half-way. Returns false (and changes nothing observable) when the cap is hit.
+   * Checks that `rows` more rows with `keyBytes` more key bytes (and `valBytes` of values) would fit
+   * under the memory cap in the worst case (every row new), so that the mutation that follows cannot
+   * fail half-way; the memory itself is only allocated as rows are actually inserted (prepareInsert),
+   * so a batch of a million events over a thousand keys reserves nothing for the other 999,000.
+   * Returns false (and changes nothing) when the cap would be passed.
    */
   reserve(rows: i32, keyBytes: u32, valBytes: u32): bool {
     const need = this.liveRows + rows;
     if (need > ROWS_MAX) return false;
+    if (this.stride == 0) this.layout();
+    let extra: u64 = 0;
     const rowsNeeded = this.hwm + max<i32>(0, rows - this.freeCount);
     if (rowsNeeded > this.capRows) {
-      let next = max<i32>(this.capRows, 1024);
+      let next = max<i32>(this.capRows, ROWS_INITIAL);
       while (next < rowsNeeded) next = next + (next >> 1);
-      if (next > ROWS_MAX) next = ROWS_MAX;
-      if (!this.growRows(next)) return false;
+      extra += <u64>(next - this.capRows) * <u64>(this.stride + 8) + 64;
     }
-    if (!this.growIndex(need)) return false;
-    if (this.keyType == KEY_UTF8 && !this.keyArena.reserve(keyBytes)) return false;
+    let cap = max<i32>(this.slotCap, 16);
+    while (<i64>cap * LOAD_NUM / LOAD_DEN < <i64>need) cap <<= 1;
+    if (cap != this.slotCap) extra += <u64>cap * SLOT_BYTES;
+    if (this.keyType == KEY_UTF8) extra += <u64>this.keyArena.usedBytes / 2 + <u64>keyBytes * 2 + 4096;
+    extra += <u64>valBytes * 2;
+    if (!fits(<usize>min<u64>(extra, 0xffff_ffff))) return false;
     if (valBytes > 0 && !this.valArena.reserve(valBytes)) return false;
     if (rows > this.rowBufCap) {
-      const p = growTransient(this.rowBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
-      const q = growTransient(this.hashBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
-      this.rowBuf = p;
-      this.hashBuf = q;
+      this.rowBuf = growTransient(this.rowBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
+      this.hashBuf = growTransient(this.hashBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
       this.rowBufCap = rows;
     }
     return true;
+  }
+
+  /**
+   * Grows rows, index and key arena, if needed, for one more row with `keyBytes` key bytes.
+   * Returns true when the index was rebuilt (slot positions moved). reserve() made sure it fits.
+   */
+  prepareInsert(keyBytes: i32): bool {
+    if (this.freeCount == 0 && this.hwm == this.capRows) {
+      let next = max<i32>(this.capRows, ROWS_INITIAL);
+      if (this.capRows > 0) next = next + (next >> 1);
+      assert(this.growRows(min<i32>(next, ROWS_MAX)), 'row growth refused after reserve');
+    }
+    if (this.keyType == KEY_UTF8) assert(this.keyArena.reserve(<u32>keyBytes), 'key arena growth refused after reserve');
+    if (<i64>(this.liveRows + 1) * LOAD_DEN > <i64>this.slotCap * LOAD_NUM) {
+      assert(this.growIndex(this.liveRows + 1), 'index growth refused after reserve');
+      return true;
+    }
+    return false;
   }
 
   // ---- keys and the index ----------------------------------------------------------------------
@@ -392,6 +417,13 @@ export class Store {
         if (keyOk && (!byNs || this.rowNs(row) == ns)) return row;
       }
       pos = (pos + 1) & mask;
+    }
+    if (this.prepareInsert(len)) {
+      // The index was rebuilt: find the new empty slot for this key.
+      const m2 = this.slotMask;
+      pos = h & m2;
+      while (load<u64>(this.slots + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & m2;
+      sp = this.slots + <usize>pos * SLOT_BYTES;
     }
     const row = this.newRow(int64 ? hashI64(keyI64) : keyHash, keyI64, ptr, len, ns);
     store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
