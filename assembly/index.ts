@@ -351,28 +351,6 @@ export function setMemCap(bytes: usize): void { setCap(bytes); }
 export function hashKeyI64(k: i64): u32 { return hashI64(k); }
 export function hashKeyBytes(ptr: usize, len: i32): u32 { return hashBytes(ptr, len); }
 
-/**
- * Computes each event's key group and shard (via `assign`, a u8 per key group) in one pass over the
- * batch's keys. Writes shard ids to `shardOut`, per-shard counts to `countsOut` (u32[shards]) and
- * per-key-group counts to `kgCounts` (u32[keyGroups]).
- */
-export function route(keyType: i32, n: i32, keyPtr: usize, keyBytesPtr: usize, keyGroups: i32, assign: usize,
-                      shards: i32, shardOut: usize, countsOut: usize, kgCounts: usize): void {
-  memory.fill(countsOut, 0, <usize>shards << 2);
-  memory.fill(kgCounts, 0, <usize>keyGroups << 2);
-  for (let i = 0; i < n; i++) {
-    let h: u32;
-    if (keyType == KEY_INT64) h = hashI64(load<i64>(keyPtr + (<usize>i << 3)));
-    else {
-      const o = load<u32>(keyPtr + (<usize>i << 2));
-      h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
-    }
-    const kg = <usize>(h % <u32>keyGroups);
-    store<u32>(kgCounts + (kg << 2), load<u32>(kgCounts + (kg << 2)) + 1);
-    const sh = <usize>load<u8>(assign + kg);
-    store<u8>(shardOut + <usize>i, <u8>sh);
-    store<u32>(countsOut + (sh << 2), load<u32>(countsOut + (sh << 2)) + 1);
-  }
-}
+export { partition } from './route';
 
 export { initAgg, E_WRONG_KIND };

@@ -10,7 +10,7 @@ import {
   FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
-import { hashI64, hashBytes, probeHashI64 } from './hash';
+import { hashI64, hashBytes, probeHashI64, hashWithNs } from './hash';
 import { E_MEMORY_CAP } from './errors';
 
 /** Returns the number of accepted events, or E_MEMORY_CAP. */
@@ -65,14 +65,14 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
         const o = load<u32>(keyPtr + (<usize>i << 2));
         h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
       }
-      store<u32>(hashes + (<usize>i << 2), h);
+      store<u32>(hashes + (<usize>i << 2), panes ? hashWithNs(h, ns) : h);
     }
     slots = s.slots;
     mask = s.slotMask;
     // Step 2: read each event's home slot once, in a loop of independent loads the CPU overlaps
     // (Wasm has no prefetch instruction; this is one). The probes below then hit the cache.
     let touch: u64 = 0;
-    if (!panes && large) {
+    if (large) {
       for (let i = b; i < e; i++) touch ^= load<u64>(slots + <usize>(load<u32>(hashes + (<usize>i << 2)) & mask) * SLOT_BYTES);
     }
     prefetchSink ^= touch;
@@ -102,10 +102,32 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
           mask = s.slotMask;
         }
       } else if (int64) {
-        row = s.findOrInsert(h, load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
+        // Panes: h is already the (key, pane) index hash; the pane start is compared on the row.
+        const k = load<i64>(keyPtr + (<usize>i << 3));
+        let pos = h & mask;
+        while (true) {
+          const sp = slots + <usize>pos * SLOT_BYTES;
+          const sl = load<u64>(sp);
+          if (sl == 0) break;
+          if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
+            const r = <i32>(<u32>sl) - 1;
+            if (s.rowNs(r) == ns) {
+              row = r;
+              break;
+            }
+          }
+          pos = (pos + 1) & mask;
+        }
+        if (row < 0) {
+          row = s.findOrInsertIdx(h, k, 0, 0, ns);
+          slots = s.slots;
+          mask = s.slotMask;
+        }
       } else {
         const o = load<u32>(keyPtr + (<usize>i << 2));
-        row = s.findOrInsert(h, 0, keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o), ns);
+        row = s.findOrInsertIdx(h, 0, keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o), ns);
+        slots = s.slots;
+        mask = s.slotMask;
       }
       store<i32>(rows + (<usize>i << 2), row);
       accepted++;

@@ -398,9 +398,13 @@ export class Store {
     }
   }
 
-  /** Finds or inserts (key, ns). Capacity must have been reserved. */
+  /** Finds or inserts (key, ns); `keyHash` is the key's probe hash (probeHashOf). */
   findOrInsert(keyHash: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
-    const h = this.idxHashOf(keyHash, ns);
+    return this.findOrInsertIdx(this.idxHashOf(keyHash, ns), keyI64, ptr, len, ns);
+  }
+
+  /** Finds or inserts (key, ns) given its final index hash (idxHashOf). */
+  findOrInsertIdx(h: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     const mask = this.slotMask;
     let pos = h & mask;
     const byNs = this.indexByNs();
@@ -425,7 +429,7 @@ export class Store {
       while (load<u64>(this.slots + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & m2;
       sp = this.slots + <usize>pos * SLOT_BYTES;
     }
-    const row = this.newRow(int64 ? hashI64(keyI64) : keyHash, keyI64, ptr, len, ns);
+    const row = this.newRow(int64 ? hashI64(keyI64) : hashBytes(ptr, len), keyI64, ptr, len, ns);
     store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
     store<i64>(sp, keyI64, 8);
     return row;

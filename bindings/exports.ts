@@ -42,8 +42,10 @@ export interface CairnExports {
   setMemCap(bytes: number): void;
   hashKeyI64(k: bigint): number;
   hashKeyBytes(ptr: number, len: number): number;
-  route(keyType: number, n: number, keyPtr: number, keyBytesPtr: number, keyGroups: number, assign: number,
-    shards: number, shardOut: number, countsOut: number, kgCounts: number): void;
+  partition(keyType: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, nFields: number,
+    valTable: number, keyGroups: number, assign: number, shards: number, counts: number, starts: number,
+    byteStarts: number, kgCounts: number, work: number, ids: number, keysOut: number, keyBytesOut: number,
+    timesOut: number, valsOut: number): void;
 }
 
 /** Status codes from assembly/errors.ts. */

@@ -20,92 +20,74 @@ export function contiguousAssignment(keyGroups: number, shards: number): Uint8Ar
 export class Router {
   private core: WasmCore | null = null;
 
-  /** Shard id per event, and events per shard. */
-  route(keys: EncodedKeys, n: number, keyGroups: number, assign: Uint8Array, shards: number): { ids: Uint8Array; counts: Uint32Array; kgCounts: Uint32Array } {
+  /**
+   * Splits a batch into per-shard batches (null where a shard gets no events), keeping event order.
+   * Wasm computes key groups and shards and scatters every column into per-shard slices in one
+   * pass; each slice leaves with one copy per column, as a fresh, transferable buffer. Adds the
+   * batch's events per key group to `kgEvents`.
+   */
+  split(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number, kgEvents: Float64Array): (EncodedBatch | null)[] {
     const core = (this.core ??= new WasmCore(1 << 30));
-    const keyLen = keys.type === 'int64' ? n * 8 : (n + 1) * 4;
-    const keyBytes = keys.type === 'utf8' ? keys.bytes.length : 0;
+    const n = b.n;
+    const nf = b.values.length;
+    const int64 = b.keys.type === 'int64';
+    const keyBytes = b.keys.type === 'utf8' ? b.keys.bytes.length : 0;
     const pad = (x: number) => (x + 7) & ~7;
-    const oBytes = pad(keyLen);
-    const oAssign = pad(oBytes + keyBytes);
-    const oIds = pad(oAssign + keyGroups);
-    const oCounts = pad(oIds + n);
-    const oKg = pad(oCounts + shards * 4);
-    const base = core.scratch(oKg + keyGroups * 4);
+    // Scratch layout: inputs, then outputs.
+    let at = 0;
+    const take = (bytes: number) => { const o = at; at = pad(at + bytes); return o; };
+    const oKeys = take(int64 ? n * 8 : (n + 1) * 4);
+    const oKeyBytes = take(keyBytes);
+    const oTimes = take(b.times ? n * 8 : 0);
+    const oTable = take(nf * 4);
+    const oVals = take(nf * n * 8);
+    const oAssign = take(keyGroups);
+    const oCounts = take(shards * 4);
+    const oStarts = take((shards + 1) * 4);
+    const oByteStarts = take((shards + 1) * 4);
+    const oKg = take(keyGroups * 4);
+    const oWork = take(shards * 8);
+    const oIds = take(n);
+    const oKeysOut = take(int64 ? n * 8 : (n + shards) * 4);
+    const oKeyBytesOut = take(keyBytes);
+    const oTimesOut = take(b.times ? n * 8 : 0);
+    const oValsOut = take(nf * n * 8);
+    const base = core.scratch(at);
     const u8 = core.u8;
-    if (keys.type === 'int64') u8.set(bytesOf(keys.values), base);
+    if (b.keys.type === 'int64') u8.set(bytesOf(b.keys.values), base + oKeys);
     else {
-      u8.set(bytesOf(keys.offsets), base);
-      u8.set(keys.bytes, base + oBytes);
+      u8.set(bytesOf(b.keys.offsets), base + oKeys);
+      u8.set(b.keys.bytes, base + oKeyBytes);
+    }
+    if (b.times) u8.set(bytesOf(b.times), base + oTimes);
+    const dv = core.view;
+    for (let f = 0; f < nf; f++) {
+      dv.setUint32(base + oTable + f * 4, base + oVals + f * n * 8, true);
+      u8.set(bytesOf(b.values[f]!), base + oVals + f * n * 8);
     }
     u8.set(assign, base + oAssign);
-    core.ex.route(keys.type === 'int64' ? KEY_INT64 : KEY_UTF8, n, base, base + oBytes, keyGroups, base + oAssign, shards,
-      base + oIds, base + oCounts, base + oKg);
-    const after = core.u8;
-    return {
-      ids: after.slice(base + oIds, base + oIds + n),
-      counts: new Uint32Array(after.buffer.slice(base + oCounts, base + oCounts + shards * 4)),
-      kgCounts: new Uint32Array(after.buffer.slice(base + oKg, base + oKg + keyGroups * 4)),
-    };
-  }
-
-  /** Splits a batch into per-shard batches (null where a shard gets no events). Order is kept. */
-  split(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number, kgEvents: Float64Array): (EncodedBatch | null)[] {
-    const { ids, counts, kgCounts } = this.route(b.keys, b.n, keyGroups, assign, shards);
-    for (let kg = 0; kg < keyGroups; kg++) kgEvents[kg]! += kgCounts[kg]!;
-    const n = b.n;
+    core.ex.partition(int64 ? KEY_INT64 : KEY_UTF8, n, base + oKeys, base + oKeyBytes, b.times ? base + oTimes : 0, nf,
+      base + oTable, keyGroups, base + oAssign, shards, base + oCounts, base + oStarts, base + oByteStarts, base + oKg,
+      base + oWork, base + oIds, base + oKeysOut, base + oKeyBytesOut, b.times ? base + oTimesOut : 0, base + oValsOut);
+    const buf = core.u8.buffer;
+    const starts = new Uint32Array(buf, base + oStarts, shards + 1);
+    const byteStarts = new Uint32Array(buf, base + oByteStarts, shards + 1);
+    const kg = new Uint32Array(buf, base + oKg, keyGroups);
+    for (let g = 0; g < keyGroups; g++) kgEvents[g]! += kg[g]!;
     const out: (EncodedBatch | null)[] = [];
-    // Position of each event within its shard's slice.
-    const pos = new Uint32Array(n);
-    const fill = new Uint32Array(shards);
-    for (let i = 0; i < n; i++) pos[i] = fill[ids[i]!]!++;
     for (let s = 0; s < shards; s++) {
-      const m = counts[s]!;
+      const lo = starts[s]!;
+      const m = starts[s + 1]! - lo;
       if (m === 0) { out.push(null); continue; }
-      let keys: EncodedKeys;
-      if (b.keys.type === 'int64') {
-        const dst = new BigInt64Array(m);
-        const d32 = new Int32Array(dst.buffer);
-        const s32 = new Int32Array(b.keys.values.buffer, b.keys.values.byteOffset, n * 2);
-        for (let i = 0; i < n; i++) {
-          if (ids[i] !== s) continue;
-          const j = pos[i]!;
-          d32[2 * j] = s32[2 * i]!;
-          d32[2 * j + 1] = s32[2 * i + 1]!;
-        }
-        keys = { type: 'int64', values: dst };
-      } else {
-        const o = b.keys.offsets;
-        let bytes = 0;
-        for (let i = 0; i < n; i++) if (ids[i] === s) bytes += o[i + 1]! - o[i]!;
-        const offsets = new Uint32Array(m + 1);
-        const data = new Uint8Array(bytes);
-        let at = 0;
-        for (let i = 0; i < n; i++) {
-          if (ids[i] !== s) continue;
-          data.set(b.keys.bytes.subarray(o[i]!, o[i + 1]!), at);
-          at += o[i + 1]! - o[i]!;
-          offsets[pos[i]! + 1] = at;
-        }
-        keys = { type: 'utf8', offsets, bytes: data };
-      }
-      let times: BigInt64Array | null = null;
-      if (b.times) {
-        times = new BigInt64Array(m);
-        const d32 = new Int32Array(times.buffer);
-        const s32 = new Int32Array(b.times.buffer, b.times.byteOffset, n * 2);
-        for (let i = 0; i < n; i++) {
-          if (ids[i] !== s) continue;
-          const j = pos[i]!;
-          d32[2 * j] = s32[2 * i]!;
-          d32[2 * j + 1] = s32[2 * i + 1]!;
-        }
-      }
-      const values = b.values.map((v) => {
-        const d = new Float64Array(m);
-        for (let i = 0; i < n; i++) if (ids[i] === s) d[pos[i]!] = v[i]!;
-        return d;
-      });
+      const keys: EncodedKeys = int64
+        ? { type: 'int64', values: new BigInt64Array(buf.slice(base + oKeysOut + lo * 8, base + oKeysOut + (lo + m) * 8)) }
+        : {
+            type: 'utf8',
+            offsets: new Uint32Array(buf.slice(base + oKeysOut + (lo + s) * 4, base + oKeysOut + (lo + s + m + 1) * 4)),
+            bytes: new Uint8Array(buf.slice(base + oKeyBytesOut + byteStarts[s]!, base + oKeyBytesOut + byteStarts[s + 1]!)),
+          };
+      const times = b.times ? new BigInt64Array(buf.slice(base + oTimesOut + lo * 8, base + oTimesOut + (lo + m) * 8)) : null;
+      const values = b.values.map((_, f) => new Float64Array(buf.slice(base + oValsOut + (f * n + lo) * 8, base + oValsOut + (f * n + lo + m) * 8)));
       out.push({ n: m, keys, times, values });
     }
     return out;
