@@ -12,7 +12,7 @@ import { captureSnapshot, loadSnapshot, snapPtr, snapshotLength, snapshotRelease
 import { mergeSort, compareKeys } from './sort';
 import { allocTransient, growTransient, releaseTransient, memUsedBytes, transientBytes, setMemCap as setCap } from './mem';
 import { E_BAD_HANDLE, E_BAD_ARGUMENT, E_MEMORY_CAP, E_WRONG_KIND } from './errors';
-import { hashBytes, hashI64 } from './hash';
+import { hashBytes, hashI64, probeHashI64 } from './hash';
 
 export const STORES_MAX: i32 = 4096;
 const stores = new StaticArray<Store | null>(STORES_MAX);
@@ -349,6 +349,8 @@ export function setMemCap(bytes: usize): void { setCap(bytes); }
 // ---- hashing and routing -----------------------------------------------------------------------
 
 export function hashKeyI64(k: i64): u32 { return hashI64(k); }
+/** The index probe hash of int64 keys (internal to a store; exported so tests can build collisions). */
+export function hashProbeI64(k: i64): u32 { return probeHashI64(k); }
 export function hashKeyBytes(ptr: usize, len: i32): u32 { return hashBytes(ptr, len); }
 
 export { partition } from './route';

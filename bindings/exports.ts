@@ -41,6 +41,7 @@ export interface CairnExports {
   memTransient(): number;
   setMemCap(bytes: number): void;
   hashKeyI64(k: bigint): number;
+  hashProbeI64(k: bigint): number;
   hashKeyBytes(ptr: number, len: number): number;
   partition(keyType: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, nFields: number,
     valTable: number, keyGroups: number, assign: number, shards: number, counts: number, starts: number,

@@ -9,6 +9,7 @@ import { StateBackend } from '../../src/index.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
 import { genEvents, toColumns, collidingInt64Keys, collidingUtf8Keys, type GenRow } from '../oracle/gen.js';
 import { rowsOf, show } from '../helpers.js';
+import { WasmCore } from '../../bindings/core.js';
 
 const AGGS = {
   n: { fn: 'count' },
@@ -75,15 +76,25 @@ test('growth through several rehashes keeps every row (200K int64 keys)', async 
   await runCase({ seed: 7, keyType: 'int64', keys: 200_000, n: 250_000, batches: 5, skew: 0, nullRate: 0, withTime: true, deletes: 3 });
 });
 
+/** int64 keys whose index probe hashes agree in the low 12 bits (long probe chains in the index). */
+function probeCollidingInt64Keys(count: number): bigint[] {
+  const core = new WasmCore(1 << 26);
+  const want = core.ex.hashProbeI64(0n) & 0xfff;
+  const out: bigint[] = [];
+  for (let k = 1n; out.length < count; k++) if ((core.ex.hashProbeI64(k) & 0xfff) === want) out.push(k);
+  return out;
+}
+
 test('keys whose hashes collide in the low bits are kept apart', async () => {
-  for (const keyType of ['int64', 'utf8'] as const) {
-    const keys = keyType === 'int64' ? collidingInt64Keys(64) : collidingUtf8Keys(64);
+  for (const keyType of ['int64', 'int64-probe', 'utf8'] as const) {
+    const keys = keyType === 'int64' ? collidingInt64Keys(64) : keyType === 'int64-probe' ? probeCollidingInt64Keys(64) : collidingUtf8Keys(64);
     const rows: GenRow[] = [];
     for (let i = 0; i < 2000; i++) rows.push({ key: keys[(i * 31) % keys.length]!, time: i, values: { amount: i % 13, qty: 1 } });
+    const kt = keyType === 'utf8' ? 'utf8' : 'int64';
     const backend = await StateBackend.open();
-    const op = backend.aggregate('c', { key: { field: 'user', type: keyType }, aggregates: AGGS as never });
-    const model = new AggregateModel({ keyType, aggregates: AGGS as never });
-    await op.ingest(toColumns(rows, { valueFields: ['amount', 'qty'], keyType }));
+    const op = backend.aggregate('c', { key: { field: 'user', type: kt }, aggregates: AGGS as never });
+    const model = new AggregateModel({ keyType: kt, aggregates: AGGS as never });
+    await op.ingest(toColumns(rows, { valueFields: ['amount', 'qty'], keyType: kt }));
     model.ingest(rows as never);
     assert.equal(rowsOf(await op.toArrow(), 'user'), model.rows());
     // Delete every other colliding key: backward-shift deletion must keep the rest findable.
