@@ -91,7 +91,9 @@ export class Progress {
   }
 
   private fit(line: string): string {
-    const width = Math.min(LINE_CHARS_MAX, (this.options.stream.columns ?? LINE_CHARS_MAX + 1) - 1);
+    // A pseudo-terminal without a size reports 0 columns: treat it as unknown, not as zero width.
+    const columns = this.options.stream.columns;
+    const width = Math.min(LINE_CHARS_MAX, (columns !== undefined && columns > 0 ? columns : LINE_CHARS_MAX + 1) - 1);
     return line.length > width ? line.slice(0, Math.max(0, width)) : line;
   }
 

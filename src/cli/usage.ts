@@ -30,7 +30,13 @@ export const RUN_COMMAND = {
     'out-of-orderness': { type: 'string', valueName: 'DURATION', default: '0', description: 'How far event time may run backwards; the watermark trails the largest time by this.' },
     lateness: { type: 'string', valueName: 'DURATION', default: '0', description: 'How long a closed window still accepts late events.' },
     'checkpoint-dir': { type: 'string', valueName: 'DIR', required: true, description: 'Where checkpoints are written; a rerun resumes from the newest valid one.' },
-    'checkpoint-every': { type: 'string', valueName: 'EVENTS', default: '100000', description: 'Events between checkpoints.' },
+    'checkpoint-every': { type: 'string', valueName: 'EVENTS', default: '100000', description: 'Events between checkpoints (taken at the end of the batch that crosses each multiple).' },
+    'batch-rows': {
+      type: 'string',
+      valueName: 'ROWS',
+      default: '16384',
+      description: 'Input rows per batch; the watermark advances once per batch. Must stay the same when resuming.',
+    },
     shards: { type: 'string', valueName: 'N', description: 'Number of shards (default: 1, or one per core with --workers).' },
     workers: { type: 'boolean', description: 'Run shards on worker threads.' },
     output: { type: 'string', valueName: 'FILE', required: true, description: 'Result rows (.csv, .ndjson or .jsonl).' },
@@ -52,8 +58,18 @@ export const CHECKPOINTS_COMMAND = {
     { name: 'ACTION', choices: CHECKPOINT_ACTIONS, description: 'list | verify | inspect | dump' },
     { name: 'DIR', description: 'A directory given to cairn run --checkpoint-dir.' },
   ],
-  options: {},
-  examples: ['cairn checkpoints verify ckpt'],
+  options: {
+    id: { type: 'string', valueName: 'N', description: 'The checkpoint to verify, inspect or dump (default: all for verify, else the newest).' },
+    operator: { type: 'string', valueName: 'NAME', description: 'dump: the operator to dump (default: the only one).' },
+    output: { type: 'string', valueName: 'FILE', description: 'dump: where to write the state (.csv, .ndjson/.jsonl or .arrow; required for dump).' },
+    json: { type: 'boolean', description: 'list, inspect: print JSON instead of text.' },
+  },
+  examples: [
+    'cairn checkpoints list ckpt',
+    'cairn checkpoints verify ckpt',
+    'cairn checkpoints inspect ckpt --id 7',
+    'cairn checkpoints dump ckpt --operator run --output state.csv',
+  ],
 } as const satisfies CommandSpec;
 
 export const GENERATE_COMMAND = {
@@ -80,6 +96,19 @@ export const GENERATE_COMMAND = {
   examples: ['cairn generate nexmark --events 1000000 --output bids.csv --seed 7'],
 } as const satisfies CommandSpec;
 
+export const DEMO_COMMAND = {
+  name: 'cairn demo',
+  summary:
+    'Generates a Nexmark bid stream, runs Nexmark query 5 (hot items: bids per auction in 10 s windows sliding by 2 s) with checkpoints, and prints throughput, checkpoint statistics and the hottest auctions.',
+  options: {
+    events: { type: 'string', valueName: 'N', default: '1000000', description: 'Number of bids to generate.' },
+    dir: { type: 'string', valueName: 'DIR', default: '.cairn-demo', description: 'Folder for the bids, the checkpoints and the results (recreated).' },
+    seed: { type: 'string', valueName: 'S', default: String(NEXMARK_DEFAULTS.seed), description: 'Generator seed.' },
+    quiet: { type: 'boolean', short: 'q', description: 'Print no progress.' },
+  },
+  examples: ['cairn demo', 'cairn demo --events 5000000'],
+} as const satisfies CommandSpec;
+
 /** Top-level help (`cairn --help`). */
 export const MAIN_HELP = `Usage: cairn <command> [options]
 
@@ -89,6 +118,7 @@ Commands:
   run           Aggregate events from a file per key and window, with checkpoints.
   checkpoints   list | verify | inspect | dump a checkpoint directory.
   generate      Write a deterministic Nexmark bid stream.
+  demo          Generate Nexmark bids and run query 5 (hot items) on them.
 
 Run cairn <command> --help for the options of a command.
 `;
@@ -96,3 +126,4 @@ Run cairn <command> --help for the options of a command.
 export const RUN_HELP = formatHelp(RUN_COMMAND);
 export const CHECKPOINTS_HELP = formatHelp(CHECKPOINTS_COMMAND);
 export const GENERATE_HELP = formatHelp(GENERATE_COMMAND);
+export const DEMO_HELP = formatHelp(DEMO_COMMAND);

@@ -137,7 +137,9 @@ export function toArrow(spec: NormalizedSpec, out: OutColumns, withWindow: boole
       cols[a.name] = makeVector(makeData({ type: new Float64(), length: n, data: v, nullBitmap: bitmap, nullCount: nulls }));
     }
   });
-  const fields = Object.entries(cols).map(([name, v]) => new Field(name, v.type, v.nullCount > 0 || name in spec.aggs));
+  // Aggregates other than count are nullable (no non-null value seen); keys and bounds never are.
+  const nullable = new Set(spec.aggs.filter((a) => a.fn !== 'count').map((a) => a.name));
+  const fields = Object.entries(cols).map(([name, v]) => new Field(name, v.type, nullable.has(name)));
   const schema = new Schema(fields);
   const data = makeData({ type: new Struct(fields), length: n, nullCount: 0, children: Object.values(cols).map((v) => v.data[0]!) });
   return new Table(schema, [new RecordBatch(schema, data)]);

@@ -302,7 +302,11 @@ test('parseArgs: --help wins, and mistakes become UsageErrors pointing at --help
   throwsWith(() => parseArgs([...base, 'extra'], RUN_COMMAND), UsageError, 'expected no arguments', '"extra"');
   throwsWith(() => parseArgs([...base, '--workers=yes'], RUN_COMMAND), UsageError, '--workers');
   throwsWith(() => parseArgs([...base, '--lateness', '-5s'], RUN_COMMAND), UsageError, '--lateness');
-  assert.equal(parseArgs(['verify', 'dir'], CHECKPOINTS_COMMAND), { help: false, values: {}, positionals: ['verify', 'dir'] });
+  assert.equal(parseArgs(['verify', 'dir'], CHECKPOINTS_COMMAND), {
+    help: false,
+    values: { id: undefined, operator: undefined, output: undefined, json: false },
+    positionals: ['verify', 'dir'],
+  });
   throwsWith(() => parseArgs(['check', 'dir'], CHECKPOINTS_COMMAND), UsageError, 'list, verify, inspect, dump', '"check"');
   throwsWith(() => parseArgs(['list'], CHECKPOINTS_COMMAND), UsageError, 'ACTION DIR', 'cairn checkpoints --help');
   throwsWith(() => parseArgs(Array.from({ length: 1001 }, () => 'x'), CHECKPOINTS_COMMAND), UsageError, 'at most 1000');
