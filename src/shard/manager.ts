@@ -108,7 +108,11 @@ export class ShardManager {
   ingest(id: number, batch: EncodedBatch, seqBase: bigint): Promise<number> {
     if (this.shards.length === 1) {
       this.shardEvents[0]! += batch.n;
-      return this.call<number>(0, { op: 'ingest', id, batch, seqBase });
+      if (!this.workers) return this.call<number>(0, { op: 'ingest', id, batch, seqBase });
+      // A worker would structured-clone each column's whole underlying buffer (a subarray view of a
+      // large file buffer costs the whole file): compact each column once and transfer it instead.
+      const own = compactBatch(batch);
+      return this.call<number>(0, { op: 'ingest', id, batch: own, seqBase }, batchBuffers(own));
     }
     const slices = this.router.split(batch, this.keyGroups, this.assign, this.shards.length, this.kgEvents);
     const calls: Promise<number>[] = [];
@@ -215,6 +219,17 @@ export class ShardManager {
     await Promise.all(this.shards.map((s) => s.close()));
     this.shards = [];
   }
+}
+
+/** A copy of the batch whose every column owns exactly its bytes (so it can be transferred). */
+function compactBatch(b: EncodedBatch): EncodedBatch {
+  const own = <T extends { slice(): T }>(a: T): T => a.slice();
+  return {
+    n: b.n,
+    keys: b.keys.type === 'int64' ? { type: 'int64', values: own(b.keys.values) } : { type: 'utf8', offsets: own(b.keys.offsets), bytes: own(b.keys.bytes) },
+    times: b.times ? own(b.times) : null,
+    values: b.values.map(own),
+  };
 }
 
 function batchBuffers(b: EncodedBatch): ArrayBuffer[] {
