@@ -176,7 +176,11 @@ export class StateBackend implements OperatorHost, CheckpointSource {
 
   assertOpen(): void {
     if (this.closed) throw new CairnError('closed', 'the backend is closed');
-    if (this.openFailure) throw new CairnError('internal', 'an operator failed to open', { cause: this.openFailure });
+    if (this.openFailure) {
+      const e = this.openFailure;
+      if (e instanceof CairnError) throw new CairnError(e.kind, `an operator failed to open or restore: ${e.message}`, { cause: e });
+      throw new CairnError('internal', 'an operator failed to open or restore', { cause: e });
+    }
   }
 
   get shardCount(): number {

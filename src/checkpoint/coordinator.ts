@@ -16,8 +16,9 @@ import type { Codec } from '../codec/codec.js';
 import type { CheckpointStorage } from '../storage/storage.js';
 import type { ShardManager } from '../shard/manager.js';
 import type { NormalizedSpec } from '../store/spec.js';
+import { readManifest } from './restore.js';
 import {
-  MANIFEST_FORMAT_VERSION, dataFileName, encodeManifest, decodeManifest, manifestName, manifestIdOf, referencedFiles,
+  MANIFEST_FORMAT_VERSION, dataFileName, encodeManifest, manifestName, manifestIdOf, referencedFiles,
   type DataFileRef, type Layer, type Manifest, type OperatorEntry,
 } from './manifest.js';
 
@@ -229,25 +230,38 @@ export class CheckpointCoordinator {
    */
   async applyRetention(): Promise<void> {
     try {
-      const ids = (await this.storage.list('manifests/')).map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => a - b);
-      const keep = ids.slice(-this.retain);
-      for (const id of ids.slice(0, Math.max(0, ids.length - this.retain))) {
+      const ids = (await this.storage.list('manifests/')).map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => b - a);
+      // Newest first: keep the first `retain` manifests that read back; a manifest that does not
+      // verify (torn by a failed put) does not count towards `retain` and is deleted. If one cannot
+      // be read for another reason (storage trouble), nothing is deleted this time.
+      const kept: Manifest[] = [];
+      const drop: number[] = [];
+      for (const id of ids) {
+        if (kept.length >= this.retain) {
+          drop.push(id);
+          continue;
+        }
+        let m = this.cache.get(id);
+        if (!m) {
+          try {
+            m = await readManifest(this.storage, id);
+            this.cache.set(id, m);
+          } catch (e) {
+            if (e instanceof CairnError && e.kind === 'corruption') {
+              drop.push(id);
+              continue;
+            }
+            return;
+          }
+        }
+        kept.push(m);
+      }
+      for (const id of drop) {
         await this.storage.delete(manifestName(id));
         this.cache.delete(id);
       }
       const referenced = new Set<string>();
-      for (const id of keep) {
-        let m = this.cache.get(id);
-        if (!m) {
-          try {
-            m = decodeManifest(await this.storage.get(manifestName(id)), manifestName(id));
-            this.cache.set(id, m);
-          } catch {
-            return; // cannot tell what an unreadable manifest references: delete nothing
-          }
-        }
-        for (const f of referencedFiles(m)) referenced.add(f.name);
-      }
+      for (const m of kept) for (const f of referencedFiles(m)) referenced.add(f.name);
       for (const name of await this.storage.list('data/')) {
         if (!referenced.has(name)) await this.storage.delete(name);
       }

@@ -6,7 +6,7 @@
  */
 import { CairnError } from '../errors.js';
 import { crc32c, formatCrc } from '../codec/crc32c.js';
-import type { NormalizedSpec } from '../store/spec.js';
+import { normalizeAggregateSpec, normalizeValueSpec, specDifference, type NormalizedSpec } from '../store/spec.js';
 
 export const MANIFEST_FORMAT_VERSION = 1;
 export const MANIFEST_BYTES_MAX = 64 * 1024 * 1024;
@@ -96,9 +96,87 @@ export function decodeManifest(bytes: Uint8Array, file: string): Manifest {
   } catch (e) {
     throw new CairnError('corruption', `manifest JSON does not parse (file=${file}, offset=12)`, { cause: e });
   }
+  if (!m || typeof m !== 'object') throw corrupt('is not a JSON object', 12);
   if (m.format !== MANIFEST_FORMAT_VERSION) throw corrupt(`format version: expected ${MANIFEST_FORMAT_VERSION}, found ${String(m.format)}`, 12);
-  if (!Number.isInteger(m.id) || !Array.isArray(m.operators) || !Array.isArray(m.assignment) || m.assignment.length !== m.keyGroups) {
-    throw corrupt('fields do not match the manifest schema', 12);
-  }
+  const problem = schemaProblem(m);
+  if (problem) throw corrupt(`does not match the manifest schema: ${problem}`, 12);
   return m;
+}
+
+const isInt = (x: unknown, lo: number, hi: number): boolean => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
+const isBigIntText = (x: unknown): boolean => typeof x === 'string' && /^-?\d{1,20}$/.test(x);
+const isName = (x: unknown): boolean => typeof x === 'string' && /^[A-Za-z0-9_.-]{1,128}$/.test(x);
+
+/**
+ * Checks every field a restore relies on, so that a manifest that passes its checksum but was
+ * written wrong (a bug, a hand edit) is a clear corruption error rather than a TypeError later.
+ * Returns the first problem found, or null.
+ */
+function schemaProblem(m: Manifest): string | null {
+  if (!isInt(m.id, 0, Number.MAX_SAFE_INTEGER)) return 'id';
+  if (m.parent !== null && !isInt(m.parent, 0, Number.MAX_SAFE_INTEGER)) return 'parent';
+  if (typeof m.incremental !== 'boolean') return 'incremental';
+  if (!isInt(m.keyGroups, 1, 32768)) return 'keyGroups';
+  if (!isInt(m.shards, 1, 255)) return 'shards';
+  if (!Array.isArray(m.assignment) || m.assignment.length !== m.keyGroups) return 'assignment length';
+  if (!m.assignment.every((s) => isInt(s, 0, 254))) return 'assignment entries';
+  if (!Array.isArray(m.operators)) return 'operators';
+  const names = new Set<string>();
+  for (const [i, o] of m.operators.entries()) {
+    const at = `operators[${i}]`;
+    if (!o || typeof o !== 'object') return at;
+    if (!isName(o.name) || names.has(o.name)) return `${at}.name`;
+    names.add(o.name);
+    const specProblem = specSchemaProblem(o.spec);
+    if (specProblem) return `${at}.spec.${specProblem}`;
+    if (!isBigIntText(o.watermark) || !isBigIntText(o.lateEvents) || !isBigIntText(o.seq)) return `${at} counters`;
+    if (!Array.isArray(o.chain)) return `${at}.chain`;
+    for (const [j, l] of o.chain.entries()) {
+      if (!l || typeof l !== 'object' || !isInt(l.checkpointId, 0, Number.MAX_SAFE_INTEGER) || typeof l.full !== 'boolean' ||
+          !isInt(l.bytes, 0, Number.MAX_SAFE_INTEGER) || !Array.isArray(l.files)) return `${at}.chain[${j}]`;
+      if (j === 0 ? !l.full : l.full) return `${at}.chain[${j}].full`;
+      for (const f of l.files) {
+        if (!f || typeof f !== 'object' || typeof f.name !== 'string' || !f.name.startsWith('data/') ||
+            !isInt(f.shard, 0, 254) || !isInt(f.bytes, 0, Number.MAX_SAFE_INTEGER) || !isInt(f.crc32c, 0, 0xffffffff)) {
+          return `${at}.chain[${j}].files`;
+        }
+      }
+    }
+  }
+  return null;
+}
+
+function specSchemaProblem(spec: NormalizedSpec): string | null {
+  const shape = specShapeProblem(spec);
+  if (shape) return shape;
+  // The stored spec must be exactly what normalizing it again gives (sizes, slides, functions...).
+  try {
+    const again = spec.kind === 'value'
+      ? normalizeValueSpec({ key: { type: spec.keyType, field: spec.keyField } })
+      : normalizeAggregateSpec({
+          key: { field: spec.keyField, type: spec.keyType },
+          ...(spec.timeField !== null ? { time: spec.timeField } : {}),
+          window: spec.window,
+          aggregates: Object.fromEntries(spec.aggs.map((a) => [a.name, a.field === null ? { fn: a.fn } : { fn: a.fn, field: a.field }])),
+          allowedLateness: spec.lateness,
+        });
+    return specDifference(spec, again);
+  } catch (e) {
+    return e instanceof Error ? e.message : 'invalid';
+  }
+}
+
+function specShapeProblem(spec: NormalizedSpec): string | null {
+  if (!spec || typeof spec !== 'object') return 'spec';
+  if (spec.kind !== 'aggregate' && spec.kind !== 'value') return 'kind';
+  if (typeof spec.keyField !== 'string' || (spec.keyType !== 'int64' && spec.keyType !== 'utf8')) return 'key';
+  if (spec.timeField !== null && typeof spec.timeField !== 'string') return 'timeField';
+  if (!spec.window || typeof spec.window !== 'object' || !['tumbling', 'hopping', 'session', 'none'].includes(spec.window.kind)) return 'window';
+  if (!isInt(spec.lateness, 0, Number.MAX_SAFE_INTEGER)) return 'lateness';
+  if (!Array.isArray(spec.names) || !Array.isArray(spec.aggs) || !Array.isArray(spec.fields)) return 'aggregates';
+  if (!spec.fields.every((f) => typeof f === 'string')) return 'fields';
+  for (const a of spec.aggs) {
+    if (!a || typeof a.name !== 'string' || typeof a.fn !== 'string' || (a.field !== null && !spec.fields.includes(a.field))) return 'aggs';
+  }
+  return null;
 }

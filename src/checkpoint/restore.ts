@@ -5,6 +5,8 @@
  * file whose local copy fails verification is read again from the durable tier.
  */
 import { CairnError } from '../errors.js';
+import { WasmCore } from '../../bindings/core.js';
+import { storeConfigOf } from '../store/spec.js';
 import { crc32c, formatCrc } from '../codec/crc32c.js';
 import { decodeChunked } from '../codec/chunked.js';
 import type { CheckpointStorage } from '../storage/storage.js';
@@ -79,7 +81,34 @@ export async function verifyCheckpoint(storage: CheckpointStorage, id: number): 
     if (files.has(f.name)) continue;
     files.set(f.name, await readVerified(storage, f.name, f.bytes, f.crc32c));
   }
+  validateSnapshots(manifest, files);
   return { manifest, files };
+}
+
+/**
+ * Runs every decoded snapshot through the Wasm loader's validation (layout, lengths, key hashes)
+ * without applying a row, in a scratch instance: bytes that pass every checksum but are internally
+ * inconsistent make the checkpoint fail verification here, before a backend is built from it.
+ */
+function validateSnapshots(manifest: Manifest, files: Map<string, Uint8Array>): void {
+  const core = new WasmCore();
+  const none = new Uint8Array(manifest.keyGroups);
+  for (const op of manifest.operators) {
+    const h = core.openStore(storeConfigOf(op.spec));
+    for (const layer of op.chain) {
+      for (const f of layer.files) {
+        try {
+          core.load(h, files.get(f.name)!, manifest.keyGroups, none);
+        } catch (e) {
+          if (e instanceof CairnError && e.kind === 'corruption') {
+            throw new CairnError('corruption', `checkpoint file snapshot does not match operator '${op.name}': ${e.message} (file=${f.name}, offset=0)`, { cause: e });
+          }
+          throw e;
+        }
+      }
+    }
+    core.ex.storeClose(h);
+  }
 }
 
 /** The checkpoint to restore: `checkpointId`, or the newest one that verifies. */
