@@ -292,10 +292,19 @@ function isEmptySnapshot(raw: Uint8Array): boolean {
   return dv.getUint32(16, true) === 0 && dv.getUint32(20, true) === 0;
 }
 
+/** Runs jobs `limit` at a time; after the first failure no further job starts. */
 async function runBounded(jobs: (() => Promise<void>)[], limit: number): Promise<void> {
   let next = 0;
+  let failed = false;
   const workers = Array.from({ length: Math.min(limit, jobs.length) }, async () => {
-    while (next < jobs.length) await jobs[next++]!();
+    while (next < jobs.length && !failed) {
+      try {
+        await jobs[next++]!();
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
   });
   await Promise.all(workers);
 }
