@@ -20,6 +20,7 @@
 // Compression: stored bytes of the full checkpoint against the raw column bytes (8-byte key and
 // four 8-byte aggregates per key) and against the uncompressed snapshot (a capture of the same
 // state). Codec throughput comes from bench/codec.ts.
+import { prng } from './data.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,17 +52,6 @@ const SPEC: AggregateSpec = {
   aggregates: { n: { fn: 'count' }, total: { fn: 'sum', field: 'v' }, lo: { fn: 'min', field: 'v' }, hi: { fn: 'max', field: 'v' } },
 };
 
-/** mulberry32 (as bench/data.ts), for the shuffles below. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** 0..n-1 in a seeded random order. */
 function denseKeySpace(n: number, seed: number): BigInt64Array {

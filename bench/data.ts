@@ -10,7 +10,7 @@ const DISTINCT_MAX = 100_000_000;
 const KEY_SPACE_MAX = 2 ** 53;
 
 /** mulberry32 PRNG (32-bit state), returns uint32 values. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) | 0;

@@ -13,6 +13,7 @@
 // and the output compared byte for byte with the reference run. Children are Node processes (also
 // when this file runs under Deno), except in one test where a run crashed under one runtime is
 // resumed under the other.
+import { mulberry32 as prng } from '../oracle/gen.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
@@ -62,17 +63,6 @@ function cairn(args: string[], options: { env?: Record<string, string>; killAfte
   });
 }
 
-/** mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const bidsCsv = join(dir, 'bids.csv');
 const bidsNdjson = join(dir, 'bids.ndjson');

@@ -2,20 +2,12 @@
 // (mulberry32) so a failing seed reproduces exactly; Math.random is never used.
 
 import { CairnError } from '../../src/errors.js';
+import { mulberry32 } from '../../src/testing/faulty-storage.js';
 import { hashKey, murmur3 } from './hash.js';
 import type { KeyType } from './keys.js';
 
-/** mulberry32: a tiny 32-bit PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the seeded PRNG that cairn/testing ships: floats in [0, 1). */
+export { mulberry32 };
 
 /** Convenience wrapper over mulberry32. */
 export class Rng {

@@ -11,6 +11,7 @@
 // compare it with the cadence computed by hand. The crash test aborts a stream at a random chunk,
 // restores the newest checkpoint into a new backend, resumes the source from meta.source and the
 // output from the row count the meta hook recorded, and must end with the uninterrupted output.
+import { mulberry32 as prng } from '../oracle/gen.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tableFromArrays, type RecordBatch } from 'apache-arrow';
@@ -19,17 +20,6 @@ import { windowedAggregation, restoredStreamMeta, type StreamCheckpointMeta, typ
 import type { AggregateSpec } from '../../src/store/spec.js';
 import { WindowModel, type ModelRow } from './model.js';
 
-/** mulberry32: a tiny seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Columns = { k: BigInt64Array; t: Float64Array; v: Float64Array };
 
