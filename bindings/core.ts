@@ -105,35 +105,95 @@ export class WasmCore {
     return this.check(h, 'open store');
   }
 
-  /** Copies a batch into scratch with one copy per column and applies it. Returns accepted events. */
-  ingest(h: number, b: EncodedBatch, seqBase: bigint): number {
+  /**
+   * Copies a batch into the scratch arena with one copy per column, followed by `extraBytes` of
+   * room for the caller's outputs. Returns the addresses of every part.
+   */
+  private writeBatch(b: EncodedBatch, extraBytes: number): { keys: number; keyBytes: number; times: number; table: number; extra: number } {
     const n = b.n;
     const nf = b.values.length;
-    const keyBytesLen = b.keys.type === 'utf8' ? b.keys.bytes.length : 0;
-    const keyLen = b.keys.type === 'int64' ? n * 8 : (n + 1) * 4;
-    const align = (x: number) => (x + 7) & ~7;
-    const offKeys = 0;
-    const offKeyBytes = align(offKeys + keyLen);
-    const offTimes = align(offKeyBytes + keyBytesLen);
-    const offTable = align(offTimes + (b.times ? n * 8 : 0));
-    const offVals = align(offTable + nf * 4);
-    const total = offVals + nf * n * 8;
-    const base = this.scratch(total);
+    let at = 0;
+    const take = (bytes: number) => { const o = at; at = (at + bytes + 7) & ~7; return o; };
+    const oKeys = take(b.keys.type === 'int64' ? n * 8 : (n + 1) * 4);
+    const oKeyBytes = take(b.keys.type === 'utf8' ? b.keys.bytes.length : 0);
+    const oTimes = take(b.times ? n * 8 : 0);
+    const oTable = take(nf * 4);
+    const oVals = take(nf * n * 8);
+    const oExtra = take(extraBytes);
+    const base = this.scratch(at);
     const u8 = this.u8;
-    if (b.keys.type === 'int64') u8.set(bytesOf(b.keys.values), base + offKeys);
+    if (b.keys.type === 'int64') u8.set(bytesOf(b.keys.values), base + oKeys);
     else {
-      u8.set(bytesOf(b.keys.offsets), base + offKeys);
-      u8.set(b.keys.bytes, base + offKeyBytes);
+      u8.set(bytesOf(b.keys.offsets), base + oKeys);
+      u8.set(b.keys.bytes, base + oKeyBytes);
     }
-    if (b.times) u8.set(bytesOf(b.times), base + offTimes);
+    if (b.times) u8.set(bytesOf(b.times), base + oTimes);
     const dv = this.view;
     for (let f = 0; f < nf; f++) {
-      const p = base + offVals + f * n * 8;
-      dv.setUint32(base + offTable + f * 4, p, true);
+      const p = base + oVals + f * n * 8;
+      dv.setUint32(base + oTable + f * 4, p, true);
       u8.set(bytesOf(b.values[f]!), p);
     }
-    const r = this.ex.ingest(h, n, base + offKeys, base + offKeyBytes, b.times ? base + offTimes : 0, base + offTable, seqBase);
+    return { keys: base + oKeys, keyBytes: base + oKeyBytes, times: b.times ? base + oTimes : 0, table: base + oTable, extra: base + oExtra };
+  }
+
+  /** Copies a batch into scratch with one copy per column and applies it. Returns accepted events. */
+  ingest(h: number, b: EncodedBatch, seqBase: bigint): number {
+    const w = this.writeBatch(b, 0);
+    const r = this.ex.ingest(h, b.n, w.keys, w.keyBytes, w.times, w.table, seqBase);
     return this.check(r, 'ingest');
+  }
+
+  /**
+   * Splits a batch by shard in one Wasm pass (assembly/route.ts): each shard's slice leaves as fresh,
+   * transferable arrays (one copy per column), null for a shard with no events. Also returns the
+   * events per key group.
+   */
+  partition(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number): { slices: (EncodedBatch | null)[]; kgCounts: Uint32Array } {
+    const n = b.n;
+    const nf = b.values.length;
+    const int64 = b.keys.type === 'int64';
+    const keyBytes = b.keys.type === 'utf8' ? b.keys.bytes.length : 0;
+    let at = 0;
+    const take = (bytes: number) => { const o = at; at = (at + bytes + 7) & ~7; return o; };
+    const oAssign = take(keyGroups);
+    const oCounts = take(shards * 4);
+    const oStarts = take((shards + 1) * 4);
+    const oByteStarts = take((shards + 1) * 4);
+    const oKg = take(keyGroups * 4);
+    const oWork = take(shards * 8);
+    const oIds = take(n);
+    const oKeysOut = take(int64 ? n * 8 : (n + shards) * 4);
+    const oKeyBytesOut = take(keyBytes);
+    const oTimesOut = take(b.times ? n * 8 : 0);
+    const oValsOut = take(nf * n * 8);
+    const w = this.writeBatch(b, at);
+    const x = w.extra;
+    this.u8.set(assign, x + oAssign);
+    this.ex.partition(int64 ? KEY_INT64 : KEY_UTF8, n, w.keys, w.keyBytes, w.times, nf, w.table, keyGroups, x + oAssign,
+      shards, x + oCounts, x + oStarts, x + oByteStarts, x + oKg, x + oWork, x + oIds, x + oKeysOut, x + oKeyBytesOut,
+      b.times ? x + oTimesOut : 0, x + oValsOut);
+    const buf = this.u8.buffer;
+    const starts = new Uint32Array(buf, x + oStarts, shards + 1);
+    const byteStarts = new Uint32Array(buf, x + oByteStarts, shards + 1);
+    const kgCounts = new Uint32Array(buf.slice(x + oKg, x + oKg + keyGroups * 4));
+    const slices: (EncodedBatch | null)[] = [];
+    for (let s = 0; s < shards; s++) {
+      const lo = starts[s]!;
+      const m = starts[s + 1]! - lo;
+      if (m === 0) { slices.push(null); continue; }
+      const keys: EncodedKeys = int64
+        ? { type: 'int64', values: new BigInt64Array(buf.slice(x + oKeysOut + lo * 8, x + oKeysOut + (lo + m) * 8)) }
+        : {
+            type: 'utf8',
+            offsets: new Uint32Array(buf.slice(x + oKeysOut + (lo + s) * 4, x + oKeysOut + (lo + s + m + 1) * 4)),
+            bytes: new Uint8Array(buf.slice(x + oKeyBytesOut + byteStarts[s]!, x + oKeyBytesOut + byteStarts[s + 1]!)),
+          };
+      const times = b.times ? new BigInt64Array(buf.slice(x + oTimesOut + lo * 8, x + oTimesOut + (lo + m) * 8)) : null;
+      const values = b.values.map((_, f) => new Float64Array(buf.slice(x + oValsOut + (f * n + lo) * 8, x + oValsOut + (f * n + lo + m) * 8)));
+      slices.push({ n: m, keys, times, values });
+    }
+    return { slices, kgCounts };
   }
 
   /** Writes a key into scratch; returns [keyI64, ptr, len] for point calls. */
