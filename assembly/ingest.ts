@@ -82,27 +82,9 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       const ns: i64 = panes ? floorDiv(load<i64>(timePtr + (<usize>i << 3)), slide) * slide : 0;
       const h = load<u32>(hashes + (<usize>i << 2));
       let row: i32 = -1;
-      if (int64 && !panes) {
-        // The common case inline: probe for an int64 key whose slot holds the key itself.
-        const k = load<i64>(keyPtr + (<usize>i << 3));
-        let pos = h & mask;
-        while (true) {
-          const sp = slots + <usize>pos * SLOT_BYTES;
-          const sl = load<u64>(sp);
-          if (sl == 0) break;
-          if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
-            row = <i32>(<u32>sl) - 1;
-            break;
-          }
-          pos = (pos + 1) & mask;
-        }
-        if (row < 0) {
-          row = s.findOrInsert(h, k, 0, 0, 0);
-          slots = s.slots;
-          mask = s.slotMask;
-        }
-      } else if (int64) {
-        // Panes: h is already the (key, pane) index hash; the pane start is compared on the row.
+      if (int64) {
+        // int64 keys inline: the slot holds the key itself; for panes, h is already the (key, pane)
+        // index hash and the pane start is compared on the row.
         const k = load<i64>(keyPtr + (<usize>i << 3));
         let pos = h & mask;
         while (true) {
@@ -111,7 +93,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
           if (sl == 0) break;
           if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
             const r = <i32>(<u32>sl) - 1;
-            if (s.rowNs(r) == ns) {
+            if (!panes || s.rowNs(r) == ns) {
               row = r;
               break;
             }
