@@ -119,7 +119,7 @@ function schemaProblem(m: Manifest): string | null {
   if (!isInt(m.keyGroups, 1, 32768)) return 'keyGroups';
   if (!isInt(m.shards, 1, 255)) return 'shards';
   if (!Array.isArray(m.assignment) || m.assignment.length !== m.keyGroups) return 'assignment length';
-  if (!m.assignment.every((s) => isInt(s, 0, 254))) return 'assignment entries';
+  if (!m.assignment.every((s) => isInt(s, 0, m.shards - 1))) return 'assignment entries (each a shard below shards)';
   if (!Array.isArray(m.operators)) return 'operators';
   const names = new Set<string>();
   for (const [i, o] of m.operators.entries()) {

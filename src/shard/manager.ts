@@ -60,6 +60,8 @@ export class ShardManager {
     this.memCapBytes = o.memCapBytes;
     this.assign = o.assignment ?? contiguousAssignment(o.keyGroups, o.shards);
     if (this.assign.length !== o.keyGroups) throw new CairnError('invalid', `assignment: expected ${o.keyGroups} entries, found ${this.assign.length}`);
+    const bad = this.assign.findIndex((sh) => sh >= o.shards);
+    if (bad >= 0) throw new CairnError('invalid', `assignment: key group ${bad} maps to shard ${this.assign[bad]}, expected a shard below ${o.shards}`);
     this.kgEvents = new Float64Array(o.keyGroups);
     for (let i = 0; i < o.shards; i++) this.addShard();
   }
