@@ -8,7 +8,7 @@ import { ingestBatch } from './ingest';
 import { advance } from './emit';
 import { out } from './out';
 import { accFor } from './emit';
-import { captureSnapshot, loadSnapshot, snapPtr, snapshotLength, snapshotRelease } from './snapshot';
+import { captureSnapshot, loadSnapshot, snapshotRelease } from './snapshot';
 import { mergeSort, compareKeys } from './sort';
 import { allocTransient, growTransient, releaseTransient, memUsedBytes, transientBytes, setMemCap as setCap } from './mem';
 import { E_BAD_HANDLE, E_BAD_ARGUMENT, E_MEMORY_CAP, E_WRONG_KIND } from './errors';
@@ -277,9 +277,21 @@ export function snapshotCapture(h: i32, mode: i32, keyGroups: i32, kgMask: usize
   return captureSnapshot(s, mode, keyGroups, kgMask);
 }
 
-export function snapshotPtr(): usize { return snapPtr; }
-export function snapshotLen(): usize { return snapshotLength(); }
-export function snapshotFree(): void { snapshotRelease(); }
+/** Address of the store's held capture (valid until snapshotFree or the next capture). */
+export function snapshotPtr(h: i32): usize {
+  const s = get(h);
+  return s == null ? 0 : s.snapPtr;
+}
+
+export function snapshotLen(h: i32): usize {
+  const s = get(h);
+  return s == null ? 0 : s.snapLen;
+}
+
+export function snapshotFree(h: i32): void {
+  const s = get(h);
+  if (s != null) snapshotRelease(s);
+}
 
 export function snapshotLoad(h: i32, ptr: usize, len: usize, kgMask: usize, keyGroups: i32): i32 {
   const s = get(h);

@@ -22,26 +22,22 @@ export const MODE_DELTA: i32 = 1;
 /** Rows of the masked key groups, no flag changes: used to move key groups between shards. */
 export const MODE_EXTRACT: i32 = 2;
 
-export let snapPtr: usize = 0;
-let snapCap: usize = 0;
-let snapLen: usize = 0;
-
-function ensureSnap(bytes: usize): void {
-  if (bytes <= snapCap) return;
-  snapPtr = growTransient(snapPtr, snapCap, bytes);
-  snapCap = bytes;
+/**
+ * Each store keeps its last capture in a buffer of its own (Store.snapPtr/snapLen) until the host
+ * releases it, so a checkpoint can read a capture out in chunks while ingest goes on, and captures
+ * of several operators of one shard do not overwrite each other.
+ */
+function ensureSnap(s: Store, bytes: usize): void {
+  if (bytes <= s.snapCap) return;
+  s.snapPtr = growTransient(s.snapPtr, s.snapCap, bytes);
+  s.snapCap = bytes;
 }
 
-export function snapshotLength(): usize {
-  return snapLen;
-}
-
-/** Releases the capture buffer (it can be large after a full snapshot). */
-export function snapshotRelease(): void {
-  releaseTransient(snapPtr, snapCap);
-  snapPtr = 0;
-  snapCap = 0;
-  snapLen = 0;
+export function snapshotRelease(s: Store): void {
+  releaseTransient(s.snapPtr, s.snapCap);
+  s.snapPtr = 0;
+  s.snapCap = 0;
+  s.snapLen = 0;
 }
 
 @inline function kgOf(h: u32, keyGroups: i32): u32 {
@@ -67,7 +63,7 @@ function fixedRowBytes(s: Store): usize {
 
 /**
  * Captures a snapshot. mode: MODE_FULL, MODE_DELTA or MODE_EXTRACT (with kgMask, a u8 per key group).
- * Returns the byte length (read it at snapPtr), or an error code.
+ * Returns the byte length (read it at s.snapPtr), or an error code.
  */
 export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usize): i32 {
   if (mode == MODE_DELTA && (!s.trackChanges || s.forceFull)) return E_BAD_ARGUMENT;
@@ -98,8 +94,8 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
     releaseTransient(idx, <usize>max<i32>(candN, 1) << 2);
     return E_MEMORY_CAP;
   }
-  ensureSnap(<usize>total);
-  let w = snapPtr;
+  ensureSnap(s, <usize>total);
+  let w = s.snapPtr;
   // Header.
   store<u32>(w, SNAP_MAGIC);
   store<u16>(w, SNAP_VERSION, 4);
@@ -198,8 +194,8 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
       w += <usize>tombs << 3;
     }
   }
-  assert(<u64>(w - snapPtr) == total, 'snapshot length mismatch');
-  snapLen = w - snapPtr;
+  assert(<u64>(w - s.snapPtr) == total, 'snapshot length mismatch');
+  s.snapLen = w - s.snapPtr;
   // Bookkeeping: what was captured is now persisted; the change log starts afresh.
   if (mode != MODE_EXTRACT) {
     if (mode == MODE_FULL) {
@@ -223,7 +219,7 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
     s.forceFull = false;
   }
   releaseTransient(idx, <usize>max<i32>(candN, 1) << 2);
-  return <i32>snapLen;
+  return <i32>s.snapLen;
 }
 
 /** Reads a snapshot at (ptr, len) into the store. Returns the rows applied, or E_BAD_SNAPSHOT. */

@@ -141,6 +141,11 @@ export class Store {
   tombCap: i32 = 0;
   tombArena: ByteArena = new ByteArena();
 
+  /** The last snapshot captured (see snapshot.ts), held until released. */
+  snapPtr: usize = 0;
+  snapCap: usize = 0;
+  snapLen: usize = 0;
+
   rowBuf: usize = 0;
   hashBuf: usize = 0;
   rowBufCap: i32 = 0;
@@ -645,6 +650,7 @@ export class Store {
     release(this.tombKey, <usize>this.tombCap * 8);
     release(this.tombNs, <usize>this.tombCap * 8);
     release(this.tombHash, <usize>this.tombCap * 4);
+    releaseTransient(this.snapPtr, this.snapCap);
     releaseTransient(this.rowBuf, <usize>this.rowBufCap * 4);
     releaseTransient(this.hashBuf, <usize>this.rowBufCap * 4);
     this.keyArena.free();

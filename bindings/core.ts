@@ -271,17 +271,39 @@ export class WasmCore {
     return { count, keys, start, end, values, valid };
   }
 
-  capture(h: number, mode: number, keyGroups: number, kgMask: Uint8Array | null): Uint8Array {
+  /**
+   * Captures a snapshot of store h and keeps it in Wasm memory (read it with readSnapshot, then
+   * releaseSnapshot): the capture is all that holds up ingest, the copy out happens later, in
+   * chunks. Returns its length in bytes.
+   */
+  capture(h: number, mode: number, keyGroups: number, kgMask: Uint8Array | null): number {
     let maskPtr = 0;
     if (kgMask) {
       maskPtr = this.scratch(kgMask.length);
       this.u8.set(kgMask, maskPtr);
     }
-    const len = this.check(this.ex.snapshotCapture(h, mode, keyGroups, maskPtr), 'checkpoint capture');
-    const p = this.ex.snapshotPtr();
-    const out = this.u8.slice(p, p + len);
-    // A full snapshot buffer can be large; give it back rather than keep it resident.
-    if (len > 16 * 1024 * 1024) this.ex.snapshotFree();
+    return this.check(this.ex.snapshotCapture(h, mode, keyGroups, maskPtr), 'checkpoint capture');
+  }
+
+  /** Copies bytes [offset, offset + len) of store h's held snapshot out of Wasm memory. */
+  readSnapshot(h: number, offset: number, len: number): Uint8Array {
+    const total = this.ex.snapshotLen(h);
+    if (offset < 0 || len < 0 || offset + len > total) {
+      throw new CairnError('internal', `snapshot read: expected a range within ${total} bytes, found [${offset}, ${offset + len})`);
+    }
+    const p = this.ex.snapshotPtr(h);
+    return this.u8.slice(p + offset, p + offset + len);
+  }
+
+  releaseSnapshot(h: number): void {
+    this.ex.snapshotFree(h);
+  }
+
+  /** Capture, copy out whole and release: for moving key groups between shards. */
+  captureBytes(h: number, mode: number, keyGroups: number, kgMask: Uint8Array | null): Uint8Array {
+    const len = this.capture(h, mode, keyGroups, kgMask);
+    const out = this.readSnapshot(h, 0, len);
+    this.releaseSnapshot(h);
     return out;
   }
 

@@ -28,9 +28,9 @@ export interface CairnExports {
   outVals(a: number): number;
   outValid(a: number): number;
   snapshotCapture(h: number, mode: number, keyGroups: number, kgMask: number): number;
-  snapshotPtr(): number;
-  snapshotLen(): number;
-  snapshotFree(): void;
+  snapshotPtr(h: number): number;
+  snapshotLen(h: number): number;
+  snapshotFree(h: number): void;
   snapshotLoad(h: number, ptr: number, len: number, kgMask: number, keyGroups: number): number;
   needsFull(h: number): number;
   forceFull(h: number): void;

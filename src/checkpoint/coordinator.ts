@@ -11,10 +11,11 @@
 import { MODE_DELTA, MODE_FULL } from '../../bindings/exports.js';
 import { CairnError } from '../errors.js';
 import { crc32c } from '../codec/crc32c.js';
-import { encodeChunked } from '../codec/chunked.js';
+import { encodeChunkedFrom } from '../codec/chunked.js';
 import type { Codec } from '../codec/codec.js';
 import type { CheckpointStorage } from '../storage/storage.js';
 import type { ShardManager } from '../shard/manager.js';
+import type { CaptureInfo } from '../shard/protocol.js';
 import type { NormalizedSpec } from '../store/spec.js';
 import { readManifest } from './restore.js';
 import {
@@ -116,14 +117,16 @@ export class CheckpointCoordinator {
     // Capture: posted synchronously (through the gate) so the cut is at this call.
     const captured = m.gate(async () => {
       const shardCount = m.shardCount;
+      // Each shard serializes its rows and holds the bytes in Wasm memory; they are read out in
+      // chunks while writing, so the capture is all that holds up ingest.
       const all = plan.map((p) =>
         Promise.all(Array.from({ length: shardCount }, (_, s) =>
-          m.call<Uint8Array>(s, { op: 'capture', id: p.op.id, mode: p.full ? MODE_FULL : MODE_DELTA, keyGroups: m.keyGroups, mask: null }))));
+          m.call<CaptureInfo>(s, { op: 'capture', id: p.op.id, mode: p.full ? MODE_FULL : MODE_DELTA, keyGroups: m.keyGroups, mask: null }))));
       const lates = plan.map((p) => p.op.lateEvents());
       const states = plan.map((p) => ({ watermark: p.op.watermark, seq: p.op.seq }));
-      const bytes = await Promise.all(all);
+      const held = await Promise.all(all);
       const stallMs = performance.now() - t0;
-      return { bytes, lates: await Promise.all(lates), states, shards: shardCount, assignment: Array.from(m.assign), stallMs };
+      return { held, lates: await Promise.all(lates), states, shards: shardCount, assignment: Array.from(m.assign), stallMs };
     });
     const previous = this.tail;
     let previousFailed = false;
@@ -135,26 +138,33 @@ export class CheckpointCoordinator {
         this.allFull = true;
         throw wrap(e, `checkpoint ${id}: capture failed`);
       }
-      await previous.catch(() => { previousFailed = true; });
-      if (previousFailed && !plan.every((p) => p.full)) {
-        this.allFull = true;
-        throw new CairnError('unavailable', `checkpoint ${id}: the previous checkpoint failed, so this one has no valid parent; the next checkpoint will be a full one`);
-      }
       try {
-        return await this.write(id, plan, cap, pending, metaJson, incremental, t0);
+        await previous.catch(() => { previousFailed = true; });
+        if (previousFailed && !plan.every((p) => p.full)) {
+          this.allFull = true;
+          throw new CairnError('unavailable', `checkpoint ${id}: the previous checkpoint failed, so this one has no valid parent; the next checkpoint will be a full one`);
+        }
+        return await this.write(m, id, plan, cap, pending, metaJson, incremental, t0);
       } catch (e) {
         this.allFull = true;
-        throw wrap(e, `checkpoint ${id} failed`);
+        throw e instanceof CairnError && e.message.startsWith(`checkpoint ${id}`) ? e : wrap(e, `checkpoint ${id} failed`);
+      } finally {
+        // Whatever happened, the shards may drop the captured bytes now.
+        cap.held.forEach((perShard, i) => perShard.forEach((c, s) => {
+          m.call(s, { op: 'snapRelease', id: plan[i]!.op.id, token: c.token }).catch(() => undefined);
+        }));
       }
     })();
     this.tail = run;
-    return run;
+    // A rescale waits for this checkpoint to read its captures out of the shards.
+    return m.track(run);
   }
 
   private async write(
+    m: ShardManager,
     id: number,
     plan: { op: CheckpointOperator; full: boolean }[],
-    cap: { bytes: Uint8Array[][]; lates: bigint[]; states: { watermark: bigint; seq: bigint }[]; shards: number; assignment: number[]; stallMs: number },
+    cap: { held: CaptureInfo[][]; lates: bigint[]; states: { watermark: bigint; seq: bigint }[]; shards: number; assignment: number[]; stallMs: number },
     pending: OperatorEntry[],
     meta: unknown,
     incremental: boolean,
@@ -166,14 +176,16 @@ export class CheckpointCoordinator {
     const jobs: (() => Promise<void>)[] = [];
     const layers: Layer[] = plan.map((p, i) => {
       const layer: Layer = { checkpointId: id, full: p.full, files: [], bytes: 0 };
-      cap.bytes[i]!.forEach((raw, shard) => {
+      cap.held[i]!.forEach((c, shard) => {
         // An empty delta (header only: no rows, no tombstones) needs no file.
-        if (!p.full && isEmptySnapshot(raw)) return;
+        if (!p.full && c.length === SNAPSHOT_HEADER_BYTES) return;
         const name = dataFileName(p.op.name, id, shard);
         const ref: DataFileRef = { name, shard, bytes: 0, crc32c: 0 };
         layer.files.push(ref);
+        const read = (offset: number, length: number) =>
+          m.call<Uint8Array>(shard, { op: 'snapRead', id: p.op.id, token: c.token, offset, length });
         jobs.push(async () => {
-          const stored = await encodeChunked(raw, this.codec);
+          const stored = await encodeChunkedFrom(c.length, read, this.codec);
           ref.bytes = stored.length;
           ref.crc32c = crc32c(stored);
           await this.storage.put(name, stored);
@@ -285,12 +297,9 @@ function assignmentKey(m: ShardManager): string {
   return `${m.epoch}`;
 }
 
-/** A snapshot header with zero rows and zero tombstones (see assembly/snapshot.ts). */
-function isEmptySnapshot(raw: Uint8Array): boolean {
-  if (raw.length !== 64) return false;
-  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  return dv.getUint32(16, true) === 0 && dv.getUint32(20, true) === 0;
-}
+/** Bytes of a snapshot header (assembly/snapshot.ts SNAP_HEADER_BYTES): a capture of exactly this
+ * length has no rows and no tombstones. */
+const SNAPSHOT_HEADER_BYTES = 64;
 
 /** Runs jobs `limit` at a time; after the first failure no further job starts. */
 async function runBounded(jobs: (() => Promise<void>)[], limit: number): Promise<void> {

@@ -78,7 +78,20 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Encodes `raw` (at most FILE_RAW_BYTES_MAX bytes) into the chunked container with `codec`. */
-export async function encodeChunked(raw: Uint8Array, codec: Codec): Promise<Uint8Array> {
+export function encodeChunked(raw: Uint8Array, codec: Codec): Promise<Uint8Array> {
+  return encodeChunkedFrom(raw.length, async (offset, length) => raw.subarray(offset, offset + length), codec);
+}
+
+/**
+ * Encodes `rawBytes` bytes that `read(offset, length)` hands out one chunk at a time (at most
+ * CHUNK_RAW_BYTES_MAX each), so the raw input never has to be in JS memory all at once.
+ */
+export async function encodeChunkedFrom(
+  rawBytes: number,
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+  codec: Codec,
+): Promise<Uint8Array> {
+  const raw = { length: rawBytes };
   if (raw.length > FILE_RAW_BYTES_MAX) {
     throw new CairnError('invalid', `checkpoint file too large: expected at most ${FILE_RAW_BYTES_MAX} bytes, found ${raw.length}`);
   }
@@ -90,7 +103,9 @@ export async function encodeChunked(raw: Uint8Array, codec: Codec): Promise<Uint
   const stored: Uint8Array[] = new Array(chunkCount);
   let totalBytes = HEADER_BYTES + FOOTER_BYTES;
   for (let i = 0; i < chunkCount; i++) {
-    const piece = raw.subarray(i * CHUNK_RAW_BYTES_MAX, Math.min(raw.length, (i + 1) * CHUNK_RAW_BYTES_MAX));
+    const at = i * CHUNK_RAW_BYTES_MAX;
+    const piece = await read(at, Math.min(raw.length, at + CHUNK_RAW_BYTES_MAX) - at);
+    invariant(piece.length === Math.min(raw.length, at + CHUNK_RAW_BYTES_MAX) - at, `chunk ${i} read: expected ${Math.min(raw.length, at + CHUNK_RAW_BYTES_MAX) - at} bytes, found ${piece.length}`);
     const s = await codec.compress(piece);
     invariant(s.length >= 1, `chunk ${i} stored length: expected at least 1 byte, found 0`);
     invariant(s.length <= CHUNK_STORED_BYTES_MAX, `chunk ${i} stored length: expected at most ${CHUNK_STORED_BYTES_MAX}, found ${s.length}`);

@@ -5,11 +5,19 @@
 import { WasmCore } from '../../bindings/core.js';
 import type { StoreConfig } from '../../bindings/types.js';
 import { CairnError } from '../errors.js';
-import type { ShardRequest, ShardResponse, StoreStats } from './protocol.js';
+import type { CaptureInfo, ShardRequest, ShardResponse, StoreStats } from './protocol.js';
 
 export class ShardHost {
   private readonly core: WasmCore;
   private readonly stores = new Map<number, { h: number; cfg: StoreConfig }>();
+  /**
+   * Captures not yet read out: the newest capture of each store stays in Wasm memory (`held`);
+   * when a store is captured again before that one was released, the older one is first copied
+   * out whole (`stashed`), so overlapping checkpoints never see each other's bytes.
+   */
+  private readonly held = new Map<number, number>();
+  private readonly stashed = new Map<number, Uint8Array>();
+  private nextToken = 1;
 
   constructor(memCapBytes?: number) {
     this.core = new WasmCore(memCapBytes);
@@ -19,6 +27,15 @@ export class ShardHost {
     const s = this.stores.get(id);
     if (!s) throw new CairnError('internal', `shard has no operator ${id}`);
     return s;
+  }
+
+  /** Copies a store's held capture out of Wasm memory before its buffer is reused. */
+  private stashHeld(id: number, h: number): void {
+    const token = this.held.get(id);
+    if (token === undefined) return;
+    this.stashed.set(token, this.core.readSnapshot(h, 0, this.core.ex.snapshotLen(h)));
+    this.held.delete(id);
+    this.core.releaseSnapshot(h);
   }
 
   handle(req: ShardRequest): ShardResponse {
@@ -51,7 +68,33 @@ export class ShardHost {
         return null;
       }
       case 'vget': return core.valueGet(this.store(req.id).h, req.key) ?? null;
-      case 'capture': return core.capture(this.store(req.id).h, req.mode, req.keyGroups, req.mask);
+      case 'capture': {
+        const h = this.store(req.id).h;
+        this.stashHeld(req.id, h);
+        const length = core.capture(h, req.mode, req.keyGroups, req.mask);
+        const info: CaptureInfo = { token: this.nextToken++, length };
+        this.held.set(req.id, info.token);
+        return info;
+      }
+      case 'captureBytes': {
+        const h = this.store(req.id).h;
+        this.stashHeld(req.id, h);
+        return core.captureBytes(h, req.mode, req.keyGroups, req.mask);
+      }
+      case 'snapRead': {
+        const stash = this.stashed.get(req.token);
+        if (stash) return stash.slice(req.offset, req.offset + req.length);
+        if (this.held.get(req.id) !== req.token) throw new CairnError('internal', `snapshot ${req.token} of operator ${req.id} is not held`);
+        return core.readSnapshot(this.store(req.id).h, req.offset, req.length);
+      }
+      case 'snapRelease': {
+        if (this.stashed.delete(req.token)) return null;
+        if (this.held.get(req.id) === req.token) {
+          this.held.delete(req.id);
+          core.releaseSnapshot(this.store(req.id).h);
+        }
+        return null;
+      }
       case 'load': return core.load(this.store(req.id).h, req.bytes, req.keyGroups, req.mask);
       case 'drop': return core.dropKeyGroups(this.store(req.id).h, req.keyGroups, req.mask);
       case 'forceFull': {

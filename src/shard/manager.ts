@@ -94,7 +94,20 @@ export class ShardManager {
   }
 
   call<T extends ShardResponse>(shard: number, req: ShardRequest, transfer?: ArrayBuffer[]): Promise<T> {
-    return this.shards[shard]!.call<T>(req, transfer);
+    const s = this.shards[shard];
+    if (!s) return Promise.reject(new CairnError('unavailable', `shard ${shard} does not exist (there are ${this.shards.length})`));
+    return s.call<T>(req, transfer);
+  }
+
+  /**
+   * Registers work that reads from shards by index after its requests were posted (a checkpoint
+   * reading its captures out): a rescale waits for it before moving key groups.
+   */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   broadcast<T extends ShardResponse>(req: ShardRequest): Promise<T[]> {
@@ -175,7 +188,7 @@ export class ShardManager {
           }
           if (!any) continue;
           for (const op of this.ops.values()) {
-            const bytes = await this.call<Uint8Array>(src, { op: 'capture', id: op.id, mode: MODE_EXTRACT, keyGroups: this.keyGroups, mask: leaving });
+            const bytes = await this.call<Uint8Array>(src, { op: 'captureBytes', id: op.id, mode: MODE_EXTRACT, keyGroups: this.keyGroups, mask: leaving });
             for (let dst = 0; dst < n; dst++) {
               if (dst === src) continue;
               const mask = new Uint8Array(this.keyGroups);

@@ -15,6 +15,9 @@ export type ShardRequest =
   | { op: 'vput'; id: number; key: EncodedKey; value: Uint8Array }
   | { op: 'vget'; id: number; key: EncodedKey }
   | { op: 'capture'; id: number; mode: number; keyGroups: number; mask: Uint8Array | null }
+  | { op: 'captureBytes'; id: number; mode: number; keyGroups: number; mask: Uint8Array | null }
+  | { op: 'snapRead'; id: number; token: number; offset: number; length: number }
+  | { op: 'snapRelease'; id: number; token: number }
   | { op: 'load'; id: number; bytes: Uint8Array; keyGroups: number; mask: Uint8Array | null }
   | { op: 'drop'; id: number; keyGroups: number; mask: Uint8Array }
   | { op: 'forceFull'; id: number }
@@ -30,12 +33,18 @@ export interface StoreStats {
   keyGroupRows: Uint32Array;
 }
 
+/** A capture held by the shard: read it with 'snapRead', then 'snapRelease' it. */
+export interface CaptureInfo {
+  token: number;
+  length: number;
+}
+
 export interface MemoryStats {
   usedBytes: number;
   memoryBytes: number;
 }
 
-export type ShardResponse = number | boolean | bigint | OutColumns | Uint8Array | StoreStats | MemoryStats | undefined | null;
+export type ShardResponse = number | boolean | bigint | OutColumns | Uint8Array | StoreStats | MemoryStats | CaptureInfo | undefined | null;
 
 /** A shard as the manager sees it: asynchronous, ordered (requests apply in the order sent). */
 export interface Shard {
