@@ -38,6 +38,9 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   // Tables larger than the L2 cache get the slot-touching pass of step 2; small ones skip it.
   const large = <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride > L2_BYTES;
   const hashes = s.hashBuf;
+  const nss = s.nsBuf;
+  // Consecutive events mostly share a pane: reuse the last pane instead of an i64 division.
+  let lastPane: i64 = i64.MIN_VALUE;
   let slots = s.slots;
   let mask = s.slotMask;
   for (let b = 0; b < n; b += BLOCK_EVENTS) {
@@ -49,7 +52,12 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
         const t = load<i64>(timePtr + (<usize>i << 3));
         if (ttl > 0 && t + ttl < s.nextEventAt) s.nextEventAt = t + ttl;
         if (panes) {
-          ns = floorDiv(t, slide) * slide;
+          if (t >= lastPane && t < lastPane + slide) ns = lastPane;
+          else {
+            ns = floorDiv(t, slide) * slide;
+            lastPane = ns;
+          }
+          store<i64>(nss + (<usize>i << 3), ns);
           if (ns + horizon <= W) {
             store<i32>(rows + (<usize>i << 2), -1);
             late++;
@@ -79,7 +87,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
     // Step 3: probe (and insert).
     for (let i = b; i < e; i++) {
       if (load<i32>(rows + (<usize>i << 2)) < 0) continue;
-      const ns: i64 = panes ? floorDiv(load<i64>(timePtr + (<usize>i << 3)), slide) * slide : 0;
+      const ns: i64 = panes ? load<i64>(nss + (<usize>i << 3)) : 0;
       const h = load<u32>(hashes + (<usize>i << 2));
       let row: i32 = -1;
       if (int64) {

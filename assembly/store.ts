@@ -148,6 +148,7 @@ export class Store {
 
   rowBuf: usize = 0;
   hashBuf: usize = 0;
+  nsBuf: usize = 0;
   rowBufCap: i32 = 0;
 
   constructor(kind: i32, keyType: i32, win: i32, nAggs: i32, nFields: i32) {
@@ -323,6 +324,7 @@ export class Store {
     if (rows > this.rowBufCap) {
       this.rowBuf = growTransient(this.rowBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
       this.hashBuf = growTransient(this.hashBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
+      this.nsBuf = growTransient(this.nsBuf, <usize>this.rowBufCap * 8, <usize>rows * 8);
       this.rowBufCap = rows;
     }
     return true;
@@ -653,6 +655,7 @@ export class Store {
     releaseTransient(this.snapPtr, this.snapCap);
     releaseTransient(this.rowBuf, <usize>this.rowBufCap * 4);
     releaseTransient(this.hashBuf, <usize>this.rowBufCap * 4);
+    releaseTransient(this.nsBuf, <usize>this.rowBufCap * 8);
     this.keyArena.free();
     this.valArena.free();
     this.tombArena.free();
