@@ -4,8 +4,9 @@
 // Speeds are also reported as ratios against zstd-codec measured in the same run, since absolute
 // MB/s depend on the machine. Run directly (`node dist/bench/codec.js`, or with Deno) to print a
 // table and write bench/results/codec-<runtime>.json; `benchCodec()` returns the same object.
-import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isMain } from './report.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { decodeChunked, encodeChunked } from '../src/codec/chunked.js';
 import {
@@ -181,17 +182,7 @@ function printTable(r: CodecBenchResult): void {
   console.log(`(x = speed relative to zstd-codec in this run)`);
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const result = await benchCodec();
   printTable(result);
   const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));

@@ -365,17 +365,18 @@ export function writeSummary(quick: boolean): string {
   return file;
 }
 
-function isMain(): boolean {
+/** True when the module at `url` is the program being run (node dist/bench/x.js). */
+export function isMain(url: string): boolean {
   const entry = process.argv[1];
   if (!entry) return false;
   try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+    return url === pathToFileURL(realpathSync(entry)).href;
   } catch {
     return false;
   }
 }
 
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const quick = process.argv.includes('--quick');
   const file = writeSummary(quick);
   console.log(readFileSync(file, 'utf8'));

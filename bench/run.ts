@@ -8,13 +8,12 @@
 // --quick runs every benchmark on small inputs with one round (a smoke run of well under a minute);
 // its results go to bench/results/quick/ so they never replace real ones.
 import { spawnSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { benchStore } from './store.js';
 import { benchWindows } from './windows.js';
 import { benchShards } from './shards.js';
 import { benchCheckpoint } from './checkpoint.js';
-import { renderReport, writeReport, writeSummary, type BenchReport } from './report.js';
+import { renderReport, writeReport, writeSummary, type BenchReport, isMain } from './report.js';
 
 type BenchFn = (o: { quick: boolean; log?: (line: string) => void }) => Promise<BenchReport>;
 
@@ -75,17 +74,7 @@ async function main(): Promise<number> {
   return 0;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   main().then(
     (code) => process.exit(code),
     (e) => {

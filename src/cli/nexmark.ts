@@ -31,6 +31,7 @@
  * The columns are auction (int64), bidder (int64), price (int64, cents) and date_time (ms since the
  * epoch). Channel, URL and the "extra" padding of the reference bids are omitted.
  */
+import { fmix32 } from '../shard/hash.js';
 import { CairnError } from '../errors.js';
 import type { OutputFormat } from './parse.js';
 import { OutputWriter } from './writers.js';
@@ -234,15 +235,6 @@ function nextBase0PersonId(event: number, rng: EventRandom): number {
   return numPeople - activePeople + rng.nextInt(activePeople + PERSON_ID_LEAD);
 }
 
-/** murmur3's 32-bit finalizer: a bijective mix with full avalanche. */
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** sfc32 (Chris Doty-Humphrey's small fast counting PRNG), reseeded per event. */
 class EventRandom {
@@ -254,9 +246,9 @@ class EventRandom {
   reset(seedLo: number, seedHi: number, event: number): void {
     const lo = event >>> 0;
     const hi = Math.floor(event / 4294967296) >>> 0;
-    this.a = mix32(seedLo ^ mix32(lo ^ 0x243f6a88));
-    this.b = mix32(seedHi ^ mix32(hi ^ 0x85a308d3));
-    this.c = mix32(mix32(seedLo ^ 0x13198a2e) ^ lo ^ Math.imul(hi, 0x9e3779b9));
+    this.a = fmix32(seedLo ^ fmix32(lo ^ 0x243f6a88));
+    this.b = fmix32(seedHi ^ fmix32(hi ^ 0x85a308d3));
+    this.c = fmix32(fmix32(seedLo ^ 0x13198a2e) ^ lo ^ Math.imul(hi, 0x9e3779b9));
     this.d = 1;
     // Discard the first outputs, as sfc32's author recommends, so similar seeds diverge.
     for (let i = 0; i < 12; i++) this.next32();
