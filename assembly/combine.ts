@@ -98,4 +98,3 @@ export class Acc {
   }
 }
 
-export { FN_LAST };

@@ -370,4 +370,3 @@ function evictTtl(s: Store, W: i64): void {
   s.nextEventAt = next;
 }
 
-export { WIN_NONE };

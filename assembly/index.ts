@@ -2,7 +2,7 @@
 // caller. Strings never cross the boundary; keys and values travel as bytes in the scratch arena.
 import {
   Store, KIND_VALUE, KIND_AGG, KEY_INT64, KEY_UTF8, WIN_NONE, WIN_PANES, WIN_SESSION, FN_LAST, AGGS_MAX,
-  F_LIVE, probeHashOf, keyGroupHashOf, initAgg,
+  F_LIVE, probeHashOf, keyGroupHashOf,
 } from './store';
 import { ingestBatch } from './ingest';
 import { advance } from './emit';
@@ -299,13 +299,6 @@ export function snapshotLoad(h: i32, ptr: usize, len: usize, kgMask: usize, keyG
   return loadSnapshot(s, ptr, len, kgMask, keyGroups);
 }
 
-/** True when the next capture must be full (never captured, or the change log overflowed). */
-export function needsFull(h: i32): i32 {
-  const s = get(h);
-  if (s == null) return 1;
-  return !s.trackChanges || s.forceFull ? 1 : 0;
-}
-
 export function forceFull(h: i32): void {
   const s = get(h);
   if (s != null) s.forceFull = true;
@@ -367,4 +360,3 @@ export function hashKeyBytes(ptr: usize, len: i32): u32 { return hashBytes(ptr, 
 
 export { partition } from './route';
 
-export { initAgg, E_WRONG_KIND };

@@ -384,4 +384,3 @@ function unlinkSession(s: Store, head: i32, r: i32): i32 {
 }
 
 
-export { WIN_NONE };

@@ -417,4 +417,3 @@ function upsertRow(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64):
   return row;
 }
 
-export { F_DIRTY, F_PERSISTED };

@@ -32,7 +32,6 @@ export interface CairnExports {
   snapshotLen(h: number): number;
   snapshotFree(h: number): void;
   snapshotLoad(h: number, ptr: number, len: number, kgMask: number, keyGroups: number): number;
-  needsFull(h: number): number;
   forceFull(h: number): void;
   dropKeyGroups(h: number, kgMask: number, keyGroups: number): number;
   keyGroupRows(h: number, keyGroups: number, outPtr: number): number;

@@ -61,7 +61,11 @@ export interface ShardMetrics {
   shard: number;
   events: number;
   rows: number;
+  /** Bytes of state (what the memory cap limits). */
   stateBytes: number;
+  /** Bytes of transient buffers: scratch, output, sort space, held checkpoint captures. */
+  transientBytes: number;
+  /** Wasm linear memory of the shard (it only grows). */
   memoryBytes: number;
 }
 
@@ -310,7 +314,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
         });
         late += m.ops.get(o.op.id)!.lateBase;
       }
-      const shards = mem.map((x, i) => ({ shard: i, events: m.shardEvents[i]!, rows: shardRows[i], stateBytes: x.usedBytes, memoryBytes: x.memoryBytes }));
+      const shards = mem.map((x, i) => ({ shard: i, events: m.shardEvents[i]!, rows: shardRows[i], stateBytes: x.usedBytes, transientBytes: x.transientBytes, memoryBytes: x.memoryBytes }));
       const loads = shards.map((s) => s.events);
       const basis = loads.some((x) => x > 0) ? loads : shards.map((s) => s.rows);
       const mean = basis.reduce((a, b) => a + b, 0) / basis.length;

@@ -117,7 +117,7 @@ export class ShardHost {
         };
         return stats;
       }
-      case 'memory': return { usedBytes: core.memUsedBytes(), memoryBytes: core.memoryBytes() };
+      case 'memory': return { usedBytes: core.memUsedBytes(), memoryBytes: core.memoryBytes(), transientBytes: core.ex.memTransient() };
       case 'crash': throw new CairnError('internal', 'shard crash requested (test hook)');
     }
   }

@@ -42,6 +42,7 @@ export interface CaptureInfo {
 export interface MemoryStats {
   usedBytes: number;
   memoryBytes: number;
+  transientBytes: number;
 }
 
 export type ShardResponse = number | boolean | bigint | OutColumns | Uint8Array | StoreStats | MemoryStats | CaptureInfo | undefined | null;
