@@ -105,8 +105,8 @@ export function advance(s: Store, t: i64): i32 {
           store<i64>(candStart + (<usize>m << 3), start);
           store<i64>(candEnd + (<usize>m << 3), end);
           m++;
+          s.markDirty(r); // first: it copies the row out for a capture in progress (Store.cow)
           store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
-          s.markDirty(r);
         }
         next = min<i64>(next, end + L);
       } else {
@@ -134,8 +134,8 @@ export function advance(s: Store, t: i64): i32 {
       m++;
     }
     if (changed && first <= W) {
-      store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
       s.markDirty(r);
+      store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
     }
     const stillChanged = changed && first > W;
     const nextEnd = stillChanged ? first : floorDiv(W, slide) * slide + slide;
@@ -289,8 +289,8 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
     const firstEnd = p + slide;
     const last = p + size;
     if (changed && firstEnd <= W) {
-      store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
       s.markDirty(r);
+      store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
     }
     const nextEnd = changed && firstEnd > W ? firstEnd : wFloor + slide;
     next = min<i64>(next, nextEnd <= last ? nextEnd : last + L);

@@ -8,7 +8,7 @@ import { ingestBatch } from './ingest';
 import { advance } from './emit';
 import { out } from './out';
 import { accFor } from './emit';
-import { captureSnapshot, loadSnapshot, snapshotRelease } from './snapshot';
+import { captureSnapshot, captureBegin, captureStep, finishCapture, loadSnapshot, snapshotRelease } from './snapshot';
 import { mergeSort, compareKeys } from './sort';
 import { allocTransient, growTransient, releaseTransient, memUsedBytes, transientBytes, setMemCap as setCap } from './mem';
 import { E_BAD_HANDLE, E_BAD_ARGUMENT, E_MEMORY_CAP, E_WRONG_KIND } from './errors';
@@ -97,6 +97,8 @@ export function ingest(h: i32, n: i32, keyPtr: usize, keyBytesPtr: usize, timePt
   if (s == null) return E_BAD_HANDLE;
   if (s.kind != KIND_AGG) return E_WRONG_KIND;
   if (n < 0) return E_BAD_ARGUMENT;
+  // Session merges rewrite rows and links wholesale: complete a capture in progress first.
+  if (s.win == WIN_SESSION) finishCapture(s);
   const r = ingestBatch(s, n, keyPtr, keyBytesPtr, timePtr, valTable, seqBase);
   if (r >= 0) s.maybeCompact();
   return r;
@@ -105,6 +107,7 @@ export function ingest(h: i32, n: i32, keyPtr: usize, keyBytesPtr: usize, timePt
 export function advanceWatermark(h: i32, t: i64): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
+  if (s.win == WIN_SESSION) finishCapture(s);
   const r = advance(s, t);
   if (r >= 0) s.maybeCompact();
   return r;
@@ -207,6 +210,7 @@ export function exportRows(h: i32): i32 {
 export function deleteKey(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
+  if (s.win == WIN_SESSION) finishCapture(s);
   if (s.win != WIN_PANES) return s.deleteKey(probeHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
   const kh = keyGroupHashOf(s, keyI64, ptr, len);
   // Panes: remove every pane row of the key.
@@ -232,10 +236,13 @@ export function valuePut(h: i32, keyI64: i64, ptr: usize, len: i32, valPtr: usiz
   if (valLen < 0 || len < 0) return E_BAD_ARGUMENT;
   if (!s.reserve(1, <u32>len, <u32>valLen)) return E_MEMORY_CAP;
   const row = s.findOrInsert(probeHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
+  s.cow(row);
   const vp = s.p(s.valueCol, row);
-  s.valArena.garbageBytes += <u32>(load<u64>(vp) >>> 32);
+  const oldLen = <i32>(load<u64>(vp) >>> 32);
+  s.valArena.garbageBytes += <u32>oldLen;
   const off = s.valArena.append(valPtr, <u32>valLen);
   store<u64>(vp, (<u64>valLen << 32) | <u64>off);
+  s.addValBytes(row, valLen - oldLen);
   s.touch(row);
   s.maybeCompact();
   return 0;
@@ -277,10 +284,29 @@ export function snapshotCapture(h: i32, mode: i32, keyGroups: i32, kgMask: usize
   return captureSnapshot(s, mode, keyGroups, kgMask);
 }
 
-/** Address of the store's held capture (valid until snapshotFree or the next capture). */
+/**
+ * Starts a full capture (the cut) without copying rows; returns its byte length. Rows are copied by
+ * snapshotStep, or by the first change of their page; snapshotPtr completes it.
+ */
+export function snapshotBegin(h: i32, keyGroups: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  return captureBegin(s, keyGroups);
+}
+
+/** Copies up to maxPages more pages of the capture in progress; returns the pages left (0: done). */
+export function snapshotStep(h: i32, maxPages: i32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  return captureStep(s, maxPages);
+}
+
+/** Address of the store's held capture, complete (valid until snapshotFree or the next capture). */
 export function snapshotPtr(h: i32): usize {
   const s = get(h);
-  return s == null ? 0 : s.snapPtr;
+  if (s == null) return 0;
+  finishCapture(s);
+  return s.snapPtr;
 }
 
 export function snapshotLen(h: i32): usize {
@@ -308,6 +334,7 @@ export function forceFull(h: i32): void {
 export function dropKeyGroups(h: i32, kgMask: usize, keyGroups: i32): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
+  finishCapture(s);
   let n = 0;
   const track = s.trackChanges;
   s.trackChanges = false;

@@ -15,6 +15,7 @@
 import { hashBytes, hashI64, hashWithNs, probeHashI64 } from './hash';
 import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient } from './mem';
 import { ByteArena } from './arena';
+import { capturePage } from './snapshot';
 
 export const KEY_INT64: i32 = 0;
 export const KEY_UTF8: i32 = 1;
@@ -49,6 +50,10 @@ export const AGGS_MAX: i32 = 64;
 export const SLOT_BYTES: usize = 16;
 export const LOAD_NUM: i32 = 7;
 export const LOAD_DEN: i32 = 10;
+/** Rows per capture page (see Store.pageLive and snapshot.ts): 16, so copying a page on demand is cheap. */
+export const PAGE_SHIFT: i32 = 4;
+/** State bytes per row besides the record: free list and dirty list entries, and the page counters. */
+export const ROW_EXTRA_BYTES: usize = 9;
 
 @inline export function floorDiv(a: i64, b: i64): i64 {
   const q = a / b;
@@ -145,6 +150,29 @@ export class Store {
   snapPtr: usize = 0;
   snapCap: usize = 0;
   snapLen: usize = 0;
+
+  /**
+   * Per page of 1 << PAGE_SHIFT row ids: live rows (u32), and their key bytes (utf8 keys) and value
+   * bytes (value state). A full capture places every page's rows in the snapshot from these prefix
+   * sums, so it can copy pages in any order without first scanning the rows.
+   */
+  pageLive: usize = 0;
+  pageKeyBytes: usize = 0;
+  pageValBytes: usize = 0;
+
+  /**
+   * A full capture in progress (snapshot.ts): rows [0, capHigh) as they were at the capture's cut,
+   * copied out a page at a time, either by captureStep or, before a page is first changed, by the
+   * mutation itself (copy-on-write), so the cut costs O(pages) and ingest goes on meanwhile.
+   */
+  capActive: bool = false;
+  capHigh: i32 = 0;
+  capPages: i32 = 0;
+  capCursor: i32 = 0;
+  capLeft: i32 = 0;
+  /** Transient: u8 done flag per page, then u32 row, key byte and value byte offsets per page + 1. */
+  capMeta: usize = 0;
+  capMetaBytes: usize = 0;
 
   rowBuf: usize = 0;
   hashBuf: usize = 0;
@@ -251,7 +279,7 @@ export class Store {
     const old = this.capRows;
     if (newCap <= old) return true;
     if (this.stride == 0) this.layout();
-    const extra = <usize>(newCap - old) * (this.stride + 8);
+    const extra = <usize>(newCap - old) * (this.stride + ROW_EXTRA_BYTES);
     if (!fits(extra + 64)) return false;
     // Rows are 64-byte aligned (the allocation has 64 bytes of slack), so a 64-byte row is one line.
     const oldBytes = <usize>old * this.stride;
@@ -265,6 +293,11 @@ export class Store {
     this.rows = aligned;
     this.freeList = growZeroed(this.freeList, <usize>old * 4, <usize>newCap * 4);
     this.dirtyList = growZeroed(this.dirtyList, <usize>old * 4, <usize>newCap * 4);
+    const oldPages = <usize>pagesOf(old) * 4;
+    const newPages = <usize>pagesOf(newCap) * 4;
+    this.pageLive = growZeroed(this.pageLive, oldPages, newPages);
+    if (this.keyType == KEY_UTF8) this.pageKeyBytes = growZeroed(this.pageKeyBytes, oldPages, newPages);
+    if (this.kind == KIND_VALUE) this.pageValBytes = growZeroed(this.pageValBytes, oldPages, newPages);
     this.capRows = newCap;
     this.rebase();
     return true;
@@ -312,7 +345,7 @@ export class Store {
     if (rowsNeeded > this.capRows) {
       let next = max<i32>(this.capRows, ROWS_INITIAL);
       while (next < rowsNeeded) next = next + (next >> 1);
-      extra += <u64>(next - this.capRows) * <u64>(this.stride + 8) + 64;
+      extra += <u64>(next - this.capRows) * <u64>(this.stride + ROW_EXTRA_BYTES) + 64;
     }
     let cap = max<i32>(this.slotCap, 16);
     while (<i64>cap * LOAD_NUM / LOAD_DEN < <i64>need) cap <<= 1;
@@ -451,12 +484,16 @@ export class Store {
     } else {
       row = this.hwm++;
     }
+    this.cow(row);
     const r8 = <usize>row * this.stride;
+    const pg = <usize>(row >> PAGE_SHIFT) << 2;
+    store<u32>(this.pageLive + pg, load<u32>(this.pageLive + pg) + 1);
     if (this.keyType == KEY_INT64) {
       store<i64>(this.keyCol + r8, keyI64);
     } else {
       const off = this.keyArena.append(ptr, <u32>len);
       store<u64>(this.keyCol + r8, (<u64>len << 32) | <u64>off);
+      store<u32>(this.pageKeyBytes + pg, load<u32>(this.pageKeyBytes + pg) + <u32>len);
     }
     store<u32>(this.p(this.hashCol, row), keyHash);
     if (this.nsCol != 0) store<i64>(this.nsCol + r8, ns);
@@ -474,8 +511,27 @@ export class Store {
     return row;
   }
 
+  /**
+   * Copy-on-write for a full capture in progress: copies the page of `row` into the snapshot before
+   * the row is first changed after the cut. Every mutation of a row record calls this first (newRow,
+   * touch, markDirty, freeRow, or directly); the few that cannot finish the capture instead
+   * (finishCapture in snapshot.ts).
+   */
+  @inline cow(row: i32): void {
+    if (this.capActive && row < this.capHigh && load<u8>(this.capMeta + <usize>(row >> PAGE_SHIFT)) == 0) {
+      capturePage(this, row >> PAGE_SHIFT);
+    }
+  }
+
+  /** Adds `delta` value bytes to the page counter of `row` (value state). */
+  @inline addValBytes(row: i32, delta: i32): void {
+    const p = this.pageValBytes + (<usize>(row >> PAGE_SHIFT) << 2);
+    store<u32>(p, <u32>(<i32>load<u32>(p) + delta));
+  }
+
   /** Marks a row changed: for emission and for the next incremental checkpoint. */
   @inline touch(row: i32): void {
+    this.cow(row);
     const fp = this.p(this.flagCol, row);
     const f = load<u8>(fp);
     if (this.trackChanges && (f & F_DIRTY) == 0) {
@@ -490,6 +546,7 @@ export class Store {
    * when emission clears F_CHANGED, which is state too (a restore must not fire the window again).
    */
   @inline markDirty(row: i32): void {
+    this.cow(row);
     const fp = this.p(this.flagCol, row);
     const f = load<u8>(fp);
     if (this.trackChanges && (f & F_DIRTY) == 0) {
@@ -564,12 +621,21 @@ export class Store {
    * checkpoint, so the next incremental checkpoint deletes it on restore.
    */
   freeRow(row: i32): void {
+    this.cow(row);
     const fp = this.p(this.flagCol, row);
     const f = load<u8>(fp);
     if (this.trackChanges && (f & F_PERSISTED) != 0) this.addTombstone(row);
-    if (this.keyType == KEY_UTF8) this.keyArena.garbageBytes += <u32>this.keyLen(row);
+    const pg = <usize>(row >> PAGE_SHIFT) << 2;
+    store<u32>(this.pageLive + pg, load<u32>(this.pageLive + pg) - 1);
+    if (this.keyType == KEY_UTF8) {
+      const len = <u32>this.keyLen(row);
+      this.keyArena.garbageBytes += len;
+      store<u32>(this.pageKeyBytes + pg, load<u32>(this.pageKeyBytes + pg) - len);
+    }
     if (this.valueCol != 0) {
-      this.valArena.garbageBytes += <u32>(load<u64>(this.p(this.valueCol, row)) >>> 32);
+      const len = <u32>(load<u64>(this.p(this.valueCol, row)) >>> 32);
+      this.valArena.garbageBytes += len;
+      store<u32>(this.pageValBytes + pg, load<u32>(this.pageValBytes + pg) - len);
     }
     // A row still in the dirty list keeps its entry; capture skips rows that are no longer live.
     store<u8>(fp, f & F_DIRTY);
@@ -634,6 +700,8 @@ export class Store {
 
   /** Rewrites the utf8 key arena (and the value arena) when more than half of it is garbage. */
   maybeCompact(): bool {
+    // Compaction rewrites every row's key or value pointer: not while a capture copies rows out.
+    if (this.capActive) return true;
     if (this.keyType == KEY_UTF8) {
       if (!compactArena(this, this.keyArena, this.keyCol)) return false;
     }
@@ -648,6 +716,12 @@ export class Store {
     if (this.rowsRaw != 0) release(this.rowsRaw, <usize>c * this.stride + 64);
     release(this.freeList, <usize>c * 4);
     release(this.dirtyList, <usize>c * 4);
+    const pages = <usize>pagesOf(c) * 4;
+    release(this.pageLive, pages);
+    if (this.keyType == KEY_UTF8) release(this.pageKeyBytes, pages);
+    if (this.kind == KIND_VALUE) release(this.pageValBytes, pages);
+    releaseTransient(this.capMeta, this.capMetaBytes);
+    this.capActive = false;
     release(this.slots, <usize>this.slotCap * SLOT_BYTES);
     release(this.tombKey, <usize>this.tombCap * 8);
     release(this.tombNs, <usize>this.tombCap * 8);
@@ -662,6 +736,11 @@ export class Store {
     this.capRows = 0;
     this.slotCap = 0;
   }
+}
+
+/** Pages of 1 << PAGE_SHIFT rows covering `rows` row ids. */
+@inline export function pagesOf(rows: i32): i32 {
+  return (rows + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT;
 }
 
 /** Byte equality, eight bytes at a time (keys are short; memory.compare is a byte loop). */

@@ -29,6 +29,7 @@ import {
   type CheckpointStorage,
 } from '../src/index.js';
 import { MODE_FULL } from '../bindings/exports.js';
+import type { CaptureInfo } from '../src/shard/protocol.js';
 import { CairnError } from '../src/errors.js';
 import { amounts, int64KeySpace, keyIndexes } from './data.js';
 import { benchCodec, type CodecBenchResult } from './codec.js';
@@ -111,8 +112,9 @@ async function loaded(d: DataSet, storage: CheckpointStorage, workers = false): 
 
 /** Bytes of an uncompressed full snapshot of the operator (a capture, as a checkpoint takes it). */
 async function snapshotBytes(backend: StateBackend, op: AggregateOperator): Promise<number> {
-  const raw = await backend.manager.call<Uint8Array>(0, { op: 'capture', id: op.id, mode: MODE_FULL, keyGroups: backend.keyGroups, mask: null });
-  return raw.length;
+  const info = await backend.manager.call<CaptureInfo>(0, { op: 'capture', id: op.id, mode: MODE_FULL, keyGroups: backend.keyGroups, mask: null });
+  await backend.manager.call(0, { op: 'snapRelease', id: op.id, token: info.token });
+  return info.length;
 }
 
 interface CycleInfo {

@@ -285,6 +285,19 @@ export class WasmCore {
     return this.check(this.ex.snapshotCapture(h, mode, keyGroups, maskPtr), 'checkpoint capture');
   }
 
+  /**
+   * Starts a full capture of store h without copying its rows (the cut): returns its length. Rows
+   * are copied by captureStep, or by the first change to their page; readSnapshot completes it.
+   */
+  captureBegin(h: number, keyGroups: number): number {
+    return this.check(this.ex.snapshotBegin(h, keyGroups), 'checkpoint capture');
+  }
+
+  /** Copies up to maxPages more pages of store h's capture in progress; returns the pages left. */
+  captureStep(h: number, maxPages: number): number {
+    return this.check(this.ex.snapshotStep(h, maxPages), 'checkpoint capture');
+  }
+
   /** Copies bytes [offset, offset + len) of store h's held snapshot out of Wasm memory. */
   readSnapshot(h: number, offset: number, len: number): Uint8Array {
     const total = this.ex.snapshotLen(h);

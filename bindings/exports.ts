@@ -28,6 +28,8 @@ export interface CairnExports {
   outVals(a: number): number;
   outValid(a: number): number;
   snapshotCapture(h: number, mode: number, keyGroups: number, kgMask: number): number;
+  snapshotBegin(h: number, keyGroups: number): number;
+  snapshotStep(h: number, maxPages: number): number;
   snapshotPtr(h: number): number;
   snapshotLen(h: number): number;
   snapshotFree(h: number): void;

@@ -27,6 +27,16 @@ export const RETAIN_DEFAULT = 3;
 export const RETAIN_MAX = 1000;
 export const DELTA_RATIO_DEFAULT = 1.0;
 export const WRITE_CONCURRENCY_MAX = 8;
+/**
+ * Pages (of 16 rows) a full capture copies per step after its cut: about a millisecond of work,
+ * so an ingest call waits at most about that long behind a step.
+ */
+export const CAPTURE_STEP_PAGES = 2048;
+/**
+ * Raw bytes per compressed chunk of a data file: compressing one holds the thread for a few
+ * milliseconds (zstd-codec does about 150-300 MB/s here), where a 4 MiB chunk held it for 15-30.
+ */
+export const CHECKPOINT_CHUNK_BYTES = 1024 * 1024;
 
 export interface CheckpointResult {
   id: number;
@@ -139,6 +149,7 @@ export class CheckpointCoordinator {
         throw wrap(e, `checkpoint ${id}: capture failed`);
       }
       try {
+        await completeCaptures(m, plan, cap.held);
         await previous.catch(() => { previousFailed = true; });
         if (previousFailed && !plan.every((p) => p.full)) {
           this.allFull = true;
@@ -185,7 +196,7 @@ export class CheckpointCoordinator {
         const read = (offset: number, length: number) =>
           m.call<Uint8Array>(shard, { op: 'snapRead', id: p.op.id, token: c.token, offset, length });
         jobs.push(async () => {
-          const stored = await encodeChunkedFrom(c.length, read, this.codec);
+          const stored = await encodeChunkedFrom(c.length, read, this.codec, { shuffle: true, chunkBytes: CHECKPOINT_CHUNK_BYTES });
           ref.bytes = stored.length;
           ref.crc32c = crc32c(stored);
           await this.storage.put(name, stored);
@@ -321,4 +332,19 @@ async function runBounded(jobs: (() => Promise<void>)[], limit: number): Promise
 function wrap(e: unknown, what: string): CairnError {
   if (e instanceof CairnError) return new CairnError(e.kind === 'invalid' ? 'unavailable' : e.kind, `${what}: ${e.message}`, { cause: e });
   return new CairnError('unavailable', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+}
+
+/**
+ * Completes the full captures of a checkpoint after its cut, a step at a time, so that other work
+ * (ingest calls) runs in between: a worker shard queues each step behind the requests sent before
+ * it, an in-process shard runs it at the event loop's next turn or after the next request (see
+ * LocalShard). Rows an ingest changes meanwhile were copied before the change.
+ */
+async function completeCaptures(m: ShardManager, plan: { op: CheckpointOperator }[], held: CaptureInfo[][]): Promise<void> {
+  await Promise.all(held.flatMap((perShard, i) => perShard.map(async (c, shard) => {
+    let left = c.pending;
+    while (left > 0) {
+      left = await m.call<number>(shard, { op: 'captureStep', id: plan[i]!.op.id, token: c.token, pages: CAPTURE_STEP_PAGES });
+    }
+  })));
 }

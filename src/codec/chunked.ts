@@ -6,17 +6,23 @@
  *   Header, 11 bytes:
  *     [0, 8)    magic          "CAIRNCK1" (ASCII)
  *     [8, 10)   version        u16, 1
- *     [10, 11)  codec id       u8: 0 = none (stored bytes are the raw bytes), 1 = zstd (each chunk's
- *                              stored bytes are one standard zstd frame that declares its content size)
+ *     [10, 11)  codec id       u8: bits 0-3 the codec: 0 = none (stored bytes are the raw bytes),
+ *                              1 = zstd (each chunk's stored bytes are one standard zstd frame that
+ *                              declares its content size); bit 4 the shuffle filter: each chunk's raw
+ *                              bytes were byte-transposed in 8-byte lanes before the codec (byte k of
+ *                              lane i moved to k * lanes + i; a tail of rawLen % 8 bytes stays put),
+ *                              which puts the like bytes of 8-byte numbers together for the codec;
+ *                              bits 5-7 zero
  *   Chunks, chunkCount times, back to back from offset 11; each is 12 bytes of chunk header and then
  *   the stored bytes:
  *     [+0, +4)  rawLen         u32, 1 ..= CHUNK_RAW_BYTES_MAX (4 MiB); the encoder cuts the raw input
- *                              into 4 MiB pieces, so every chunk but the last has rawLen = 4 MiB
+ *                              into pieces of its chunk size (4 MiB by default, 1 MiB for checkpoint
+ *                              data), so every chunk but the last has the same rawLen
  *     [+4, +8)  storedLen      u32, 1 ..= CHUNK_STORED_BYTES_MAX (4 MiB + 64 KiB)
  *     [+8, +12) storedCrc      u32, CRC-32C (Castagnoli) of the stored bytes
  *     [+12, +12+storedLen)     stored bytes: the codec's encoding of rawLen raw bytes
  *   Footer, the last 24 bytes of the file:
- *     [+0, +4)   chunkCount    u32, 0 ..= CHUNKS_MAX (256)
+ *     [+0, +4)   chunkCount    u32, 0 ..= CHUNKS_MAX (4096)
  *     [+4, +12)  totalRaw      u64, sum of rawLen, 0 ..= FILE_RAW_BYTES_MAX (1 GiB)
  *     [+12, +16) fileCrc       u32, CRC-32C of every byte before the footer (header and all chunks)
  *     [+16, +24) end magic     "CAIRNEND" (ASCII)
@@ -39,7 +45,9 @@ export const CHUNK_RAW_BYTES_MAX = 4 * MiB;
 /** zstd's worst case for 4 MiB is 4 MiB + 16 KiB (ZSTD_compressBound); the rest is margin. */
 export const CHUNK_STORED_BYTES_MAX = CHUNK_RAW_BYTES_MAX + 64 * 1024;
 export const FILE_RAW_BYTES_MAX = 1024 * MiB;
-export const CHUNKS_MAX = FILE_RAW_BYTES_MAX / CHUNK_RAW_BYTES_MAX;
+/** The smallest chunk size an encoder may choose (so CHUNKS_MAX chunks cover FILE_RAW_BYTES_MAX). */
+export const CHUNK_RAW_BYTES_MIN = 256 * 1024;
+export const CHUNKS_MAX = FILE_RAW_BYTES_MAX / CHUNK_RAW_BYTES_MIN;
 
 const MAGIC = 'CAIRNCK1';
 const END_MAGIC = 'CAIRNEND';
@@ -48,12 +56,47 @@ const HEADER_BYTES = 11;
 const CHUNK_HEADER_BYTES = 12;
 const FOOTER_BYTES = 24;
 
-/** Codec ids on disk. Ids are never reused. */
+/** Codec ids on disk (bits 0-3 of the codec byte). Ids are never reused. */
 const CODEC_IDS: Readonly<Record<string, number>> = { none: 0, zstd: 1 };
 const CODEC_NAMES_BY_ID: readonly string[] = ['none', 'zstd'];
+/** The codec byte's shuffle filter bit. */
+const FILTER_SHUFFLE8 = 0x10;
+
+export interface EncodeOptions {
+  /**
+   * Byte-transpose each chunk in 8-byte lanes before compressing: for raw bytes that are columns of
+   * 8-byte numbers (state snapshots), it makes them about a quarter smaller under zstd, and faster.
+   */
+  shuffle?: boolean;
+  /**
+   * Raw bytes per chunk, CHUNK_RAW_BYTES_MIN ..= CHUNK_RAW_BYTES_MAX (default the maximum). Smaller
+   * chunks compress a little worse but hold the thread for less time per codec call.
+   */
+  chunkBytes?: number;
+}
+
+/** Byte-transposes `src` in 8-byte lanes into `dst` (see the format): byte k of lane i to k * lanes + i. */
+export function shuffle8(src: Uint8Array, dst: Uint8Array): void {
+  const lanes = src.length >>> 3;
+  for (let k = 0; k < 8; k++) {
+    const o = k * lanes;
+    for (let i = 0, j = k; i < lanes; i++, j += 8) dst[o + i] = src[j]!;
+  }
+  for (let i = lanes << 3; i < src.length; i++) dst[i] = src[i]!;
+}
+
+/** The inverse of shuffle8. */
+export function unshuffle8(src: Uint8Array, dst: Uint8Array): void {
+  const lanes = src.length >>> 3;
+  for (let k = 0; k < 8; k++) {
+    const o = k * lanes;
+    for (let i = 0, j = k; i < lanes; i++, j += 8) dst[j] = src[o + i]!;
+  }
+  for (let i = lanes << 3; i < src.length; i++) dst[i] = src[i]!;
+}
 
 invariant(CHUNK_RAW_BYTES_MAX <= CODEC_INPUT_BYTES_MAX, 'a chunk must fit one codec call');
-invariant(CHUNKS_MAX * CHUNK_RAW_BYTES_MAX === FILE_RAW_BYTES_MAX, 'the chunk limit covers the file limit');
+invariant(CHUNKS_MAX * CHUNK_RAW_BYTES_MIN === FILE_RAW_BYTES_MAX, 'the chunk limit covers the file limit');
 
 const MAGIC_CODES = asciiBytes(MAGIC);
 const END_MAGIC_CODES = asciiBytes(END_MAGIC);
@@ -78,8 +121,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Encodes `raw` (at most FILE_RAW_BYTES_MAX bytes) into the chunked container with `codec`. */
-export function encodeChunked(raw: Uint8Array, codec: Codec): Promise<Uint8Array> {
-  return encodeChunkedFrom(raw.length, async (offset, length) => raw.subarray(offset, offset + length), codec);
+export function encodeChunked(raw: Uint8Array, codec: Codec, options: EncodeOptions = {}): Promise<Uint8Array> {
+  return encodeChunkedFrom(raw.length, async (offset, length) => raw.subarray(offset, offset + length), codec, options);
 }
 
 /**
@@ -90,8 +133,15 @@ export async function encodeChunkedFrom(
   rawBytes: number,
   read: (offset: number, length: number) => Promise<Uint8Array>,
   codec: Codec,
+  options: EncodeOptions = {},
 ): Promise<Uint8Array> {
   const raw = { length: rawBytes };
+  const shuffle = options.shuffle === true;
+  const size = options.chunkBytes ?? CHUNK_RAW_BYTES_MAX;
+  if (!Number.isInteger(size) || size < CHUNK_RAW_BYTES_MIN || size > CHUNK_RAW_BYTES_MAX) {
+    throw new CairnError('invalid', `chunk size: expected an integer in [${CHUNK_RAW_BYTES_MIN}, ${CHUNK_RAW_BYTES_MAX}], found ${String(options.chunkBytes)}`);
+  }
+  const lanes = shuffle ? new Uint8Array(Math.min(rawBytes, size)) : null;
   if (raw.length > FILE_RAW_BYTES_MAX) {
     throw new CairnError('invalid', `checkpoint file too large: expected at most ${FILE_RAW_BYTES_MAX} bytes, found ${raw.length}`);
   }
@@ -99,14 +149,22 @@ export async function encodeChunkedFrom(
   if (codecId === undefined) {
     throw new CairnError('invalid', `codec: expected one of ${CODEC_NAMES_BY_ID.join(', ')}, found ${JSON.stringify(codec.name)}`);
   }
-  const chunkCount = Math.ceil(raw.length / CHUNK_RAW_BYTES_MAX);
+  const chunkCount = Math.ceil(raw.length / size);
   const stored: Uint8Array[] = new Array(chunkCount);
   let totalBytes = HEADER_BYTES + FOOTER_BYTES;
   for (let i = 0; i < chunkCount; i++) {
-    const at = i * CHUNK_RAW_BYTES_MAX;
-    const piece = await read(at, Math.min(raw.length, at + CHUNK_RAW_BYTES_MAX) - at);
-    invariant(piece.length === Math.min(raw.length, at + CHUNK_RAW_BYTES_MAX) - at, `chunk ${i} read: expected ${Math.min(raw.length, at + CHUNK_RAW_BYTES_MAX) - at} bytes, found ${piece.length}`);
-    const s = await codec.compress(piece);
+    const at = i * size;
+    const want = Math.min(raw.length, at + size) - at;
+    const piece = await read(at, want);
+    invariant(piece.length === want, `chunk ${i} read: expected ${want} bytes, found ${piece.length}`);
+    let input = piece;
+    if (lanes) {
+      input = lanes.subarray(0, piece.length);
+      shuffle8(piece, input);
+    }
+    // A codec may return its input (none): copy what must outlive the reused shuffle buffer.
+    let s = await codec.compress(input);
+    if (lanes && s.buffer === lanes.buffer) s = s.slice();
     invariant(s.length >= 1, `chunk ${i} stored length: expected at least 1 byte, found 0`);
     invariant(s.length <= CHUNK_STORED_BYTES_MAX, `chunk ${i} stored length: expected at most ${CHUNK_STORED_BYTES_MAX}, found ${s.length}`);
     stored[i] = s;
@@ -117,11 +175,11 @@ export async function encodeChunkedFrom(
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out.set(MAGIC_CODES, 0);
   view.setUint16(MAGIC_BYTES, CHUNKED_FORMAT_VERSION, true);
-  view.setUint8(MAGIC_BYTES + 2, codecId);
+  view.setUint8(MAGIC_BYTES + 2, codecId | (shuffle ? FILTER_SHUFFLE8 : 0));
   let offset = HEADER_BYTES;
   for (let i = 0; i < chunkCount; i++) {
     const s = stored[i];
-    const rawLen = Math.min(CHUNK_RAW_BYTES_MAX, raw.length - i * CHUNK_RAW_BYTES_MAX);
+    const rawLen = Math.min(size, raw.length - i * size);
     view.setUint32(offset, rawLen, true);
     view.setUint32(offset + 4, s.length, true);
     view.setUint32(offset + 8, crc32c(s), true);
@@ -163,11 +221,12 @@ export async function decodeChunked(
   if (version !== CHUNKED_FORMAT_VERSION) {
     throw corrupt(`format version: expected ${CHUNKED_FORMAT_VERSION}, found ${version}`, MAGIC_BYTES);
   }
-  const codecId = view.getUint8(MAGIC_BYTES + 2);
-  const codecName = CODEC_NAMES_BY_ID[codecId];
+  const codecByte = view.getUint8(MAGIC_BYTES + 2);
+  const codecName = (codecByte & ~(0x0f | FILTER_SHUFFLE8)) === 0 ? CODEC_NAMES_BY_ID[codecByte & 0x0f] : undefined;
   if (codecName === undefined) {
-    throw corrupt(`codec id: expected 0 (none) or 1 (zstd), found ${codecId}`, MAGIC_BYTES + 2);
+    throw corrupt(`codec id: expected 0 (none) or 1 (zstd), with or without the shuffle bit 0x10, found ${codecByte}`, MAGIC_BYTES + 2);
   }
+  const shuffled = (codecByte & FILTER_SHUFFLE8) !== 0;
 
   const footer = n - FOOTER_BYTES;
   const endMagic = bytes.subarray(footer + 16, n);
@@ -244,7 +303,8 @@ export async function decodeChunked(
       throw new CairnError('corruption', `checkpoint chunk ${i} does not decompress: ${e.message} (file=${file}, offset=${storedOffsets[i]})`, { cause: e });
     }
     invariant(piece.length === rawLens[i], `chunk ${i} decompressed size: expected ${rawLens[i]}, found ${piece.length}`);
-    out.set(piece, position);
+    if (shuffled) unshuffle8(piece, out.subarray(position, position + piece.length));
+    else out.set(piece, position);
     position += piece.length;
   }
   invariant(position === totalRaw, `decoded size: expected ${totalRaw}, found ${position}`);

@@ -12,11 +12,40 @@ export class LocalShard implements Shard {
 
   call<T extends ShardResponse>(req: ShardRequest, _transfer?: ArrayBuffer[]): Promise<T> {
     if (!this.host) return Promise.reject(new CairnError('closed', 'shard is closed'));
+    if (req.op === 'captureStep') return this.stepLater(req) as Promise<T>;
     try {
       return Promise.resolve(this.host.handle(req) as T);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * A capture step runs when the event loop next has a turn, or right after the next request
+   * (which copies some pages itself), whichever comes first: so background copying neither blocks
+   * callers that come from I/O nor waits forever behind callers that await ingest calls back to
+   * back (which only ever run microtasks). Steps are not ordered with other requests.
+   */
+  private stepLater(req: ShardRequest): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const run = (): void => {
+        if (done) return;
+        done = true;
+        if (!this.host) {
+          reject(new CairnError('closed', 'shard is closed'));
+          return;
+        }
+        try {
+          resolve(this.host.handle(req) as number);
+        } catch (e) {
+          reject(e);
+        }
+      };
+      if (typeof setImmediate === 'function') setImmediate(run);
+      else setTimeout(run, 0);
+      this.host!.afterNextRequest(run);
+    });
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,7 @@ export type ShardRequest =
   | { op: 'vget'; id: number; key: EncodedKey }
   | { op: 'capture'; id: number; mode: number; keyGroups: number; mask: Uint8Array | null }
   | { op: 'captureBytes'; id: number; mode: number; keyGroups: number; mask: Uint8Array | null }
+  | { op: 'captureStep'; id: number; token: number; pages: number }
   | { op: 'snapRead'; id: number; token: number; offset: number; length: number }
   | { op: 'snapRelease'; id: number; token: number }
   | { op: 'load'; id: number; bytes: Uint8Array; keyGroups: number; mask: Uint8Array | null }
@@ -33,10 +34,15 @@ export interface StoreStats {
   keyGroupRows: Uint32Array;
 }
 
-/** A capture held by the shard: read it with 'snapRead', then 'snapRelease' it. */
+/**
+ * A capture held by the shard: read it with 'snapRead', then 'snapRelease' it. A full capture
+ * returns at its cut with `pending` pages still to copy; 'captureStep' copies them a slice at a
+ * time, between other requests (a read completes whatever is left first).
+ */
 export interface CaptureInfo {
   token: number;
   length: number;
+  pending: number;
 }
 
 export interface MemoryStats {
