@@ -145,9 +145,9 @@ export class WasmCore {
   }
 
   /**
-   * Splits a batch by shard in one Wasm pass (assembly/route.ts): each shard's slice leaves as fresh,
-   * transferable arrays (one copy per column), null for a shard with no events. Also returns the
-   * events per key group.
+   * Splits a batch by shard in one Wasm pass (assembly/route.ts). Each shard's slice leaves as one
+   * fresh ArrayBuffer (one copy, transferable as a whole) that its columns are views into; null for
+   * a shard with no events. Also returns the events per key group.
    */
   partition(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number): { slices: (EncodedBatch | null)[]; kgCounts: Uint32Array } {
     const n = b.n;
@@ -158,39 +158,37 @@ export class WasmCore {
     const take = (bytes: number) => { const o = at; at = (at + bytes + 7) & ~7; return o; };
     const oAssign = take(keyGroups);
     const oCounts = take(shards * 4);
-    const oStarts = take((shards + 1) * 4);
-    const oByteStarts = take((shards + 1) * 4);
+    const oRegions = take((shards + 1) * 4);
     const oKg = take(keyGroups * 4);
-    const oWork = take(shards * 8);
-    const oIds = take(n);
-    const oKeysOut = take(int64 ? n * 8 : (n + shards) * 4);
-    const oKeyBytesOut = take(keyBytes);
-    const oTimesOut = take(b.times ? n * 8 : 0);
-    const oValsOut = take(nf * n * 8);
+    const oWork = take(shards * 16);
+    const oPos = take(n * 4);
+    // Every region part is 8-aligned: at most 7 bytes of padding per part, 3 + nf parts per shard.
+    const oOut = take((int64 ? n * 8 : (n + shards) * 4 + keyBytes) + (b.times ? n * 8 : 0) + nf * n * 8 + shards * (3 + nf) * 8);
     const w = this.writeBatch(b, at);
     const x = w.extra;
     this.u8.set(assign, x + oAssign);
-    this.ex.partition(int64 ? KEY_INT64 : KEY_UTF8, n, w.keys, w.keyBytes, w.times, nf, w.table, keyGroups, x + oAssign,
-      shards, x + oCounts, x + oStarts, x + oByteStarts, x + oKg, x + oWork, x + oIds, x + oKeysOut, x + oKeyBytesOut,
-      b.times ? x + oTimesOut : 0, x + oValsOut);
+    this.check(this.ex.partition(int64 ? KEY_INT64 : KEY_UTF8, n, w.keys, w.keyBytes, w.times, nf, w.table, keyGroups, x + oAssign,
+      shards, x + oCounts, x + oRegions, x + oKg, x + oWork, x + oPos, x + oOut), 'partition');
     const buf = this.u8.buffer;
-    const starts = new Uint32Array(buf, x + oStarts, shards + 1);
-    const byteStarts = new Uint32Array(buf, x + oByteStarts, shards + 1);
+    const counts = new Uint32Array(buf, x + oCounts, shards);
+    const regions = new Uint32Array(buf, x + oRegions, shards + 1);
     const kgCounts = new Uint32Array(buf.slice(x + oKg, x + oKg + keyGroups * 4));
     const slices: (EncodedBatch | null)[] = [];
     for (let s = 0; s < shards; s++) {
-      const lo = starts[s]!;
-      const m = starts[s + 1]! - lo;
+      const m = counts[s]!;
       if (m === 0) { slices.push(null); continue; }
-      const keys: EncodedKeys = int64
-        ? { type: 'int64', values: new BigInt64Array(buf.slice(x + oKeysOut + lo * 8, x + oKeysOut + (lo + m) * 8)) }
-        : {
-            type: 'utf8',
-            offsets: new Uint32Array(buf.slice(x + oKeysOut + (lo + s) * 4, x + oKeysOut + (lo + s + m + 1) * 4)),
-            bytes: new Uint8Array(buf.slice(x + oKeyBytesOut + byteStarts[s]!, x + oKeyBytesOut + byteStarts[s + 1]!)),
-          };
-      const times = b.times ? new BigInt64Array(buf.slice(x + oTimesOut + lo * 8, x + oTimesOut + (lo + m) * 8)) : null;
-      const values = b.values.map((_, f) => new Float64Array(buf.slice(x + oValsOut + (f * n + lo) * 8, x + oValsOut + (f * n + lo + m) * 8)));
+      const region = buf.slice(x + oOut + regions[s]!, x + oOut + regions[s + 1]!);
+      let o = 0;
+      const part = (bytes: number) => { const p = o; o = (o + bytes + 7) & ~7; return p; };
+      let keys: EncodedKeys;
+      if (int64) keys = { type: 'int64', values: new BigInt64Array(region, part(m * 8), m) };
+      else {
+        const offsets = new Uint32Array(region, part((m + 1) * 4), m + 1);
+        keys = { type: 'utf8', offsets, bytes: new Uint8Array(region, part(offsets[m]!), offsets[m]!) };
+      }
+      const times = b.times ? new BigInt64Array(region, part(m * 8), m) : null;
+      const values = b.values.map(() => new Float64Array(region, part(m * 8), m));
+      if (o !== region.byteLength) throw new CairnError('internal', `partition: expected shard ${s}'s region to be ${o} bytes, found ${region.byteLength}`);
       slices.push({ n: m, keys, times, values });
     }
     return { slices, kgCounts };

@@ -43,9 +43,8 @@ export interface CairnExports {
   hashProbeI64(k: bigint): number;
   hashKeyBytes(ptr: number, len: number): number;
   partition(keyType: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, nFields: number,
-    valTable: number, keyGroups: number, assign: number, shards: number, counts: number, starts: number,
-    byteStarts: number, kgCounts: number, work: number, ids: number, keysOut: number, keyBytesOut: number,
-    timesOut: number, valsOut: number): void;
+    valTable: number, keyGroups: number, assign: number, shards: number, counts: number, regions: number,
+    kgCounts: number, work: number, pos: number, out: number): number;
 }
 
 /** Status codes from assembly/errors.ts. */
