@@ -145,11 +145,12 @@ export class WasmCore {
   }
 
   /**
-   * Splits a batch by shard in one Wasm pass (assembly/route.ts). Each shard's slice leaves as one
-   * fresh ArrayBuffer (one copy, transferable as a whole) that its columns are views into; null for
-   * a shard with no events. Also returns the events per key group.
+   * Splits a batch by shard in one Wasm pass (assembly/route.ts). Each shard's slice leaves with one
+   * copy into one ArrayBuffer from `alloc` (at least the bytes asked for; transferable as a whole)
+   * that its columns are views into; null for a shard with no events. Also returns the events per
+   * key group.
    */
-  partition(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number): { slices: (EncodedBatch | null)[]; kgCounts: Uint32Array } {
+  partition(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number, alloc: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes)): { slices: (EncodedBatch | null)[]; kgCounts: Uint32Array } {
     const n = b.n;
     const nf = b.values.length;
     const int64 = b.keys.type === 'int64';
@@ -177,7 +178,10 @@ export class WasmCore {
     for (let s = 0; s < shards; s++) {
       const m = counts[s]!;
       if (m === 0) { slices.push(null); continue; }
-      const region = buf.slice(x + oOut + regions[s]!, x + oOut + regions[s + 1]!);
+      const size = regions[s + 1]! - regions[s]!;
+      const region = alloc(size);
+      if (region.byteLength < size) throw new CairnError('internal', `partition: expected a buffer of at least ${size} bytes, found ${region.byteLength}`);
+      new Uint8Array(region, 0, size).set(this.u8.subarray(x + oOut + regions[s]!, x + oOut + regions[s + 1]!));
       let o = 0;
       const part = (bytes: number) => { const p = o; o = (o + bytes + 7) & ~7; return p; };
       let keys: EncodedKeys;
@@ -188,7 +192,7 @@ export class WasmCore {
       }
       const times = b.times ? new BigInt64Array(region, part(m * 8), m) : null;
       const values = b.values.map(() => new Float64Array(region, part(m * 8), m));
-      if (o !== region.byteLength) throw new CairnError('internal', `partition: expected shard ${s}'s region to be ${o} bytes, found ${region.byteLength}`);
+      if (o !== size) throw new CairnError('internal', `partition: expected shard ${s}'s region to be ${o} bytes, found ${size}`);
       slices.push({ n: m, keys, times, values });
     }
     return { slices, kgCounts };
