@@ -36,7 +36,8 @@ port.on('message', (msg: { seq: number; req: ShardRequest }) => {
 /** The ArrayBuffers behind an answer's typed arrays (answers are at most two levels deep). */
 function ownedBuffers(value: unknown, depth = 0): ArrayBuffer[] {
   if (value === null || typeof value !== 'object' || depth > 3) return [];
-  if (ArrayBuffer.isView(value)) return value.buffer instanceof ArrayBuffer ? [value.buffer] : [];
+  // Empty arrays (most watermark advances fire nothing) clone for less than a transfer costs.
+  if (ArrayBuffer.isView(value)) return value.buffer instanceof ArrayBuffer && value.byteLength > 0 ? [value.buffer] : [];
   const out = new Set<ArrayBuffer>();
   for (const v of Object.values(value)) for (const b of ownedBuffers(v, depth + 1)) out.add(b);
   return [...out];
