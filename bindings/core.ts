@@ -198,6 +198,82 @@ export class WasmCore {
     return { slices, kgCounts };
   }
 
+  /**
+   * Merges sorted outputs (assembly/merge.ts): ordered by (end, key, start) when `byWindow`, else by
+   * (key, start), ties to the lower part. Every column is copied in once and out once, into fresh
+   * arrays. Parts must agree in key type and aggregates.
+   */
+  mergeOutputs(parts: OutColumns[], byWindow: boolean): OutColumns {
+    const k = parts.length;
+    const first = parts[0]!;
+    const int64 = first.keys.type === 'int64';
+    const na = first.values.length;
+    const total = parts.reduce((a, p) => a + p.count, 0);
+    const keyBytes = int64 ? 0 : parts.reduce((a, p) => a + (p.keys as { bytes: Uint8Array }).bytes.length, 0);
+    let at = 0;
+    const take = (bytes: number) => { const o = at; at = (at + bytes + 7) & ~7; return o; };
+    const oTable = take(k * 20);
+    const oHeads = take(k * 4);
+    const oSrcs = take(k * 4);
+    const oFromPart = take(total);
+    const oFromRow = take(total * 4);
+    const inputs = parts.map((p) => {
+      const keys = p.keys.type === 'int64' ? { values: take(p.count * 8), bytes: 0 } : { values: take((p.count + 1) * 4), bytes: take(p.keys.bytes.length) };
+      return { end: take(p.count * 8), start: take(p.count * 8), keys, values: p.values.map(() => take(p.count * 8)), valid: p.valid.map(() => take(p.count)) };
+    });
+    const oKeys = take(int64 ? total * 8 : (total + 1) * 4);
+    const oKeyBytes = take(keyBytes);
+    const oStart = take(total * 8);
+    const oEnd = take(total * 8);
+    const oValues = first.values.map(() => take(total * 8));
+    const oValid = first.valid.map(() => take(total));
+    const base = this.scratch(at);
+    const u8 = this.u8;
+    const dv = this.view;
+    parts.forEach((p, i) => {
+      const inp = inputs[i]!;
+      const t = base + oTable + i * 20;
+      u8.set(bytesOf(p.end), base + inp.end);
+      u8.set(bytesOf(p.start), base + inp.start);
+      if (p.keys.type === 'int64') u8.set(bytesOf(p.keys.values), base + inp.keys.values);
+      else {
+        u8.set(bytesOf(p.keys.offsets.subarray(0, p.count + 1)), base + inp.keys.values);
+        u8.set(p.keys.bytes, base + inp.keys.bytes);
+      }
+      p.values.forEach((v, a) => u8.set(bytesOf(v.subarray(0, p.count)), base + inp.values[a]!));
+      p.valid.forEach((v, a) => u8.set(v.subarray(0, p.count), base + inp.valid[a]!));
+      dv.setUint32(t, p.count, true);
+      dv.setUint32(t + 4, base + inp.end, true);
+      dv.setUint32(t + 8, base + inp.start, true);
+      dv.setUint32(t + 12, base + inp.keys.values, true);
+      dv.setUint32(t + 16, base + inp.keys.bytes, true);
+    });
+    const ex = this.ex;
+    const fromPart = base + oFromPart;
+    const fromRow = base + oFromRow;
+    this.check(ex.mergeOrder(k, base + oTable, byWindow ? 1 : 0, int64 ? 1 : 0, base + oHeads, total, fromPart, fromRow), 'merge shard outputs');
+    const gather = (src: (i: number) => number, dst: number, wide: boolean) => {
+      parts.forEach((_, i) => dv.setUint32(base + oSrcs + i * 4, base + src(i), true));
+      if (wide) ex.gather64(base + oSrcs, fromPart, fromRow, total, base + dst);
+      else ex.gather8(base + oSrcs, fromPart, fromRow, total, base + dst);
+    };
+    if (int64) gather((i) => inputs[i]!.keys.values, oKeys, true);
+    else ex.gatherUtf8(base + oTable, fromPart, fromRow, total, base + oKeys, base + oKeyBytes);
+    gather((i) => inputs[i]!.start, oStart, true);
+    gather((i) => inputs[i]!.end, oEnd, true);
+    for (let a = 0; a < na; a++) gather((i) => inputs[i]!.values[a]!, oValues[a]!, true);
+    for (let a = 0; a < na; a++) gather((i) => inputs[i]!.valid[a]!, oValid[a]!, false);
+    // Gathers never grow memory, but re-derive the views anyway before copying out.
+    const buf = this.u8.buffer;
+    const out64 = (o: number) => buf.slice(base + o, base + o + total * 8);
+    const keys: EncodedKeys = int64
+      ? { type: 'int64', values: new BigInt64Array(out64(oKeys)) }
+      : { type: 'utf8', offsets: new Uint32Array(buf.slice(base + oKeys, base + oKeys + (total + 1) * 4)), bytes: this.u8.slice(base + oKeyBytes, base + oKeyBytes + keyBytes) };
+    const values = first.values.map((v, a) => (v instanceof BigInt64Array ? new BigInt64Array(out64(oValues[a]!)) : new Float64Array(out64(oValues[a]!))));
+    const valid = oValid.map((o) => this.u8.slice(base + o, base + o + total));
+    return { count: total, keys, start: new BigInt64Array(out64(oStart)), end: new BigInt64Array(out64(oEnd)), values, valid };
+  }
+
   /** Writes a key into scratch; returns [keyI64, ptr, len] for point calls. */
   private keyArgs(k: EncodedKey, extra = 0): [bigint, number, number, number] {
     if (k.type === 'int64') {

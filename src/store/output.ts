@@ -5,6 +5,7 @@
 import { makeData, makeVector, Table, Int64, Float64, Utf8, Field, Schema, RecordBatch, Struct, type Vector } from 'apache-arrow';
 import type { EncodedKeys, OutColumns } from '../../bindings/types.js';
 import type { NormalizedSpec } from './spec.js';
+import { WasmCore } from '../../bindings/core.js';
 
 const decoder = new TextDecoder();
 
@@ -46,14 +47,38 @@ interface SortView {
   keys: EncodedKeys;
 }
 
+/** Rows merged in the helper Wasm instance at most; larger merges (big exports) run in JavaScript. */
+export const MERGE_WASM_ROWS_MAX = 1 << 18;
+/** utf8 key bytes merged in Wasm at most, for the same reason. */
+export const MERGE_WASM_KEY_BYTES_MAX = 16 * 1024 * 1024;
+/** Memory cap of the helper instance: room for MERGE_WASM_ROWS_MAX rows in and out, and the bytes. */
+const MERGE_CORE_MEM_CAP_BYTES = 256 * 1024 * 1024;
+
+let mergeCore: WasmCore | null = null;
+
 /**
  * Merges shard outputs, each already sorted, into one sorted output. `byWindow` orders by
  * (end, key, start) (fired windows); otherwise by (key, start) (exports). Ties go to the lower part,
- * so the result depends only on the parts. The merge runs on the caller's thread for every fired
- * batch of windows, so it reads int64 columns as 32-bit halves (a BigInt64Array read allocates a
- * BigInt) and builds the result column by column from a compact (part, row) order.
+ * so the result depends only on the parts. This runs on the caller's thread for every fired batch of
+ * windows of a sharded operator, competing with the shards for cores, so it runs in a helper Wasm
+ * instance (about 3x less CPU than mergeSortedJs for 100K rows). That instance's memory only grows,
+ * so merges beyond MERGE_WASM_ROWS_MAX rows take the JavaScript path instead.
  */
 export function mergeSorted(parts: OutColumns[], byWindow: boolean): OutColumns {
+  const live = parts.filter((p) => p.count > 0);
+  if (live.length === 0) return parts[0]!;
+  if (live.length === 1) return live[0]!;
+  const total = live.reduce((a, p) => a + p.count, 0);
+  const keyBytes = live.reduce((a, p) => a + (p.keys.type === 'utf8' ? p.keys.bytes.length : 0), 0);
+  if (total > MERGE_WASM_ROWS_MAX || keyBytes > MERGE_WASM_KEY_BYTES_MAX) return mergeSortedJs(live, byWindow);
+  return (mergeCore ??= new WasmCore(MERGE_CORE_MEM_CAP_BYTES)).mergeOutputs(live, byWindow);
+}
+
+/**
+ * The same merge in JavaScript: int64 columns are read as 32-bit halves (a BigInt64Array read
+ * allocates a BigInt) and the result is built column by column from a compact (part, row) order.
+ */
+export function mergeSortedJs(parts: OutColumns[], byWindow: boolean): OutColumns {
   const live = parts.filter((p) => p.count > 0);
   if (live.length === 0) return parts[0]!;
   if (live.length === 1) return live[0]!;

@@ -1,11 +1,11 @@
-// Proves mergeSorted (the merge of per-shard outputs on the caller's thread) against an obviously
-// correct model: concatenate the parts and stable-sort them with BigInt and byte comparisons. Parts
+// Proves both merges of per-shard outputs on the caller's thread (mergeSorted in the helper Wasm
+// instance, mergeSortedJs for merges too large for it) against an obviously correct model: concatenate the parts and stable-sort them with BigInt and byte comparisons. Parts
 // are generated sorted, with ties across parts, negative and large int64 values (the merge compares
 // 32-bit halves), utf8 keys, nulls, and empty parts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { mergeSorted } from '../../src/store/output.js';
+import { mergeSorted, mergeSortedJs } from '../../src/store/output.js';
 import type { OutColumns } from '../../bindings/types.js';
 
 interface Row { key: bigint | string; start: bigint; end: bigint; n: bigint; v: number; valid: number }
@@ -72,17 +72,19 @@ const row = (utf8: boolean) => fc.record({
   valid: fc.integer({ min: 0, max: 1 }),
 }) as fc.Arbitrary<Row>;
 
-for (const utf8 of [false, true]) {
-  for (const byWindow of [true, false]) {
-    test(`merges sorted parts like a stable sort (${utf8 ? 'utf8' : 'int64'} keys, ${byWindow ? 'by window' : 'by key'})`, () => {
-      const cmp = cmpRows(byWindow);
-      fc.assert(fc.property(fc.array(fc.array(row(utf8), { maxLength: 40 }), { minLength: 1, maxLength: 5 }), (raw) => {
-        const parts = raw.map((rows) => [...rows].sort(cmp));
-        const want = parts.flat().sort(cmp); // Array.prototype.sort is stable: ties keep part order
-        const got = rowsOf(mergeSorted(parts.map((p) => columns(p, utf8)), byWindow));
-        assert.equal(got.map((r) => ({ ...r, v: Object.is(r.v, -0) ? '-0' : r.v })), want.map((r) => ({ ...r, v: Object.is(r.v, -0) ? '-0' : r.v })));
-      }), { numRuns: 200 });
-    });
+for (const [name, merge] of [['wasm', mergeSorted], ['js', mergeSortedJs]] as const) {
+  for (const utf8 of [false, true]) {
+    for (const byWindow of [true, false]) {
+      test(`${name}: merges sorted parts like a stable sort (${utf8 ? 'utf8' : 'int64'} keys, ${byWindow ? 'by window' : 'by key'})`, () => {
+        const cmp = cmpRows(byWindow);
+        fc.assert(fc.property(fc.array(fc.array(row(utf8), { maxLength: 40 }), { minLength: 1, maxLength: 5 }), (raw) => {
+          const parts = raw.map((rows) => [...rows].sort(cmp));
+          const want = parts.flat().sort(cmp); // Array.prototype.sort is stable: ties keep part order
+          const got = rowsOf(merge(parts.map((p) => columns(p, utf8)), byWindow));
+          assert.equal(got.map((r) => ({ ...r, v: Object.is(r.v, -0) ? '-0' : r.v })), want.map((r) => ({ ...r, v: Object.is(r.v, -0) ? '-0' : r.v })));
+        }), { numRuns: 200 });
+      });
+    }
   }
 }
 
