@@ -397,7 +397,7 @@ function notesOf(r: ShardsResult, cores: number): string[] {
   const views = r.throughput.timings[VIEWS];
   const owned = r.throughput.timings['1 worker, pipelined'];
   if (views && owned) {
-    out.push(`Batches that are views (subarray) of larger columns: one worker shard took ${fmtMs(views.medianMs)} against ${fmtMs(owned.medianMs)} with batches owning their buffers. A worker is sent the batch by structured clone, which copies each view's whole underlying buffer (here the ${fmtCount(r.throughput.events)}-row columns) on every call; routing to 2+ shards makes exact-size slices first, so only one worker shard pays this.`);
+    out.push(`Batches that are views (subarray) of larger columns: one worker shard took ${fmtMs(views.medianMs)} against ${fmtMs(owned.medianMs)} with batches owning their buffers. Either way a worker shard receives its batch (or, with 2+ shards, its slice) packed into one pooled buffer that is transferred, not cloned, and given back once copied into its Wasm memory, so a view never costs its whole underlying buffer (here the ${fmtCount(r.throughput.events)}-row columns).`);
   }
   const rowsSet = new Set(Object.values(r.throughput.rows));
   out.push(rowsSet.size === 1 ? 'Every configuration emitted the same number of rows.' : `**Row counts differ between configurations**: ${JSON.stringify(r.throughput.rows)}.`);
