@@ -387,3 +387,4 @@ export function hashKeyBytes(ptr: usize, len: i32): u32 { return hashBytes(ptr, 
 
 export { partition } from './route';
 
+export { mergeOrder, gather64, gather8, gatherUtf8 } from './merge';

@@ -145,11 +145,12 @@ export class WasmCore {
   }
 
   /**
-   * Splits a batch by shard in one Wasm pass (assembly/route.ts): each shard's slice leaves as fresh,
-   * transferable arrays (one copy per column), null for a shard with no events. Also returns the
-   * events per key group.
+   * Splits a batch by shard in one Wasm pass (assembly/route.ts). Each shard's slice leaves with one
+   * copy into one ArrayBuffer from `alloc` (at least the bytes asked for; transferable as a whole)
+   * that its columns are views into; null for a shard with no events. Also returns the events per
+   * key group.
    */
-  partition(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number): { slices: (EncodedBatch | null)[]; kgCounts: Uint32Array } {
+  partition(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number, alloc: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes)): { slices: (EncodedBatch | null)[]; kgCounts: Uint32Array } {
     const n = b.n;
     const nf = b.values.length;
     const int64 = b.keys.type === 'int64';
@@ -158,42 +159,119 @@ export class WasmCore {
     const take = (bytes: number) => { const o = at; at = (at + bytes + 7) & ~7; return o; };
     const oAssign = take(keyGroups);
     const oCounts = take(shards * 4);
-    const oStarts = take((shards + 1) * 4);
-    const oByteStarts = take((shards + 1) * 4);
+    const oRegions = take((shards + 1) * 4);
     const oKg = take(keyGroups * 4);
-    const oWork = take(shards * 8);
-    const oIds = take(n);
-    const oKeysOut = take(int64 ? n * 8 : (n + shards) * 4);
-    const oKeyBytesOut = take(keyBytes);
-    const oTimesOut = take(b.times ? n * 8 : 0);
-    const oValsOut = take(nf * n * 8);
+    const oWork = take(shards * 16);
+    const oPos = take(n * 4);
+    // Every region part is 8-aligned: at most 7 bytes of padding per part, 3 + nf parts per shard.
+    const oOut = take((int64 ? n * 8 : (n + shards) * 4 + keyBytes) + (b.times ? n * 8 : 0) + nf * n * 8 + shards * (3 + nf) * 8);
     const w = this.writeBatch(b, at);
     const x = w.extra;
     this.u8.set(assign, x + oAssign);
-    this.ex.partition(int64 ? KEY_INT64 : KEY_UTF8, n, w.keys, w.keyBytes, w.times, nf, w.table, keyGroups, x + oAssign,
-      shards, x + oCounts, x + oStarts, x + oByteStarts, x + oKg, x + oWork, x + oIds, x + oKeysOut, x + oKeyBytesOut,
-      b.times ? x + oTimesOut : 0, x + oValsOut);
+    this.check(this.ex.partition(int64 ? KEY_INT64 : KEY_UTF8, n, w.keys, w.keyBytes, w.times, nf, w.table, keyGroups, x + oAssign,
+      shards, x + oCounts, x + oRegions, x + oKg, x + oWork, x + oPos, x + oOut), 'partition');
     const buf = this.u8.buffer;
-    const starts = new Uint32Array(buf, x + oStarts, shards + 1);
-    const byteStarts = new Uint32Array(buf, x + oByteStarts, shards + 1);
+    const counts = new Uint32Array(buf, x + oCounts, shards);
+    const regions = new Uint32Array(buf, x + oRegions, shards + 1);
     const kgCounts = new Uint32Array(buf.slice(x + oKg, x + oKg + keyGroups * 4));
     const slices: (EncodedBatch | null)[] = [];
     for (let s = 0; s < shards; s++) {
-      const lo = starts[s]!;
-      const m = starts[s + 1]! - lo;
+      const m = counts[s]!;
       if (m === 0) { slices.push(null); continue; }
-      const keys: EncodedKeys = int64
-        ? { type: 'int64', values: new BigInt64Array(buf.slice(x + oKeysOut + lo * 8, x + oKeysOut + (lo + m) * 8)) }
-        : {
-            type: 'utf8',
-            offsets: new Uint32Array(buf.slice(x + oKeysOut + (lo + s) * 4, x + oKeysOut + (lo + s + m + 1) * 4)),
-            bytes: new Uint8Array(buf.slice(x + oKeyBytesOut + byteStarts[s]!, x + oKeyBytesOut + byteStarts[s + 1]!)),
-          };
-      const times = b.times ? new BigInt64Array(buf.slice(x + oTimesOut + lo * 8, x + oTimesOut + (lo + m) * 8)) : null;
-      const values = b.values.map((_, f) => new Float64Array(buf.slice(x + oValsOut + (f * n + lo) * 8, x + oValsOut + (f * n + lo + m) * 8)));
+      const size = regions[s + 1]! - regions[s]!;
+      const region = alloc(size);
+      if (region.byteLength < size) throw new CairnError('internal', `partition: expected a buffer of at least ${size} bytes, found ${region.byteLength}`);
+      new Uint8Array(region, 0, size).set(this.u8.subarray(x + oOut + regions[s]!, x + oOut + regions[s + 1]!));
+      let o = 0;
+      const part = (bytes: number) => { const p = o; o = (o + bytes + 7) & ~7; return p; };
+      let keys: EncodedKeys;
+      if (int64) keys = { type: 'int64', values: new BigInt64Array(region, part(m * 8), m) };
+      else {
+        const offsets = new Uint32Array(region, part((m + 1) * 4), m + 1);
+        keys = { type: 'utf8', offsets, bytes: new Uint8Array(region, part(offsets[m]!), offsets[m]!) };
+      }
+      const times = b.times ? new BigInt64Array(region, part(m * 8), m) : null;
+      const values = b.values.map(() => new Float64Array(region, part(m * 8), m));
+      if (o !== size) throw new CairnError('internal', `partition: expected shard ${s}'s region to be ${o} bytes, found ${size}`);
       slices.push({ n: m, keys, times, values });
     }
     return { slices, kgCounts };
+  }
+
+  /**
+   * Merges sorted outputs (assembly/merge.ts): ordered by (end, key, start) when `byWindow`, else by
+   * (key, start), ties to the lower part. Every column is copied in once and out once, into fresh
+   * arrays. Parts must agree in key type and aggregates.
+   */
+  mergeOutputs(parts: OutColumns[], byWindow: boolean): OutColumns {
+    const k = parts.length;
+    const first = parts[0]!;
+    const int64 = first.keys.type === 'int64';
+    const na = first.values.length;
+    const total = parts.reduce((a, p) => a + p.count, 0);
+    const keyBytes = int64 ? 0 : parts.reduce((a, p) => a + (p.keys as { bytes: Uint8Array }).bytes.length, 0);
+    let at = 0;
+    const take = (bytes: number) => { const o = at; at = (at + bytes + 7) & ~7; return o; };
+    const oTable = take(k * 20);
+    const oHeads = take(k * 4);
+    const oSrcs = take(k * 4);
+    const oFromPart = take(total);
+    const oFromRow = take(total * 4);
+    const inputs = parts.map((p) => {
+      const keys = p.keys.type === 'int64' ? { values: take(p.count * 8), bytes: 0 } : { values: take((p.count + 1) * 4), bytes: take(p.keys.bytes.length) };
+      return { end: take(p.count * 8), start: take(p.count * 8), keys, values: p.values.map(() => take(p.count * 8)), valid: p.valid.map(() => take(p.count)) };
+    });
+    const oKeys = take(int64 ? total * 8 : (total + 1) * 4);
+    const oKeyBytes = take(keyBytes);
+    const oStart = take(total * 8);
+    const oEnd = take(total * 8);
+    const oValues = first.values.map(() => take(total * 8));
+    const oValid = first.valid.map(() => take(total));
+    const base = this.scratch(at);
+    const u8 = this.u8;
+    const dv = this.view;
+    parts.forEach((p, i) => {
+      const inp = inputs[i]!;
+      const t = base + oTable + i * 20;
+      u8.set(bytesOf(p.end), base + inp.end);
+      u8.set(bytesOf(p.start), base + inp.start);
+      if (p.keys.type === 'int64') u8.set(bytesOf(p.keys.values), base + inp.keys.values);
+      else {
+        u8.set(bytesOf(p.keys.offsets.subarray(0, p.count + 1)), base + inp.keys.values);
+        u8.set(p.keys.bytes, base + inp.keys.bytes);
+      }
+      p.values.forEach((v, a) => u8.set(bytesOf(v.subarray(0, p.count)), base + inp.values[a]!));
+      p.valid.forEach((v, a) => u8.set(v.subarray(0, p.count), base + inp.valid[a]!));
+      dv.setUint32(t, p.count, true);
+      dv.setUint32(t + 4, base + inp.end, true);
+      dv.setUint32(t + 8, base + inp.start, true);
+      dv.setUint32(t + 12, base + inp.keys.values, true);
+      dv.setUint32(t + 16, base + inp.keys.bytes, true);
+    });
+    const ex = this.ex;
+    const fromPart = base + oFromPart;
+    const fromRow = base + oFromRow;
+    this.check(ex.mergeOrder(k, base + oTable, byWindow ? 1 : 0, int64 ? 1 : 0, base + oHeads, total, fromPart, fromRow), 'merge shard outputs');
+    const gather = (src: (i: number) => number, dst: number, wide: boolean) => {
+      parts.forEach((_, i) => dv.setUint32(base + oSrcs + i * 4, base + src(i), true));
+      if (wide) ex.gather64(base + oSrcs, fromPart, fromRow, total, base + dst);
+      else ex.gather8(base + oSrcs, fromPart, fromRow, total, base + dst);
+    };
+    if (int64) gather((i) => inputs[i]!.keys.values, oKeys, true);
+    else ex.gatherUtf8(base + oTable, fromPart, fromRow, total, base + oKeys, base + oKeyBytes);
+    gather((i) => inputs[i]!.start, oStart, true);
+    gather((i) => inputs[i]!.end, oEnd, true);
+    for (let a = 0; a < na; a++) gather((i) => inputs[i]!.values[a]!, oValues[a]!, true);
+    for (let a = 0; a < na; a++) gather((i) => inputs[i]!.valid[a]!, oValid[a]!, false);
+    // Gathers never grow memory, but re-derive the views anyway before copying out.
+    const buf = this.u8.buffer;
+    const out64 = (o: number) => buf.slice(base + o, base + o + total * 8);
+    const keys: EncodedKeys = int64
+      ? { type: 'int64', values: new BigInt64Array(out64(oKeys)) }
+      : { type: 'utf8', offsets: new Uint32Array(buf.slice(base + oKeys, base + oKeys + (total + 1) * 4)), bytes: this.u8.slice(base + oKeyBytes, base + oKeyBytes + keyBytes) };
+    const values = first.values.map((v, a) => (v instanceof BigInt64Array ? new BigInt64Array(out64(oValues[a]!)) : new Float64Array(out64(oValues[a]!))));
+    const valid = oValid.map((o) => this.u8.slice(base + o, base + o + total));
+    return { count: total, keys, start: new BigInt64Array(out64(oStart)), end: new BigInt64Array(out64(oEnd)), values, valid };
   }
 
   /** Writes a key into scratch; returns [keyI64, ptr, len] for point calls. */

@@ -45,9 +45,12 @@ export interface CairnExports {
   hashProbeI64(k: bigint): number;
   hashKeyBytes(ptr: number, len: number): number;
   partition(keyType: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, nFields: number,
-    valTable: number, keyGroups: number, assign: number, shards: number, counts: number, starts: number,
-    byteStarts: number, kgCounts: number, work: number, ids: number, keysOut: number, keyBytesOut: number,
-    timesOut: number, valsOut: number): void;
+    valTable: number, keyGroups: number, assign: number, shards: number, counts: number, regions: number,
+    kgCounts: number, work: number, pos: number, out: number): number;
+  mergeOrder(nParts: number, table: number, byWindow: number, int64: number, heads: number, total: number, fromPart: number, fromRow: number): number;
+  gather64(srcs: number, fromPart: number, fromRow: number, total: number, dst: number): void;
+  gather8(srcs: number, fromPart: number, fromRow: number, total: number, dst: number): void;
+  gatherUtf8(table: number, fromPart: number, fromRow: number, total: number, dstOffsets: number, dstBytes: number): void;
 }
 
 /** Status codes from assembly/errors.ts. */

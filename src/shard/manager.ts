@@ -16,6 +16,8 @@ import { LocalShard } from './local.js';
 import { WorkerShard } from './worker-shard.js';
 import type { MemoryStats, Shard, ShardRequest, ShardResponse, StoreStats } from './protocol.js';
 import { Router, contiguousAssignment, KEY_GROUPS_MAX, SHARDS_MAX } from './router.js';
+import { batchBuffers } from './buffers.js';
+import type { BufferPool } from './pool.js';
 
 export interface ShardManagerOptions {
   shards: number;
@@ -71,7 +73,8 @@ export class ShardManager {
   }
 
   private addShard(): Shard {
-    const s = this.workers ? new WorkerShard(this.shards.length, this.memCapBytes) : new LocalShard(this.memCapBytes);
+    const pool = this.router.pool;
+    const s = this.workers ? new WorkerShard(this.shards.length, this.memCapBytes, pool) : new LocalShard(this.memCapBytes, pool);
     this.shards.push(s);
     this.shardEvents.push(0);
     return s;
@@ -126,7 +129,7 @@ export class ShardManager {
       if (!this.workers) return this.call<number>(0, { op: 'ingest', id, batch, seqBase });
       // A worker would structured-clone each column's whole underlying buffer (a subarray view of a
       // large file buffer costs the whole file): compact each column once and transfer it instead.
-      const own = compactBatch(batch);
+      const own = compactBatch(batch, this.router.pool);
       return this.call<number>(0, { op: 'ingest', id, batch: own, seqBase }, batchBuffers(own));
     }
     const slices = this.router.split(batch, this.keyGroups, this.assign, this.shards.length, this.kgEvents);
@@ -236,25 +239,29 @@ export class ShardManager {
   }
 }
 
-/** A copy of the batch whose every column owns exactly its bytes (so it can be transferred). */
-function compactBatch(b: EncodedBatch): EncodedBatch {
-  const own = <T extends { slice(): T }>(a: T): T => a.slice();
-  return {
-    n: b.n,
-    keys: b.keys.type === 'int64' ? { type: 'int64', values: own(b.keys.values) } : { type: 'utf8', offsets: own(b.keys.offsets), bytes: own(b.keys.bytes) },
-    times: b.times ? own(b.times) : null,
-    values: b.values.map(own),
+/**
+ * A copy of the batch packed into one pooled buffer (transferable as a whole, and given back by the
+ * shard once copied), so no column's larger underlying buffer is ever cloned.
+ */
+function compactBatch(b: EncodedBatch, pool: BufferPool): EncodedBatch {
+  const parts: ArrayBufferView[] = b.keys.type === 'int64' ? [b.keys.values] : [b.keys.offsets, b.keys.bytes];
+  if (b.times) parts.push(b.times);
+  parts.push(...b.values);
+  const buf = pool.take(parts.reduce((a, p) => a + ((p.byteLength + 7) & ~7), 0));
+  let at = 0;
+  /** Copies `a` to the next 8-aligned offset of buf; returns that offset. */
+  const put = (a: ArrayBufferView): number => {
+    const o = at;
+    new Uint8Array(buf, o, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    at += (a.byteLength + 7) & ~7;
+    return o;
   };
-}
-
-function batchBuffers(b: EncodedBatch): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  const add = (a: ArrayBufferView | null) => { if (a && a.buffer instanceof ArrayBuffer) out.add(a.buffer); };
-  if (b.keys.type === 'int64') add(b.keys.values);
-  else { add(b.keys.offsets); add(b.keys.bytes); }
-  add(b.times);
-  b.values.forEach(add);
-  return [...out];
+  const keys: EncodedBatch['keys'] = b.keys.type === 'int64'
+    ? { type: 'int64', values: new BigInt64Array(buf, put(b.keys.values), b.n) }
+    : { type: 'utf8', offsets: new Uint32Array(buf, put(b.keys.offsets), b.n + 1), bytes: new Uint8Array(buf, put(b.keys.bytes), b.keys.bytes.length) };
+  const times = b.times ? new BigInt64Array(buf, put(b.times), b.n) : null;
+  const values = b.values.map((v) => new Float64Array(buf, put(v), b.n));
+  return { n: b.n, keys, times, values };
 }
 
 function checkShardCount(n: number, keyGroups: number): void {

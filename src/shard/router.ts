@@ -5,6 +5,7 @@
  */
 import { WasmCore } from '../../bindings/core.js';
 import type { EncodedBatch } from '../../bindings/types.js';
+import { BufferPool } from './pool.js';
 
 export const KEY_GROUPS_MAX = 32768;
 export const SHARDS_MAX = 255;
@@ -18,15 +19,19 @@ export function contiguousAssignment(keyGroups: number, shards: number): Uint8Ar
 
 export class Router {
   private core: WasmCore | null = null;
+  /** Buffers for the slices; shards give them back once copied (see pool.ts). */
+  readonly pool = new BufferPool();
+  private readonly alloc = (bytes: number): ArrayBuffer => this.pool.take(bytes);
 
   /**
    * Splits a batch into per-shard batches (null where a shard gets no events), keeping event order:
    * one Wasm pass computes key groups and shards and scatters every column (bindings/core.ts
-   * partition). Adds the batch's events per key group to `kgEvents`.
+   * partition). Adds the batch's events per key group to `kgEvents`. Each slice's columns are views
+   * into one buffer from `pool`, which its shard gives back.
    */
   split(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number, kgEvents: Float64Array): (EncodedBatch | null)[] {
     const core = (this.core ??= new WasmCore(1 << 30));
-    const { slices, kgCounts } = core.partition(b, keyGroups, assign, shards);
+    const { slices, kgCounts } = core.partition(b, keyGroups, assign, shards, this.alloc);
     for (let g = 0; g < keyGroups; g++) kgEvents[g]! += kgCounts[g]!;
     return slices;
   }

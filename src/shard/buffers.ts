@@ -1,0 +1,13 @@
+/** The buffers behind a batch, for transfer lists and for giving them back to a pool. */
+import type { EncodedBatch } from '../../bindings/types.js';
+
+/** The distinct ArrayBuffers a batch's columns are views into (SharedArrayBuffers excluded). */
+export function batchBuffers(b: EncodedBatch): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  const add = (a: ArrayBufferView | null) => { if (a && a.buffer instanceof ArrayBuffer) out.add(a.buffer); };
+  if (b.keys.type === 'int64') add(b.keys.values);
+  else { add(b.keys.offsets); add(b.keys.bytes); }
+  add(b.times);
+  b.values.forEach(add);
+  return [...out];
+}
