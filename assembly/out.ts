@@ -4,7 +4,7 @@
 //   key      int64: i64[count]; utf8: u32 offsets[count + 1] into keyBytes
 //   start    i64[count], end i64[count]
 //   per aggregate: 8 bytes per row (i64 for count, f64 otherwise) and a u8 validity per row
-import { Store, KEY_INT64, FN_COUNT, FN_MEAN } from './store';
+import { Store, KEY_INT64, FN_COUNT, FN_SUM, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST } from './store';
 import { Acc } from './combine';
 import { ByteArena } from './arena';
 import { growTransient } from './mem';
@@ -20,6 +20,8 @@ export class Out {
   valid: usize = 0; // nAggs pointers
   valsCap: i32 = 0;
   keyBytes: ByteArena = new ByteArena();
+  /** Per value field, the non-null count of the window being folded (setFolded). */
+  fieldCnt: StaticArray<i64> = new StaticArray<i64>(0);
 
   constructor() {
     this.keyBytes.transient = true;
@@ -94,6 +96,100 @@ export class Out {
     this.pushKey(s, keyRow);
     this.setRow(s, i, start, end, acc);
     this.count = i + 1;
+  }
+
+  /** Appends one output row: the key of `keyRow`, the window bounds, and the values folded from rows[q0 .. q1). */
+  pushFolded(s: Store, keyRow: i32, start: i64, end: i64, rows: usize, q0: i32, q1: i32): void {
+    const i = this.count;
+    this.pushKey(s, keyRow);
+    store<i64>(this.start + (<usize>i << 3), start);
+    store<i64>(this.end + (<usize>i << 3), end);
+    this.setFolded(s, i, rows, q0, q1);
+    this.count = i + 1;
+  }
+
+  /**
+   * Writes row i's values folded from the rows (panes, in start order) whose ids are at
+   * rows[q0 .. q1): the same values, bit for bit, as Acc.reset, Acc.add per pane in that order and
+   * setRow, but with one loop over the panes per aggregate instead of a dispatch over every
+   * aggregate per pane (this is the inner loop of firing hopping windows).
+   */
+  setFolded(s: Store, i: i32, rows: usize, q0: i32, q1: i32): void {
+    const stride = <usize>s.stride;
+    const cntCol = s.cntCol;
+    const nf = s.nFields;
+    if (this.fieldCnt.length < nf) this.fieldCnt = new StaticArray<i64>(nf);
+    const fc = this.fieldCnt;
+    let cnt: i64 = 0;
+    for (let q = q0; q < q1; q++) cnt += load<i64>(cntCol + <usize>load<i32>(rows + (<usize>q << 2)) * stride);
+    for (let f = 0; f < nf; f++) {
+      const nc = unchecked(s.nullCnt[f]);
+      let n: i64 = 0;
+      for (let q = q0; q < q1; q++) {
+        const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+        n += load<i64>(cntCol + r8) - load<i64>(nc + r8);
+      }
+      unchecked(fc[f] = n);
+    }
+    for (let a = 0; a < s.nAggs; a++) {
+      const fn = unchecked(s.aggFn[a]);
+      const f = unchecked(s.aggField[a]);
+      const vp = load<usize>(this.vals + (<usize>a << 2)) + (<usize>i << 3);
+      const dp = load<usize>(this.valid + (<usize>a << 2)) + <usize>i;
+      if (fn == FN_COUNT) {
+        store<i64>(vp, f < 0 ? cnt : unchecked(fc[f]));
+        store<u8>(dp, 1);
+        continue;
+      }
+      const n = unchecked(fc[f]);
+      if (n == 0) {
+        store<f64>(vp, 0);
+        store<u8>(dp, 0);
+        continue;
+      }
+      // A pane contributes to a field's aggregates only when it saw a non-null value of the field.
+      const nc = unchecked(s.nullCnt[f]);
+      const col = unchecked(s.aggVal[a]);
+      let v: f64 = 0;
+      if (fn == FN_SUM || fn == FN_MEAN) {
+        for (let q = q0; q < q1; q++) {
+          const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+          if (load<i64>(cntCol + r8) != load<i64>(nc + r8)) v += load<f64>(col + r8);
+        }
+        if (fn == FN_MEAN) v = v / <f64>n;
+      } else if (fn == FN_MIN) {
+        v = Infinity;
+        for (let q = q0; q < q1; q++) {
+          const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+          if (load<i64>(cntCol + r8) == load<i64>(nc + r8)) continue;
+          const x = load<f64>(col + r8);
+          if (x < v) v = x;
+        }
+      } else if (fn == FN_MAX) {
+        v = -Infinity;
+        for (let q = q0; q < q1; q++) {
+          const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+          if (load<i64>(cntCol + r8) == load<i64>(nc + r8)) continue;
+          const x = load<f64>(col + r8);
+          if (x > v) v = x;
+        }
+      } else {
+        const tcol = unchecked(s.aggTime[a]);
+        const isFirst = fn == FN_FIRST;
+        let t0: i64 = isFirst ? i64.MAX_VALUE : i64.MIN_VALUE;
+        for (let q = q0; q < q1; q++) {
+          const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+          if (load<i64>(cntCol + r8) == load<i64>(nc + r8)) continue;
+          const t = load<i64>(tcol + r8);
+          if (isFirst ? t < t0 : t > t0) {
+            t0 = t;
+            v = load<f64>(col + r8);
+          }
+        }
+      }
+      store<f64>(vp, v);
+      store<u8>(dp, 1);
+    }
   }
 
   /** Writes row i's bounds and values (not its key: keys are appended in order by pushKey). */
