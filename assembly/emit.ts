@@ -18,6 +18,11 @@ let candEnd: usize = 0;
 let candIdx: usize = 0;
 // For hopping windows without end buckets: each window's output position.
 let candPos: usize = 0;
+// Windows to fold (Out.setFolded): rows[winQ0[j] .. winQ1[j]) go to output row winPos[j].
+let winQ0: usize = 0;
+let winQ1: usize = 0;
+let winPos: usize = 0;
+let winCap: i32 = 0;
 let candCap: i32 = 0;
 let cur: Store | null = null;
 
@@ -31,6 +36,16 @@ export function accFor(nFields: i32, nAggs: i32): Acc {
     accCache = a;
   }
   return a;
+}
+
+function ensureWin(n: i32): void {
+  if (n <= winCap) return;
+  let cap = max<i32>(winCap, 256);
+  while (cap < n) cap <<= 1;
+  winQ0 = growTransient(winQ0, <usize>winCap << 2, <usize>cap << 2);
+  winQ1 = growTransient(winQ1, <usize>winCap << 2, <usize>cap << 2);
+  winPos = growTransient(winPos, <usize>winCap << 2, <usize>cap << 2);
+  winCap = cap;
 }
 
 function ensureCand(n: i32): void {
@@ -148,8 +163,20 @@ export function advance(s: Store, t: i64): i32 {
   sortCandidates(s, m);
   for (let k = 0; k < m; k++) {
     const i = load<i32>(candIdx + (<usize>k << 2));
-    out.pushFolded(s, load<i32>(candRow + (<usize>i << 2)), load<i64>(candStart + (<usize>i << 3)), load<i64>(candEnd + (<usize>i << 3)), candRow, i, i + 1);
+    out.pushKey(s, load<i32>(candRow + (<usize>i << 2)));
+    store<i64>(out.start + (<usize>k << 3), load<i64>(candStart + (<usize>i << 3)));
+    store<i64>(out.end + (<usize>k << 3), load<i64>(candEnd + (<usize>i << 3)));
+    out.count = k + 1;
   }
+  // Each window is one row: candidate i's row is candRow[i].
+  ensureWin(m);
+  for (let k = 0; k < m; k++) {
+    const i = load<i32>(candIdx + (<usize>k << 2));
+    store<i32>(winQ0 + (<usize>k << 2), i);
+    store<i32>(winQ1 + (<usize>k << 2), i + 1);
+    store<i32>(winPos + (<usize>k << 2), k);
+  }
+  out.setFolded(s, candRow, winQ0, winQ1, winPos, m);
   cur = null;
   s.watermark = W;
   s.nextEventAt = next;
@@ -262,6 +289,7 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
   }
   // Pass 1: count (and, without buckets, record the ends of) the windows to emit.
   let m = 0;
+  let perKeyMax = 0;
   let keyBytes: u64 = 0;
   let g = 0;
   while (g < np) {
@@ -270,6 +298,7 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
     while (g1 < np && sameKey(s, load<i32>(paneIdx + (<usize>g1 << 2)), head)) g1++;
     const m1 = sweepKey(s, g, g1, m, false);
     if (s.keyType != 0) keyBytes += <u64>(m1 - m) * <u64>s.keyLen(head);
+    if (m1 - m > perKeyMax) perKeyMax = m1 - m;
     m = m1;
     g = g1;
   }
@@ -290,6 +319,7 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
     for (let k = 0; k < m; k++) store<i32>(candPos + (<usize>load<i32>(candIdx + (<usize>k << 2)) << 2), k);
   }
   // Pass 2: fold each window's panes (in start order) into its output position.
+  ensureWin(perKeyMax);
   let c = 0;
   g = 0;
   while (g < np) {
@@ -361,6 +391,8 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
   const size = s.size;
   const slide = s.slide;
   const head = load<i32>(paneIdx + (<usize>g << 2));
+  // Pass 2 lists the key's windows, then folds them together (column by column).
+  let w = 0;
   for (let sweep = 0; sweep < 2; sweep++) {
     // Sweep 0: re-fires of changed panes (ends <= Wold); sweep 1: first firings (ends > Wold).
     if (sweep == 0 && hopFirst) continue;
@@ -400,13 +432,17 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
           else store<i32>(candRow + (<usize>pos << 2), head);
           store<i64>(out.start + (<usize>pos << 3), e - size);
           store<i64>(out.end + (<usize>pos << 3), e);
-          out.setFolded(s, pos, paneIdx, q0, q1);
+          store<i32>(winQ0 + (<usize>w << 2), q0);
+          store<i32>(winQ1 + (<usize>w << 2), q1);
+          store<i32>(winPos + (<usize>w << 2), pos);
+          w++;
         }
         c++;
         nextE = e + slide;
       }
     }
   }
+  if (emit) out.setFolded(s, paneIdx, winQ0, winQ1, winPos, w);
   return c;
 }
 
