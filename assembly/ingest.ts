@@ -91,25 +91,27 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       const h = load<u32>(hashes + (<usize>i << 2));
       let row: i32 = -1;
       if (int64) {
-        // int64 keys inline: the slot holds the key itself; for panes, h is already the (key, pane)
-        // index hash and the pane start is compared on the row.
+        // int64 keys inline: the slot holds the key itself. For panes, h is the (key, pane) index
+        // hash, and a slot with this hash and key is taken as the pane without reading the row
+        // (a cache miss per event here, in a dependent chain): the pane start is checked in the
+        // verify pass below, which reads every row anyway. Only a 32-bit hash collision between
+        // two panes of one key fails that check. A probe that ends on an empty slot proves the
+        // pane absent (any row of it would match hash and key first), so it is inserted there.
         const k = load<i64>(keyPtr + (<usize>i << 3));
         let pos = h & mask;
+        let sp: usize;
         while (true) {
-          const sp = slots + <usize>pos * SLOT_BYTES;
+          sp = slots + <usize>pos * SLOT_BYTES;
           const sl = load<u64>(sp);
           if (sl == 0) break;
           if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
-            const r = <i32>(<u32>sl) - 1;
-            if (!panes || s.rowNs(r) == ns) {
-              row = r;
-              break;
-            }
+            row = <i32>(<u32>sl) - 1;
+            break;
           }
           pos = (pos + 1) & mask;
         }
         if (row < 0) {
-          row = s.findOrInsertIdx(h, k, 0, 0, ns);
+          row = s.insertAt(sp, h, k, 0, 0, ns);
           slots = s.slots;
           mask = s.slotMask;
         }
@@ -126,8 +128,20 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
     // (the key lives in the slot), so the row records are first read here, by independent loads
     // the CPU can overlap, rather than one dependent miss per event inside the probe loop.
     // Read each event's row record once in a loop of independent loads (as step 2 does for slots),
-    // so that the update loops below find their rows in cache.
-    if (large) {
+    // so that the update loops below find their rows in cache. For int64 panes this read is the
+    // check of the pane start that the probe skipped.
+    if (panes && int64) {
+      const nsCol = s.nsCol;
+      for (let i = b; i < e; i++) {
+        const r = load<i32>(rows + (<usize>i << 2));
+        if (r < 0) continue;
+        const ns = load<i64>(nss + (<usize>i << 3));
+        if (load<i64>(nsCol + <usize>r * stride) != ns) {
+          // Two panes of this key share the 32-bit index hash: take the slow, exact path.
+          store<i32>(rows + (<usize>i << 2), s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns));
+        }
+      }
+    } else if (large) {
       const cntCol = s.cntCol;
       let t2: i64 = 0;
       for (let i = b; i < e; i++) {

@@ -429,13 +429,22 @@ export class Store {
       }
       pos = (pos + 1) & mask;
     }
+    return this.insertAt(sp, h, keyI64, ptr, len, ns);
+  }
+
+  /**
+   * Inserts (key, ns), known to be absent, given its index hash and the empty slot `sp` where the
+   * probe for it ended. Returns the new row.
+   */
+  insertAt(sp: usize, h: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     if (this.prepareInsert(len)) {
       // The index was rebuilt: find the new empty slot for this key.
       const m2 = this.slotMask;
-      pos = h & m2;
+      let pos = h & m2;
       while (load<u64>(this.slots + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & m2;
       sp = this.slots + <usize>pos * SLOT_BYTES;
     }
+    const int64 = this.keyType == KEY_INT64;
     const row = this.newRow(int64 ? hashI64(keyI64) : hashBytes(ptr, len), keyI64, ptr, len, ns);
     store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
     store<i64>(sp, keyI64, 8);
