@@ -10,6 +10,7 @@ import { out } from './out';
 import { compareKeys, cmpI64, mergeSort, radixByI64 } from './sort';
 import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP } from './errors';
+import { prefetchSink } from './ingest';
 
 // Candidate windows of the current emission: a row that carries the key, and the bounds.
 let candRow: usize = 0;
@@ -18,6 +19,8 @@ let candEnd: usize = 0;
 let candIdx: usize = 0;
 // For hopping windows without end buckets: each window's output position.
 let candPos: usize = 0;
+// int64 keys of the candidates (sortCandidates).
+let candKey: usize = 0;
 // Windows to fold (Out.setFolded): rows[winQ0[j] .. winQ1[j]) go to output row winPos[j].
 let winQ0: usize = 0;
 let winQ1: usize = 0;
@@ -57,6 +60,7 @@ function ensureCand(n: i32): void {
   candEnd = growTransient(candEnd, <usize>candCap << 3, <usize>cap << 3);
   candIdx = growTransient(candIdx, <usize>candCap << 2, <usize>cap << 2);
   candPos = growTransient(candPos, <usize>candCap << 2, <usize>cap << 2);
+  candKey = growTransient(candKey, <usize>candCap << 3, <usize>cap << 3);
   candCap = cap;
 }
 
@@ -94,16 +98,29 @@ export function advance(s: Store, t: i64): i32 {
   const slide = s.slide;
   const L = s.lateness;
   if (s.win == WIN_PANES && size != slide) return advanceHopping(s, Wold, W);
-  // Pass 1: count candidates (at most one per row) so everything is allocated before state changes.
-  let n = 0;
+  // Candidates are at most one per live row: allocate for all before any state changes. Only utf8
+  // keys need a pass for this (their byte count); int64 stores count live rows as they go.
+  let n = s.liveRows;
   let keyBytes: u64 = 0;
-  for (let r = 0; r < s.hwm; r++) {
-    if (!isLive(s, r)) continue;
-    n++;
-    if (s.keyType != 0) keyBytes += <u64>s.keyLen(r);
+  if (s.keyType != 0) {
+    n = 0;
+    for (let r = 0; r < s.hwm; r++) {
+      if (!isLive(s, r)) continue;
+      n++;
+      keyBytes += <u64>s.keyLen(r);
+    }
   }
   ensureCand(n);
   if (keyBytes > 0x7fff_0000 || !out.prepare(n, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
+  const panes = s.win == WIN_PANES;
+  if (panes) ensurePurge(n);
+  // Window bounds relative to the old and new watermark (slide multiples), hoisted out of the scan.
+  const firstCall = Wold == i64.MIN_VALUE;
+  const purgedBelow: i64 = firstCall || !panes ? 0 : floorDiv(Wold - L, slide) * slide + slide;
+  const afterOld: i64 = firstCall || !panes ? 0 : floorDiv(Wold, slide) * slide + slide;
+  const wFloor: i64 = panes ? floorDiv(W, slide) * slide : 0;
+  const horizon = size + L;
+  let np = 0;
 
   // Pass 2: collect windows to emit, clear CHANGED on what is emitted, and find the next event time.
   let m = 0;
@@ -117,6 +134,7 @@ export function advance(s: Store, t: i64): i32 {
       const end = load<i64>(s.p(s.maxTimeCol, r)) + s.gap;
       if (end <= W) {
         if (changed) {
+          assert(m < n, 'window candidates exceed live rows');
           store<i32>(candRow + (<usize>m << 2), r);
           store<i64>(candStart + (<usize>m << 3), start);
           store<i64>(candEnd + (<usize>m << 3), end);
@@ -137,13 +155,14 @@ export function advance(s: Store, t: i64): i32 {
     if (changed) {
       lo = first;
       // Windows already purged (end + L <= Wold) never fire again.
-      if (Wold != i64.MIN_VALUE && lo + L <= Wold) lo = floorDiv(Wold - L, slide) * slide + slide;
+      if (!firstCall && lo + L <= Wold) lo = purgedBelow;
     } else {
-      lo = Wold == i64.MIN_VALUE ? first : floorDiv(Wold, slide) * slide + slide;
+      lo = firstCall ? first : afterOld;
       if (lo < first) lo = first;
     }
-    const hi = min<i64>(last, floorDiv(W, slide) * slide);
+    const hi = min<i64>(last, wFloor);
     for (let e = lo; e <= hi; e += slide) {
+      assert(m < n, 'window candidates exceed live rows');
       store<i32>(candRow + (<usize>m << 2), r);
       store<i64>(candStart + (<usize>m << 3), e - size);
       store<i64>(candEnd + (<usize>m << 3), e);
@@ -154,46 +173,93 @@ export function advance(s: Store, t: i64): i32 {
       s.markDirty(r);
     }
     const stillChanged = changed && first > W;
-    const nextEnd = stillChanged ? first : floorDiv(W, slide) * slide + slide;
+    const nextEnd = stillChanged ? first : wFloor + slide;
     next = min<i64>(next, nextEnd <= last ? nextEnd : last + L);
+    // Purged here, while the row record is in cache (purge() would free the same rows in the same
+    // order). Emission below still reads the row, which freeing leaves intact: no row is allocated
+    // before this call returns. Its index slot is removed after emission (purgeRows), all slots
+    // read at once, and meanwhile still names the freed row id.
+    if (p + horizon <= W) {
+      store<i32>(purgeList + (<usize>np << 2), r);
+      store<u32>(purgeHash + (<usize>np << 2), s.idxHashOf(s.rowProbeHash(r), p));
+      np++;
+      s.freeRow(r);
+    }
   }
 
   // Tumbling windows and sessions: each candidate is one row, already unique.
   cur = s;
   sortCandidates(s, m);
-  for (let k = 0; k < m; k++) {
-    const i = load<i32>(candIdx + (<usize>k << 2));
-    out.pushKey(s, load<i32>(candRow + (<usize>i << 2)));
-    store<i64>(out.start + (<usize>k << 3), load<i64>(candStart + (<usize>i << 3)));
-    store<i64>(out.end + (<usize>k << 3), load<i64>(candEnd + (<usize>i << 3)));
-    out.count = k + 1;
-  }
-  // Each window is one row: candidate i's row is candRow[i].
+  // Each window is one row: candidate i's row is candRow[i], and it goes to output row winPos[i]
+  // (its rank). Values are written in candidate order, which is row order, so row records are read
+  // in address order; the scattered writes land in the output columns, a few thousand rows long.
   ensureWin(m);
-  for (let k = 0; k < m; k++) {
-    const i = load<i32>(candIdx + (<usize>k << 2));
-    store<i32>(winQ0 + (<usize>k << 2), i);
-    store<i32>(winQ1 + (<usize>k << 2), i + 1);
-    store<i32>(winPos + (<usize>k << 2), k);
+  for (let k = 0; k < m; k++) store<i32>(winPos + (<usize>load<i32>(candIdx + (<usize>k << 2)) << 2), k);
+  for (let i = 0; i < m; i++) {
+    store<i32>(winQ0 + (<usize>i << 2), i);
+    store<i32>(winQ1 + (<usize>i << 2), i + 1);
+    const k = <usize>load<i32>(winPos + (<usize>i << 2));
+    store<i64>(out.start + (k << 3), load<i64>(candStart + (<usize>i << 3)));
+    store<i64>(out.end + (k << 3), load<i64>(candEnd + (<usize>i << 3)));
+  }
+  if (s.keyType == 0) {
+    for (let i = 0; i < m; i++) store<i64>(out.key + (<usize>load<i32>(winPos + (<usize>i << 2)) << 3), load<i64>(candKey + (<usize>i << 3)));
+    out.count = m;
+  } else {
+    // utf8 key bytes are appended in output order.
+    for (let k = 0; k < m; k++) {
+      out.pushKey(s, load<i32>(candRow + (<usize>load<i32>(candIdx + (<usize>k << 2)) << 2)));
+      out.count = k + 1;
+    }
   }
   out.setFolded(s, candRow, winQ0, winQ1, winPos, m);
   cur = null;
   s.watermark = W;
   s.nextEventAt = next;
-  purge(s, W);
+  if (panes) purgeRows(s, np);
+  else purge(s, W);
   return out.count;
 }
 
-/** Sorts candidates 0..m into candIdx by (end, key, start): radix passes for int64 keys. */
+// Rows freed by a tumbling emission's scan, in row order, and their index hashes.
+let purgeList: usize = 0;
+let purgeHash: usize = 0;
+let purgeCap: i32 = 0;
+
+function ensurePurge(n: i32): void {
+  if (n <= purgeCap) return;
+  releaseTransient(purgeList, <usize>purgeCap << 2);
+  releaseTransient(purgeHash, <usize>purgeCap << 2);
+  purgeCap = max<i32>(n, 1024);
+  purgeList = allocTransient(<usize>purgeCap << 2);
+  purgeHash = allocTransient(<usize>purgeCap << 2);
+}
+
+/**
+ * Removes the index slots of the np rows of purgeList, already freed, in the order purge() would.
+ * The slots are read first in a loop of independent loads, so the deletions mostly hit the cache:
+ * a tumbling emission purges about a window's worth of rows, each slot a miss otherwise.
+ */
+function purgeRows(s: Store, np: i32): void {
+  const slots = s.slots;
+  const mask = s.slotMask;
+  let touch: u64 = 0;
+  for (let i = 0; i < np; i++) touch ^= load<u64>(slots + <usize>(load<u32>(purgeHash + (<usize>i << 2)) & mask) * SLOT_BYTES);
+  prefetchSink ^= touch;
+  for (let i = 0; i < np; i++) s.unindexHashed(load<i32>(purgeList + (<usize>i << 2)), load<u32>(purgeHash + (<usize>i << 2)));
+}
+
+/**
+ * Sorts candidates 0..m into candIdx by (end, key, start): radix passes for int64 keys, whose
+ * values are left in candKey.
+ */
 function sortCandidates(s: Store, m: i32): void {
   for (let i = 0; i < m; i++) store<i32>(candIdx + (<usize>i << 2), i);
   if (s.keyType == 0) {
-    const keys = allocTransient(<usize>max<i32>(m, 1) << 3);
-    for (let i = 0; i < m; i++) store<i64>(keys + (<usize>i << 3), load<i64>(s.p(s.keyCol, load<i32>(candRow + (<usize>i << 2)))));
+    for (let i = 0; i < m; i++) store<i64>(candKey + (<usize>i << 3), load<i64>(s.p(s.keyCol, load<i32>(candRow + (<usize>i << 2)))));
     radixByI64(candIdx, m, candStart);
-    radixByI64(candIdx, m, keys);
+    radixByI64(candIdx, m, candKey);
     radixByI64(candIdx, m, candEnd);
-    releaseTransient(keys, <usize>max<i32>(m, 1) << 3);
   } else {
     mergeSort(candIdx, m, cmpCand);
   }

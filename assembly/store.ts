@@ -510,7 +510,11 @@ export class Store {
 
   /** Finds the index slot that points at `row`, or -1. */
   private slotOfRow(row: i32): i32 {
-    const h = this.idxHashOf(this.rowProbeHash(row), this.rowNs(row));
+    return this.slotOfRowHashed(row, this.idxHashOf(this.rowProbeHash(row), this.rowNs(row)));
+  }
+
+  /** Finds the index slot that points at `row`, given the row's index hash `h` (idxHashOf), or -1. */
+  private slotOfRowHashed(row: i32, h: u32): i32 {
     const mask = this.slotMask;
     let pos = h & mask;
     const want = <u32>(row + 1);
@@ -543,7 +547,15 @@ export class Store {
 
   /** Removes the slot of `row` with backward-shift deletion. */
   unindex(row: i32): void {
-    let i = <u32>this.slotOfRow(row);
+    this.unindexHashed(row, this.idxHashOf(this.rowProbeHash(row), this.rowNs(row)));
+  }
+
+  /**
+   * unindex() given the row's index hash `h`, so the row record is not read: the row may be freed
+   * already (its id still names its slot until this runs).
+   */
+  unindexHashed(row: i32, h: u32): void {
+    let i = <u32>this.slotOfRowHashed(row, h);
     assert(<i32>i >= 0, 'index slot missing');
     const mask = this.slotMask;
     const slots = this.slots;
