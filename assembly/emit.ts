@@ -241,6 +241,17 @@ function ensurePurge(n: i32): void {
  * a tumbling emission purges about a window's worth of rows, each slot a miss otherwise.
  */
 function purgeRows(s: Store, np: i32): void {
+  if (np * 2 > s.liveRows) {
+    // Most of the index goes: rebuilding it from the live rows (a sequential scan, one slot write
+    // each) is cheaper than deleting slot by slot (a probe and a backward shift each). The slot
+    // layout differs from what deletions leave; nothing observable depends on it.
+    memory.fill(s.slots, 0, <usize>s.slotCap * SLOT_BYTES);
+    for (let r = 0; r < s.hwm; r++) {
+      if (!isLive(s, r)) continue;
+      s.insertSlot(s.idxHashOf(s.rowProbeHash(r), s.rowNs(r)), r);
+    }
+    return;
+  }
   const slots = s.slots;
   const mask = s.slotMask;
   let touch: u64 = 0;
@@ -516,14 +527,21 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
 function purge(s: Store, W: i64): void {
   const L = s.lateness;
   if (s.win == WIN_PANES) {
+    // Free in row order, then drop the index slots together (purgeRows), as tumbling emission does.
     const horizon = s.size + L;
+    ensurePurge(s.liveRows);
+    let np = 0;
     for (let r = 0; r < s.hwm; r++) {
       if (!isLive(s, r)) continue;
-      if (load<i64>(s.p(s.nsCol, r)) + horizon <= W) {
-        s.unindex(r);
+      const p = load<i64>(s.p(s.nsCol, r));
+      if (p + horizon <= W) {
+        store<i32>(purgeList + (<usize>np << 2), r);
+        store<u32>(purgeHash + (<usize>np << 2), s.idxHashOf(s.rowProbeHash(r), p));
+        np++;
         s.freeRow(r);
       }
     }
+    purgeRows(s, np);
     return;
   }
   // Sessions: walk each key's list from its head so links and the index stay right.
