@@ -117,21 +117,38 @@ export class Out {
       this.foldCap = need;
     }
     const cnts = this.foldCnt;
+    // Neighbouring windows of a sparse key often hold the same panes (same range): those take the
+    // previous window's counts and values instead of folding again.
+    let pb: i32 = -1;
+    let pe: i32 = -1;
+    let c: i64 = 0;
     for (let j = 0; j < n; j++) {
+      const b = load<i32>(q0 + (<usize>j << 2));
       const e = load<i32>(q1 + (<usize>j << 2));
-      let c: i64 = 0;
-      for (let q = load<i32>(q0 + (<usize>j << 2)); q < e; q++) c += load<i64>(cntCol + <usize>load<i32>(rows + (<usize>q << 2)) * stride);
+      if (b != pb || e != pe) {
+        pb = b;
+        pe = e;
+        c = 0;
+        for (let q = b; q < e; q++) c += load<i64>(cntCol + <usize>load<i32>(rows + (<usize>q << 2)) * stride);
+      }
       store<i64>(cnts + (<usize>j << 3), c);
     }
     for (let f = 0; f < nf; f++) {
       const nc = unchecked(s.nullCnt[f]);
       const fc = cnts + (<usize>(f + 1) * <usize>n << 3);
+      pb = -1;
+      pe = -1;
       for (let j = 0; j < n; j++) {
+        const b = load<i32>(q0 + (<usize>j << 2));
         const e = load<i32>(q1 + (<usize>j << 2));
-        let c: i64 = 0;
-        for (let q = load<i32>(q0 + (<usize>j << 2)); q < e; q++) {
-          const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
-          c += load<i64>(cntCol + r8) - load<i64>(nc + r8);
+        if (b != pb || e != pe) {
+          pb = b;
+          pe = e;
+          c = 0;
+          for (let q = b; q < e; q++) {
+            const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+            c += load<i64>(cntCol + r8) - load<i64>(nc + r8);
+          }
         }
         store<i64>(fc + (<usize>j << 3), c);
       }
@@ -155,9 +172,8 @@ export class Out {
       const nc = unchecked(s.nullCnt[f]);
       const col = unchecked(s.aggVal[a]);
       const tcol = unchecked(s.aggTime[a]);
-      // Neighbouring windows of a sparse key often hold the same panes: fold those once.
-      let pb: i32 = -1;
-      let pe: i32 = -1;
+      pb = -1;
+      pe = -1;
       let v: f64 = 0;
       for (let j = 0; j < n; j++) {
         const i = <usize>load<i32>(pos + (<usize>j << 2));
