@@ -122,7 +122,8 @@ export function advance(s: Store, t: i64): i32 {
   const horizon = size + L;
   let np = 0;
 
-  // Pass 2: collect windows to emit, clear CHANGED on what is emitted, and find the next event time.
+  // The scan: collect windows to emit, clear CHANGED on what is emitted, find the next event time,
+  // and free purged pane rows.
   let m = 0;
   let next: i64 = i64.MAX_VALUE;
   for (let r = 0; r < s.hwm; r++) {
