@@ -10,15 +10,22 @@ import { out } from './out';
 import { compareKeys, cmpI64, mergeSort, radixByI64 } from './sort';
 import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP } from './errors';
+import { prefetchSink } from './ingest';
 
 // Candidate windows of the current emission: a row that carries the key, and the bounds.
 let candRow: usize = 0;
 let candStart: usize = 0;
 let candEnd: usize = 0;
 let candIdx: usize = 0;
-// For hopping windows: the window's panes are paneIdx[candQ0 .. candQ1).
-let candQ0: usize = 0;
-let candQ1: usize = 0;
+// For hopping windows without end buckets: each window's output position.
+let candPos: usize = 0;
+// int64 keys of the candidates (sortCandidates).
+let candKey: usize = 0;
+// Windows to fold (Out.setFolded): rows[winQ0[j] .. winQ1[j]) go to output row winPos[j].
+let winQ0: usize = 0;
+let winQ1: usize = 0;
+let winPos: usize = 0;
+let winCap: i32 = 0;
 let candCap: i32 = 0;
 let cur: Store | null = null;
 
@@ -34,6 +41,16 @@ export function accFor(nFields: i32, nAggs: i32): Acc {
   return a;
 }
 
+function ensureWin(n: i32): void {
+  if (n <= winCap) return;
+  let cap = max<i32>(winCap, 256);
+  while (cap < n) cap <<= 1;
+  winQ0 = growTransient(winQ0, <usize>winCap << 2, <usize>cap << 2);
+  winQ1 = growTransient(winQ1, <usize>winCap << 2, <usize>cap << 2);
+  winPos = growTransient(winPos, <usize>winCap << 2, <usize>cap << 2);
+  winCap = cap;
+}
+
 function ensureCand(n: i32): void {
   if (n <= candCap) return;
   let cap = max<i32>(candCap, 1024);
@@ -42,8 +59,8 @@ function ensureCand(n: i32): void {
   candStart = growTransient(candStart, <usize>candCap << 3, <usize>cap << 3);
   candEnd = growTransient(candEnd, <usize>candCap << 3, <usize>cap << 3);
   candIdx = growTransient(candIdx, <usize>candCap << 2, <usize>cap << 2);
-  candQ0 = growTransient(candQ0, <usize>candCap << 2, <usize>cap << 2);
-  candQ1 = growTransient(candQ1, <usize>candCap << 2, <usize>cap << 2);
+  candPos = growTransient(candPos, <usize>candCap << 2, <usize>cap << 2);
+  candKey = growTransient(candKey, <usize>candCap << 3, <usize>cap << 3);
   candCap = cap;
 }
 
@@ -53,6 +70,10 @@ function cmpCand(a: i32, b: i32): i32 {
   const k = compareKeys(changetype<Store>(cur), load<i32>(candRow + (<usize>a << 2)), load<i32>(candRow + (<usize>b << 2)));
   if (k != 0) return k;
   return cmpI64(load<i64>(candStart + (<usize>a << 3)), load<i64>(candStart + (<usize>b << 3)));
+}
+
+@inline function sameKey(s: Store, a: i32, b: i32): bool {
+  return s.keyType == 0 ? load<i64>(s.p(s.keyCol, a)) == load<i64>(s.p(s.keyCol, b)) : compareKeys(s, a, b) == 0;
 }
 
 @inline function isLive(s: Store, r: i32): bool {
@@ -77,19 +98,32 @@ export function advance(s: Store, t: i64): i32 {
   const slide = s.slide;
   const L = s.lateness;
   if (s.win == WIN_PANES && size != slide) return advanceHopping(s, Wold, W);
-  // Pass 1: count candidates (at most one per row) so everything is allocated before state changes.
-  let n = 0;
+  // Candidates are at most one per live row: allocate for all before any state changes. Only utf8
+  // keys need a pass for this (their byte count); int64 stores count live rows as they go.
+  let n = s.liveRows;
   let keyBytes: u64 = 0;
-  for (let r = 0; r < s.hwm; r++) {
-    if (!isLive(s, r)) continue;
-    n++;
-    if (s.keyType != 0) keyBytes += <u64>s.keyLen(r);
+  if (s.keyType != 0) {
+    n = 0;
+    for (let r = 0; r < s.hwm; r++) {
+      if (!isLive(s, r)) continue;
+      n++;
+      keyBytes += <u64>s.keyLen(r);
+    }
   }
   ensureCand(n);
   if (keyBytes > 0x7fff_0000 || !out.prepare(n, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
-  const acc = accFor(s.nFields, s.nAggs);
+  const panes = s.win == WIN_PANES;
+  if (panes) ensurePurge(n);
+  // Window bounds relative to the old and new watermark (slide multiples), hoisted out of the scan.
+  const firstCall = Wold == i64.MIN_VALUE;
+  const purgedBelow: i64 = firstCall || !panes ? 0 : floorDiv(Wold - L, slide) * slide + slide;
+  const afterOld: i64 = firstCall || !panes ? 0 : floorDiv(Wold, slide) * slide + slide;
+  const wFloor: i64 = panes ? floorDiv(W, slide) * slide : 0;
+  const horizon = size + L;
+  let np = 0;
 
-  // Pass 2: collect windows to emit, clear CHANGED on what is emitted, and find the next event time.
+  // The scan: collect windows to emit, clear CHANGED on what is emitted, find the next event time,
+  // and free purged pane rows.
   let m = 0;
   let next: i64 = i64.MAX_VALUE;
   for (let r = 0; r < s.hwm; r++) {
@@ -101,6 +135,7 @@ export function advance(s: Store, t: i64): i32 {
       const end = load<i64>(s.p(s.maxTimeCol, r)) + s.gap;
       if (end <= W) {
         if (changed) {
+          assert(m < n, 'window candidates exceed live rows');
           store<i32>(candRow + (<usize>m << 2), r);
           store<i64>(candStart + (<usize>m << 3), start);
           store<i64>(candEnd + (<usize>m << 3), end);
@@ -121,13 +156,14 @@ export function advance(s: Store, t: i64): i32 {
     if (changed) {
       lo = first;
       // Windows already purged (end + L <= Wold) never fire again.
-      if (Wold != i64.MIN_VALUE && lo + L <= Wold) lo = floorDiv(Wold - L, slide) * slide + slide;
+      if (!firstCall && lo + L <= Wold) lo = purgedBelow;
     } else {
-      lo = Wold == i64.MIN_VALUE ? first : floorDiv(Wold, slide) * slide + slide;
+      lo = firstCall ? first : afterOld;
       if (lo < first) lo = first;
     }
-    const hi = min<i64>(last, floorDiv(W, slide) * slide);
+    const hi = min<i64>(last, wFloor);
     for (let e = lo; e <= hi; e += slide) {
+      assert(m < n, 'window candidates exceed live rows');
       store<i32>(candRow + (<usize>m << 2), r);
       store<i64>(candStart + (<usize>m << 3), e - size);
       store<i64>(candEnd + (<usize>m << 3), e);
@@ -138,36 +174,104 @@ export function advance(s: Store, t: i64): i32 {
       store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
     }
     const stillChanged = changed && first > W;
-    const nextEnd = stillChanged ? first : floorDiv(W, slide) * slide + slide;
+    const nextEnd = stillChanged ? first : wFloor + slide;
     next = min<i64>(next, nextEnd <= last ? nextEnd : last + L);
+    // Purged here, while the row record is in cache (purge() would free the same rows in the same
+    // order). Emission below still reads the row, which freeing leaves intact: no row is allocated
+    // before this call returns. Its index slot is removed after emission (purgeRows), all slots
+    // read at once, and meanwhile still names the freed row id.
+    if (p + horizon <= W) {
+      store<i32>(purgeList + (<usize>np << 2), r);
+      store<u32>(purgeHash + (<usize>np << 2), s.idxHashOf(s.rowProbeHash(r), p));
+      np++;
+      s.freeRow(r);
+    }
   }
 
   // Tumbling windows and sessions: each candidate is one row, already unique.
   cur = s;
   sortCandidates(s, m);
-  for (let k = 0; k < m; k++) {
-    const i = load<i32>(candIdx + (<usize>k << 2));
-    const row = load<i32>(candRow + (<usize>i << 2));
-    acc.fromRow(s, row);
-    out.push(s, row, load<i64>(candStart + (<usize>i << 3)), load<i64>(candEnd + (<usize>i << 3)), acc);
+  // Each window is one row: candidate i's row is candRow[i], and it goes to output row winPos[i]
+  // (its rank). Values are written in candidate order, which is row order, so row records are read
+  // in address order; the scattered writes land in the output columns, a few thousand rows long.
+  ensureWin(m);
+  for (let k = 0; k < m; k++) store<i32>(winPos + (<usize>load<i32>(candIdx + (<usize>k << 2)) << 2), k);
+  for (let i = 0; i < m; i++) {
+    store<i32>(winQ0 + (<usize>i << 2), i);
+    store<i32>(winQ1 + (<usize>i << 2), i + 1);
+    const k = <usize>load<i32>(winPos + (<usize>i << 2));
+    store<i64>(out.start + (k << 3), load<i64>(candStart + (<usize>i << 3)));
+    store<i64>(out.end + (k << 3), load<i64>(candEnd + (<usize>i << 3)));
   }
+  if (s.keyType == 0) {
+    for (let i = 0; i < m; i++) store<i64>(out.key + (<usize>load<i32>(winPos + (<usize>i << 2)) << 3), load<i64>(candKey + (<usize>i << 3)));
+    out.count = m;
+  } else {
+    // utf8 key bytes are appended in output order.
+    for (let k = 0; k < m; k++) {
+      out.pushKey(s, load<i32>(candRow + (<usize>load<i32>(candIdx + (<usize>k << 2)) << 2)));
+      out.count = k + 1;
+    }
+  }
+  out.setFolded(s, candRow, winQ0, winQ1, winPos, m);
   cur = null;
   s.watermark = W;
   s.nextEventAt = next;
-  purge(s, W);
+  if (panes) purgeRows(s, np);
+  else purge(s, W);
   return out.count;
 }
 
-/** Sorts candidates 0..m into candIdx by (end, key, start): radix passes for int64 keys. */
+// Rows freed by a tumbling emission's scan, in row order, and their index hashes.
+let purgeList: usize = 0;
+let purgeHash: usize = 0;
+let purgeCap: i32 = 0;
+
+function ensurePurge(n: i32): void {
+  if (n <= purgeCap) return;
+  releaseTransient(purgeList, <usize>purgeCap << 2);
+  releaseTransient(purgeHash, <usize>purgeCap << 2);
+  purgeCap = max<i32>(n, 1024);
+  purgeList = allocTransient(<usize>purgeCap << 2);
+  purgeHash = allocTransient(<usize>purgeCap << 2);
+}
+
+/**
+ * Removes the index slots of the np rows of purgeList, already freed, in the order purge() would.
+ * The slots are read first in a loop of independent loads, so the deletions mostly hit the cache:
+ * a tumbling emission purges about a window's worth of rows, each slot a miss otherwise.
+ */
+function purgeRows(s: Store, np: i32): void {
+  if (np * 2 > s.liveRows) {
+    // Most of the index goes: rebuilding it from the live rows (a sequential scan, one slot write
+    // each) is cheaper than deleting slot by slot (a probe and a backward shift each). The slot
+    // layout differs from what deletions leave; nothing observable depends on it.
+    memory.fill(s.slots, 0, <usize>s.slotCap * SLOT_BYTES);
+    for (let r = 0; r < s.hwm; r++) {
+      if (!isLive(s, r)) continue;
+      s.insertSlot(s.idxHashOf(s.rowProbeHash(r), s.rowNs(r)), r);
+    }
+    return;
+  }
+  const slots = s.slots;
+  const mask = s.slotMask;
+  let touch: u64 = 0;
+  for (let i = 0; i < np; i++) touch ^= load<u64>(slots + <usize>(load<u32>(purgeHash + (<usize>i << 2)) & mask) * SLOT_BYTES);
+  prefetchSink ^= touch;
+  for (let i = 0; i < np; i++) s.unindexHashed(load<i32>(purgeList + (<usize>i << 2)), load<u32>(purgeHash + (<usize>i << 2)));
+}
+
+/**
+ * Sorts candidates 0..m into candIdx by (end, key, start): radix passes for int64 keys, whose
+ * values are left in candKey.
+ */
 function sortCandidates(s: Store, m: i32): void {
   for (let i = 0; i < m; i++) store<i32>(candIdx + (<usize>i << 2), i);
   if (s.keyType == 0) {
-    const keys = allocTransient(<usize>max<i32>(m, 1) << 3);
-    for (let i = 0; i < m; i++) store<i64>(keys + (<usize>i << 3), load<i64>(s.p(s.keyCol, load<i32>(candRow + (<usize>i << 2)))));
+    for (let i = 0; i < m; i++) store<i64>(candKey + (<usize>i << 3), load<i64>(s.p(s.keyCol, load<i32>(candRow + (<usize>i << 2)))));
     radixByI64(candIdx, m, candStart);
-    radixByI64(candIdx, m, keys);
+    radixByI64(candIdx, m, candKey);
     radixByI64(candIdx, m, candEnd);
-    releaseTransient(keys, <usize>max<i32>(m, 1) << 3);
   } else {
     mergeSort(candIdx, m, cmpCand);
   }
@@ -187,10 +291,18 @@ function cmpPane(a: i32, b: i32): i32 {
 /**
  * Hopping windows. The store holds slide-sized panes; a window is folded from its panes when it
  * fires. Panes are sorted by (key, start), and for each key the windows to emit are generated from
- * its panes' ranges by a sweep, so the work is proportional to the panes that exist and the windows
- * emitted, never to size/slide index probes per window (which mostly miss for sparse keys):
+ * its panes' ranges by a sweep (sweepKey), so the work is proportional to the panes that exist and
+ * the windows emitted, never to size/slide index probes per window (which mostly miss for sparse
+ * keys):
  *  - windows with end in (Wold, W] that hold any pane of the key (first firing), and
  *  - windows with end <= Wold, not yet purged, that hold a pane changed since it was last emitted.
+ *
+ * The sweep yields a key's windows in increasing end order and keys in increasing order, so a stable
+ * sort by end alone gives the output order (end, key, start): the start is end - size. Two passes
+ * run the same sweep: the first counts windows per end (a counting sort over slide-sized buckets
+ * of end, or when ends span too many buckets, a radix sort of the ends), the second folds every
+ * window straight into its output position. Folding key by key keeps a key's panes in cache for all
+ * of its windows; folding in output order would fetch them again for every window end.
  */
 function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
   const size = s.size;
@@ -204,10 +316,15 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
     paneIdx = allocTransient(<usize>paneCap << 2);
   }
   let np = 0;
+  let minPane: i64 = i64.MAX_VALUE;
+  let maxPane: i64 = i64.MIN_VALUE;
   for (let r = 0; r < s.hwm; r++) {
     if (!isLive(s, r)) continue;
     store<i32>(paneIdx + (<usize>np << 2), r);
     np++;
+    const p = s.rowNs(r);
+    if (p < minPane) minPane = p;
+    if (p > maxPane) maxPane = p;
   }
   if (s.keyType == 0) {
     const span = <usize>max<i32>(s.hwm, 1) << 3;
@@ -225,59 +342,80 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
   } else {
     mergeSort(paneIdx, np, cmpPane);
   }
-  // Generate windows per key.
   const first = Wold == i64.MIN_VALUE;
-  const purgeLo: i64 = first ? i64.MIN_VALUE : floorDiv(Wold - L, slide) * slide + slide;
-  const afterOld: i64 = first ? i64.MIN_VALUE : floorDiv(Wold, slide) * slide + slide;
-  const oldFloor: i64 = first ? i64.MIN_VALUE : floorDiv(Wold, slide) * slide;
+  hopFirst = first;
+  hopPurgeLo = first ? i64.MIN_VALUE : floorDiv(Wold - L, slide) * slide + slide;
+  hopAfterOld = first ? i64.MIN_VALUE : floorDiv(Wold, slide) * slide + slide;
+  hopOldFloor = first ? i64.MIN_VALUE : floorDiv(Wold, slide) * slide;
   const wFloor = floorDiv(W, slide) * slide;
+  hopWFloor = wFloor;
+  // Every end the sweep can yield lies in [eLo, eHi] (see the bounds of lo and hi in sweepKey; the
+  // purge bound is the lower of the two sweeps' bounds). Ends are slide multiples.
+  let eLo: i64 = minPane + slide;
+  if (!first && hopPurgeLo > eLo) eLo = hopPurgeLo;
+  const eHi: i64 = min<i64>(maxPane + size, wFloor);
+  let buckets: i64 = 0;
+  if (np > 0 && eHi >= eLo) {
+    const span = <u64>(eHi - eLo) / <u64>slide;
+    if (span < <u64>HOP_BUCKETS_MAX) buckets = <i64>span + 1;
+  }
+  hopCounting = buckets > 0;
+  hopELo = eLo;
+  if (hopCounting) {
+    ensureBuckets(<i32>buckets);
+    memory.fill(hopBuckets, 0, <usize>buckets << 2);
+  }
+  // Pass 1: count (and, without buckets, record the ends of) the windows to emit.
   let m = 0;
+  let perKeyMax = 0;
   let keyBytes: u64 = 0;
   let g = 0;
   while (g < np) {
     const head = load<i32>(paneIdx + (<usize>g << 2));
     let g1 = g + 1;
-    while (g1 < np && compareKeys(s, load<i32>(paneIdx + (<usize>g1 << 2)), head) == 0) g1++;
-    for (let sweep = 0; sweep < 2; sweep++) {
-      // Sweep 0: re-fires of changed panes (ends <= Wold); sweep 1: first firings (ends > Wold).
-      if (sweep == 0 && first) continue;
-      let nextE: i64 = i64.MIN_VALUE;
-      let q0 = g;
-      let q1 = g;
-      for (let q = g; q < g1; q++) {
-        const pr = load<i32>(paneIdx + (<usize>q << 2));
-        if (sweep == 0 && (load<u8>(s.p(s.flagCol, pr)) & F_CHANGED) == 0) continue;
-        const p = s.rowNs(pr);
-        let lo = max<i64>(p + slide, sweep == 0 ? purgeLo : afterOld);
-        if (nextE > lo) lo = nextE;
-        const hi = min<i64>(p + size, sweep == 0 ? oldFloor : wFloor);
-        for (let e = lo; e <= hi; e += slide) {
-          while (q0 < g1 && s.rowNs(load<i32>(paneIdx + (<usize>q0 << 2))) < e - size) q0++;
-          while (q1 < g1 && s.rowNs(load<i32>(paneIdx + (<usize>q1 << 2))) < e) q1++;
-          ensureCand(m + 1);
-          store<i32>(candRow + (<usize>m << 2), head);
-          store<i64>(candStart + (<usize>m << 3), e - size);
-          store<i64>(candEnd + (<usize>m << 3), e);
-          store<i32>(candQ0 + (<usize>m << 2), q0);
-          store<i32>(candQ1 + (<usize>m << 2), q1);
-          m++;
-          if (s.keyType != 0) keyBytes += <u64>s.keyLen(head);
-          nextE = e + slide;
-        }
-      }
-    }
+    while (g1 < np && sameKey(s, load<i32>(paneIdx + (<usize>g1 << 2)), head)) g1++;
+    const m1 = sweepKey(s, g, g1, m, false);
+    if (s.keyType != 0) keyBytes += <u64>(m1 - m) * <u64>s.keyLen(head);
+    if (m1 - m > perKeyMax) perKeyMax = m1 - m;
+    m = m1;
     g = g1;
   }
   if (keyBytes > 0x7fff_0000 || !out.prepare(m, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
-  // Emit in (end, key, start) order, folding each window's panes in start order.
-  sortCandidates(s, m);
-  const acc = accFor(s.nFields, s.nAggs);
-  for (let k = 0; k < m; k++) {
-    const c = load<i32>(candIdx + (<usize>k << 2));
-    acc.reset(s);
-    const q1 = load<i32>(candQ1 + (<usize>c << 2));
-    for (let q = load<i32>(candQ0 + (<usize>c << 2)); q < q1; q++) acc.add(s, load<i32>(paneIdx + (<usize>q << 2)));
-    out.push(s, load<i32>(candRow + (<usize>c << 2)), load<i64>(candStart + (<usize>c << 3)), load<i64>(candEnd + (<usize>c << 3)), acc);
+  // Output positions: bucket starts (counting), or each window's rank by end (radix).
+  if (hopCounting) {
+    let sum: u32 = 0;
+    for (let b = 0; b < <i32>buckets; b++) {
+      const bp = hopBuckets + (<usize>b << 2);
+      const c = load<u32>(bp);
+      store<u32>(bp, sum);
+      sum += c;
+    }
+    if (s.keyType != 0) ensureCand(m);
+  } else {
+    for (let i = 0; i < m; i++) store<i32>(candIdx + (<usize>i << 2), i);
+    radixByI64(candIdx, m, candEnd);
+    for (let k = 0; k < m; k++) store<i32>(candPos + (<usize>load<i32>(candIdx + (<usize>k << 2)) << 2), k);
+  }
+  // Pass 2: fold each window's panes (in start order) into its output position.
+  ensureWin(perKeyMax);
+  let c = 0;
+  g = 0;
+  while (g < np) {
+    const head = load<i32>(paneIdx + (<usize>g << 2));
+    let g1 = g + 1;
+    while (g1 < np && sameKey(s, load<i32>(paneIdx + (<usize>g1 << 2)), head)) g1++;
+    c = sweepKey(s, g, g1, c, true);
+    g = g1;
+  }
+  assert(c == m, 'hopping sweep passes disagree');
+  if (s.keyType == 0) {
+    out.count = m;
+  } else {
+    // utf8 key bytes are appended in output order.
+    for (let k = 0; k < m; k++) {
+      out.pushKey(s, load<i32>(candRow + (<usize>k << 2)));
+      out.count = k + 1;
+    }
   }
   // Flags and the next event time.
   let next: i64 = i64.MAX_VALUE;
@@ -302,18 +440,109 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
   return out.count;
 }
 
+/** End buckets of one hopping emission at most (a counting sort beyond this would cost more than the radix sort of the ends). */
+const HOP_BUCKETS_MAX: i32 = 1 << 16;
+let hopBuckets: usize = 0;
+let hopBucketCap: i32 = 0;
+// Parameters of the current hopping emission, read by sweepKey.
+let hopFirst: bool = false;
+let hopPurgeLo: i64 = 0;
+let hopAfterOld: i64 = 0;
+let hopOldFloor: i64 = 0;
+let hopWFloor: i64 = 0;
+let hopELo: i64 = 0;
+let hopCounting: bool = false;
+
+function ensureBuckets(n: i32): void {
+  if (n <= hopBucketCap) return;
+  releaseTransient(hopBuckets, <usize>hopBucketCap << 2);
+  hopBucketCap = max<i32>(n, 256);
+  hopBuckets = allocTransient(<usize>hopBucketCap << 2);
+}
+
+/**
+ * Runs the window sweep over the panes paneIdx[g .. g1) of one key; `c` numbers the windows across
+ * keys. Pass 1 (emit false) counts them per end bucket, or records their ends; pass 2 folds each and
+ * writes it at its output position. Returns c plus the number of windows.
+ */
+function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
+  const size = s.size;
+  const slide = s.slide;
+  const head = load<i32>(paneIdx + (<usize>g << 2));
+  // Pass 2 lists the key's windows, then folds them together (column by column).
+  let w = 0;
+  for (let sweep = 0; sweep < 2; sweep++) {
+    // Sweep 0: re-fires of changed panes (ends <= Wold); sweep 1: first firings (ends > Wold).
+    if (sweep == 0 && hopFirst) continue;
+    let nextE: i64 = i64.MIN_VALUE;
+    let q0 = g;
+    let q1 = g;
+    for (let q = g; q < g1; q++) {
+      const pr = load<i32>(paneIdx + (<usize>q << 2));
+      if (sweep == 0 && (load<u8>(s.p(s.flagCol, pr)) & F_CHANGED) == 0) continue;
+      const p = s.rowNs(pr);
+      let lo = max<i64>(p + slide, sweep == 0 ? hopPurgeLo : hopAfterOld);
+      if (nextE > lo) lo = nextE;
+      const hi = min<i64>(p + size, sweep == 0 ? hopOldFloor : hopWFloor);
+      // The end bucket of e, stepped along with e (one division per pane, not per window).
+      let bp = hopCounting && lo <= hi ? hopBuckets + (<usize>((<u64>(lo - hopELo)) / <u64>slide) << 2) : 0;
+      for (let e = lo; e <= hi; e += slide) {
+        if (!emit) {
+          if (hopCounting) {
+            store<u32>(bp, load<u32>(bp) + 1);
+            bp += 4;
+          } else {
+            ensureCand(c + 1);
+            store<i64>(candEnd + (<usize>c << 3), e);
+          }
+        } else {
+          while (q0 < g1 && s.rowNs(load<i32>(paneIdx + (<usize>q0 << 2))) < e - size) q0++;
+          while (q1 < g1 && s.rowNs(load<i32>(paneIdx + (<usize>q1 << 2))) < e) q1++;
+          let pos: i32;
+          if (hopCounting) {
+            pos = <i32>load<u32>(bp);
+            store<u32>(bp, <u32>pos + 1);
+            bp += 4;
+          } else {
+            pos = load<i32>(candPos + (<usize>c << 2));
+          }
+          if (s.keyType == 0) store<i64>(out.key + (<usize>pos << 3), load<i64>(s.p(s.keyCol, head)));
+          else store<i32>(candRow + (<usize>pos << 2), head);
+          store<i64>(out.start + (<usize>pos << 3), e - size);
+          store<i64>(out.end + (<usize>pos << 3), e);
+          store<i32>(winQ0 + (<usize>w << 2), q0);
+          store<i32>(winQ1 + (<usize>w << 2), q1);
+          store<i32>(winPos + (<usize>w << 2), pos);
+          w++;
+        }
+        c++;
+        nextE = e + slide;
+      }
+    }
+  }
+  if (emit) out.setFolded(s, paneIdx, winQ0, winQ1, winPos, w);
+  return c;
+}
+
 /** Frees every window whose end + lateness <= W. */
 function purge(s: Store, W: i64): void {
   const L = s.lateness;
   if (s.win == WIN_PANES) {
+    // Free in row order, then drop the index slots together (purgeRows), as tumbling emission does.
     const horizon = s.size + L;
+    ensurePurge(s.liveRows);
+    let np = 0;
     for (let r = 0; r < s.hwm; r++) {
       if (!isLive(s, r)) continue;
-      if (load<i64>(s.p(s.nsCol, r)) + horizon <= W) {
-        s.unindex(r);
+      const p = load<i64>(s.p(s.nsCol, r));
+      if (p + horizon <= W) {
+        store<i32>(purgeList + (<usize>np << 2), r);
+        store<u32>(purgeHash + (<usize>np << 2), s.idxHashOf(s.rowProbeHash(r), p));
+        np++;
         s.freeRow(r);
       }
     }
+    purgeRows(s, np);
     return;
   }
   // Sessions: walk each key's list from its head so links and the index stay right.

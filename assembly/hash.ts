@@ -64,5 +64,15 @@ export function hashBytes(ptr: usize, len: i32): u32 {
 
 /** The index hash of a (key, namespace) pair: the key hash mixed with the window namespace. */
 @inline export function hashWithNs(keyHash: u32, ns: i64): u32 {
-  return fmix32(keyHash ^ mixK(<u32>ns) ^ rotl<u32>(mixK(<u32>(ns >>> 32)), 7));
+  return hashWithMix(keyHash, nsMix(ns));
+}
+
+/** The namespace's part of hashWithNs, for reuse across the events of one pane. */
+@inline export function nsMix(ns: i64): u32 {
+  return mixK(<u32>ns) ^ rotl<u32>(mixK(<u32>(ns >>> 32)), 7);
+}
+
+/** hashWithNs given nsMix(ns). */
+@inline export function hashWithMix(keyHash: u32, mix: u32): u32 {
+  return fmix32(keyHash ^ mix);
 }

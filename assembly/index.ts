@@ -92,6 +92,17 @@ export function storeClose(h: i32): i32 {
 
 // ---- aggregates -------------------------------------------------------------------------------
 
+/**
+ * Converts n event times at ptr from f64 to i64 in place. The TypeScript side has checked that each
+ * is an integer within ±2^53, so the conversion is exact.
+ */
+export function timesToI64(ptr: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const p = ptr + (<usize>i << 3);
+    store<i64>(p, <i64>load<f64>(p));
+  }
+}
+
 export function ingest(h: i32, n: i32, keyPtr: usize, keyBytesPtr: usize, timePtr: usize, valTable: usize, seqBase: i64): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;

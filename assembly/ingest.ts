@@ -10,7 +10,7 @@ import {
   FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
-import { hashI64, hashBytes, probeHashI64, hashWithNs } from './hash';
+import { hashI64, hashBytes, probeHashI64, nsMix, hashWithMix } from './hash';
 import { E_MEMORY_CAP } from './errors';
 
 /** Returns the number of accepted events, or E_MEMORY_CAP. */
@@ -39,8 +39,10 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   const large = <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride > L2_BYTES;
   const hashes = s.hashBuf;
   const nss = s.nsBuf;
-  // Consecutive events mostly share a pane: reuse the last pane instead of an i64 division.
+  // Consecutive events mostly share a pane: reuse the last pane (and its part of the index hash)
+  // instead of an i64 division and two hash mixes.
   let lastPane: i64 = i64.MIN_VALUE;
+  let lastMix: u32 = nsMix(lastPane);
   let slots = s.slots;
   let mask = s.slotMask;
   for (let b = 0; b < n; b += BLOCK_EVENTS) {
@@ -56,6 +58,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
           else {
             ns = floorDiv(t, slide) * slide;
             lastPane = ns;
+            lastMix = nsMix(ns);
           }
           store<i64>(nss + (<usize>i << 3), ns);
           if (ns + horizon <= W) {
@@ -73,7 +76,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
         const o = load<u32>(keyPtr + (<usize>i << 2));
         h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
       }
-      store<u32>(hashes + (<usize>i << 2), panes ? hashWithNs(h, ns) : h);
+      store<u32>(hashes + (<usize>i << 2), panes ? hashWithMix(h, lastMix) : h);
     }
     slots = s.slots;
     mask = s.slotMask;
@@ -91,25 +94,27 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       const h = load<u32>(hashes + (<usize>i << 2));
       let row: i32 = -1;
       if (int64) {
-        // int64 keys inline: the slot holds the key itself; for panes, h is already the (key, pane)
-        // index hash and the pane start is compared on the row.
+        // int64 keys inline: the slot holds the key itself. For panes, h is the (key, pane) index
+        // hash, and a slot with this hash and key is taken as the pane without reading the row
+        // (a cache miss per event here, in a dependent chain): the pane start is checked in the
+        // verify pass below, which reads every row anyway. Only a 32-bit hash collision between
+        // two panes of one key fails that check. A probe that ends on an empty slot proves the
+        // pane absent (any row of it would match hash and key first), so it is inserted there.
         const k = load<i64>(keyPtr + (<usize>i << 3));
         let pos = h & mask;
+        let sp: usize;
         while (true) {
-          const sp = slots + <usize>pos * SLOT_BYTES;
+          sp = slots + <usize>pos * SLOT_BYTES;
           const sl = load<u64>(sp);
           if (sl == 0) break;
           if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
-            const r = <i32>(<u32>sl) - 1;
-            if (!panes || s.rowNs(r) == ns) {
-              row = r;
-              break;
-            }
+            row = <i32>(<u32>sl) - 1;
+            break;
           }
           pos = (pos + 1) & mask;
         }
         if (row < 0) {
-          row = s.findOrInsertIdx(h, k, 0, 0, ns);
+          row = s.insertAt(sp, h, k, 0, 0, ns);
           slots = s.slots;
           mask = s.slotMask;
         }
@@ -126,8 +131,24 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
     // (the key lives in the slot), so the row records are first read here, by independent loads
     // the CPU can overlap, rather than one dependent miss per event inside the probe loop.
     // Read each event's row record once in a loop of independent loads (as step 2 does for slots),
-    // so that the update loops below find their rows in cache.
-    if (large) {
+    // so that the update loops below find their rows in cache. For int64 panes this read is the
+    // check of the pane start that the probe skipped.
+    if (panes && int64) {
+      const nsCol = s.nsCol;
+      for (let i = b; i < e; i++) {
+        const r = load<i32>(rows + (<usize>i << 2));
+        if (r < 0) continue;
+        const ns = load<i64>(nss + (<usize>i << 3));
+        let row = r;
+        if (load<i64>(nsCol + <usize>r * stride) != ns) {
+          // Two panes of this key share the 32-bit index hash: take the slow, exact path.
+          row = s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
+          store<i32>(rows + (<usize>i << 2), row);
+        }
+        // The flag pass below, done here while the row is at hand.
+        s.touch(row);
+      }
+    } else if (large) {
       const cntCol = s.cntCol;
       let t2: i64 = 0;
       for (let i = b; i < e; i++) {
@@ -137,7 +158,8 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       prefetchSink ^= <u64>t2;
     }
     // Before the first checkpoint of a store without windows, no flag is read: skip the pass.
-    if (s.trackChanges || s.win != WIN_NONE) {
+    // (int64 panes were touched in their verify pass.)
+    if (!(panes && int64) && (s.trackChanges || s.win != WIN_NONE)) {
       for (let i = b; i < e; i++) {
         const r = load<i32>(rows + (<usize>i << 2));
         if (r >= 0) s.touch(r);

@@ -4,7 +4,7 @@
 //   key      int64: i64[count]; utf8: u32 offsets[count + 1] into keyBytes
 //   start    i64[count], end i64[count]
 //   per aggregate: 8 bytes per row (i64 for count, f64 otherwise) and a u8 validity per row
-import { Store, KEY_INT64, FN_COUNT, FN_MEAN } from './store';
+import { Store, KEY_INT64, FN_COUNT, FN_SUM, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST } from './store';
 import { Acc } from './combine';
 import { ByteArena } from './arena';
 import { growTransient } from './mem';
@@ -20,6 +20,9 @@ export class Out {
   valid: usize = 0; // nAggs pointers
   valsCap: i32 = 0;
   keyBytes: ByteArena = new ByteArena();
+  /** Per window being folded (setFolded): its event count, then per value field its non-null count. */
+  foldCnt: usize = 0;
+  foldCap: usize = 0;
 
   constructor() {
     this.keyBytes.transient = true;
@@ -96,6 +99,103 @@ export class Out {
     this.count = i + 1;
   }
 
+  /**
+   * Writes the values of `n` windows: window j is folded from the rows (panes, in start order) whose
+   * ids are rows[q0[j] .. q1[j]) and goes to output row pos[j] (q0, q1, pos: i32 arrays). The values
+   * are the same, bit for bit, as Acc.reset, Acc.add per pane in that order and setRow. It works
+   * column by column, so the dispatch on the aggregate function is per column rather than per pane
+   * and window, and the output rows written at once are the few lines of one column.
+   */
+  setFolded(s: Store, rows: usize, q0: usize, q1: usize, pos: usize, n: i32): void {
+    const stride = <usize>s.stride;
+    const cntCol = s.cntCol;
+    const nf = s.nFields;
+    // Window counts: the event count, then per field the non-null count.
+    const need = <usize>n * <usize>(nf + 1);
+    if (need > this.foldCap) {
+      this.foldCnt = growTransient(this.foldCnt, this.foldCap << 3, need << 3);
+      this.foldCap = need;
+    }
+    const cnts = this.foldCnt;
+    // Neighbouring windows of a sparse key often hold the same panes (same range): those take the
+    // previous window's counts and values instead of folding again.
+    let pb: i32 = -1;
+    let pe: i32 = -1;
+    let c: i64 = 0;
+    for (let j = 0; j < n; j++) {
+      const b = load<i32>(q0 + (<usize>j << 2));
+      const e = load<i32>(q1 + (<usize>j << 2));
+      if (b != pb || e != pe) {
+        pb = b;
+        pe = e;
+        c = 0;
+        for (let q = b; q < e; q++) c += load<i64>(cntCol + <usize>load<i32>(rows + (<usize>q << 2)) * stride);
+      }
+      store<i64>(cnts + (<usize>j << 3), c);
+    }
+    for (let f = 0; f < nf; f++) {
+      const nc = unchecked(s.nullCnt[f]);
+      const fc = cnts + (<usize>(f + 1) * <usize>n << 3);
+      pb = -1;
+      pe = -1;
+      for (let j = 0; j < n; j++) {
+        const b = load<i32>(q0 + (<usize>j << 2));
+        const e = load<i32>(q1 + (<usize>j << 2));
+        if (b != pb || e != pe) {
+          pb = b;
+          pe = e;
+          c = 0;
+          for (let q = b; q < e; q++) {
+            const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+            c += load<i64>(cntCol + r8) - load<i64>(nc + r8);
+          }
+        }
+        store<i64>(fc + (<usize>j << 3), c);
+      }
+    }
+    for (let a = 0; a < s.nAggs; a++) {
+      const fn = unchecked(s.aggFn[a]);
+      const f = unchecked(s.aggField[a]);
+      const vals = load<usize>(this.vals + (<usize>a << 2));
+      const valid = load<usize>(this.valid + (<usize>a << 2));
+      // The window's count of this aggregate's field (the event count for count(*)).
+      const fc = cnts + (<usize>(f + 1) * <usize>n << 3);
+      if (fn == FN_COUNT) {
+        for (let j = 0; j < n; j++) {
+          const i = <usize>load<i32>(pos + (<usize>j << 2));
+          store<i64>(vals + (i << 3), load<i64>(fc + (<usize>j << 3)));
+          store<u8>(valid + i, 1);
+        }
+        continue;
+      }
+      // A pane contributes to a field's aggregates only when it saw a non-null value of the field.
+      const nc = unchecked(s.nullCnt[f]);
+      const col = unchecked(s.aggVal[a]);
+      const tcol = unchecked(s.aggTime[a]);
+      pb = -1;
+      pe = -1;
+      let v: f64 = 0;
+      for (let j = 0; j < n; j++) {
+        const i = <usize>load<i32>(pos + (<usize>j << 2));
+        const nn = load<i64>(fc + (<usize>j << 3));
+        if (nn == 0) {
+          store<f64>(vals + (i << 3), 0);
+          store<u8>(valid + i, 0);
+          continue;
+        }
+        const e = load<i32>(q1 + (<usize>j << 2));
+        const b = load<i32>(q0 + (<usize>j << 2));
+        if (b != pb || e != pe) {
+          pb = b;
+          pe = e;
+          v = foldValue(fn, rows, b, e, stride, cntCol, nc, col, tcol, nn);
+        }
+        store<f64>(vals + (i << 3), v);
+        store<u8>(valid + i, 1);
+      }
+    }
+  }
+
   /** Writes row i's bounds and values (not its key: keys are appended in order by pushKey). */
   setRow(s: Store, i: i32, start: i64, end: i64, acc: Acc): void {
     store<i64>(this.start + (<usize>i << 3), start);
@@ -121,6 +221,50 @@ export class Out {
       store<u8>(dp, 1);
     }
   }
+}
+
+/**
+ * Folds one aggregate (fn, value column col, time column tcol) of the rows rows[b .. e) in that order,
+ * exactly as Acc.add does pane by pane; nn is the window's non-null count of the field (> 0).
+ */
+@inline function foldValue(fn: i32, rows: usize, b: i32, e: i32, stride: usize, cntCol: usize, nc: usize, col: usize, tcol: usize, nn: i64): f64 {
+  let v: f64 = 0;
+  if (fn == FN_SUM || fn == FN_MEAN) {
+    for (let q = b; q < e; q++) {
+      const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+      if (load<i64>(cntCol + r8) != load<i64>(nc + r8)) v += load<f64>(col + r8);
+    }
+    if (fn == FN_MEAN) v = v / <f64>nn;
+  } else if (fn == FN_MIN) {
+    v = Infinity;
+    for (let q = b; q < e; q++) {
+      const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+      if (load<i64>(cntCol + r8) == load<i64>(nc + r8)) continue;
+      const x = load<f64>(col + r8);
+      if (x < v) v = x;
+    }
+  } else if (fn == FN_MAX) {
+    v = -Infinity;
+    for (let q = b; q < e; q++) {
+      const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+      if (load<i64>(cntCol + r8) == load<i64>(nc + r8)) continue;
+      const x = load<f64>(col + r8);
+      if (x > v) v = x;
+    }
+  } else {
+    const isFirst = fn == FN_FIRST;
+    let t0: i64 = isFirst ? i64.MAX_VALUE : i64.MIN_VALUE;
+    for (let q = b; q < e; q++) {
+      const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+      if (load<i64>(cntCol + r8) == load<i64>(nc + r8)) continue;
+      const t = load<i64>(tcol + r8);
+      if (isFirst ? t < t0 : t > t0) {
+        t0 = t;
+        v = load<f64>(col + r8);
+      }
+    }
+  }
+  return v;
 }
 
 export const out = new Out();

@@ -66,9 +66,11 @@ export function mergeSort(idx: usize, n: i32, cmp: (a: i32, b: i32) => i32): voi
 }
 
 /**
- * Stable LSD radix sort of idx[0..n) (entry ids) by the signed i64 `vals[id]`, 16 bits per pass,
- * skipping the 16-bit digits on which all values agree (window ends and starts differ only in a few
- * low digits). Sorting by several fields is calling this from the least to the most significant.
+ * Stable LSD radix sort of idx[0..n) (entry ids) by the signed i64 `vals[id]`, skipping the digits on
+ * which all values agree (window ends and starts differ only in a few low digits). Sorting by
+ * several fields is calling this from the least to the most significant. Digits are 16 bits for
+ * large inputs and 8 bits below RADIX_SMALL_MAX entries, where clearing and summing 65536 counters
+ * per pass would cost more than the extra passes (a tumbling emission sorts a few thousand keys).
  */
 export function radixByI64(idx: usize, n: i32, vals: usize): void {
   if (n < 2) return;
@@ -78,21 +80,24 @@ export function radixByI64(idx: usize, n: i32, vals: usize): void {
     diff |= (<u64>load<i64>(vals + (<usize>load<i32>(idx + (<usize>i << 2)) << 3)) ^ 0x8000_0000_0000_0000) ^ first;
   }
   if (diff == 0) return;
+  const bits: i32 = n < RADIX_SMALL_MAX ? 8 : 16;
+  const buckets: i32 = 1 << bits;
+  const digitMask = <u64>(buckets - 1);
   const tmp = allocTransient(<usize>n << 2);
-  const counts = allocTransient(65536 << 2);
+  const counts = allocTransient(<usize>buckets << 2);
   let src = idx;
   let dst = tmp;
-  for (let d = 0; d < 4; d++) {
-    const shift = <u64>(d * 16);
-    if (((diff >>> shift) & 0xffff) == 0) continue;
-    memory.fill(counts, 0, 65536 << 2);
+  for (let d = 0; d < 64 / bits; d++) {
+    const shift = <u64>(d * bits);
+    if (((diff >>> shift) & digitMask) == 0) continue;
+    memory.fill(counts, 0, <usize>buckets << 2);
     for (let i = 0; i < n; i++) {
       const v = (<u64>load<i64>(vals + (<usize>load<i32>(src + (<usize>i << 2)) << 3)) ^ 0x8000_0000_0000_0000) >>> shift;
-      const c = counts + (<usize>(v & 0xffff) << 2);
+      const c = counts + (<usize>(v & digitMask) << 2);
       store<u32>(c, load<u32>(c) + 1);
     }
     let sum: u32 = 0;
-    for (let k = 0; k < 65536; k++) {
+    for (let k = 0; k < buckets; k++) {
       const c = counts + (<usize>k << 2);
       const x = load<u32>(c);
       store<u32>(c, sum);
@@ -101,7 +106,7 @@ export function radixByI64(idx: usize, n: i32, vals: usize): void {
     for (let i = 0; i < n; i++) {
       const id = load<i32>(src + (<usize>i << 2));
       const v = (<u64>load<i64>(vals + (<usize>id << 3)) ^ 0x8000_0000_0000_0000) >>> shift;
-      const c = counts + (<usize>(v & 0xffff) << 2);
+      const c = counts + (<usize>(v & digitMask) << 2);
       const pos = load<u32>(c);
       store<u32>(c, pos + 1);
       store<i32>(dst + (<usize>pos << 2), id);
@@ -109,6 +114,9 @@ export function radixByI64(idx: usize, n: i32, vals: usize): void {
     const t = src; src = dst; dst = t;
   }
   if (src != idx) memory.copy(idx, src, <usize>n << 2);
-  releaseTransient(counts, 65536 << 2);
+  releaseTransient(counts, <usize>buckets << 2);
   releaseTransient(tmp, <usize>n << 2);
 }
+
+/** Below this many entries radixByI64 uses 8-bit digits. */
+export const RADIX_SMALL_MAX: i32 = 1 << 16;

@@ -462,13 +462,22 @@ export class Store {
       }
       pos = (pos + 1) & mask;
     }
+    return this.insertAt(sp, h, keyI64, ptr, len, ns);
+  }
+
+  /**
+   * Inserts (key, ns), known to be absent, given its index hash and the empty slot `sp` where the
+   * probe for it ended. Returns the new row.
+   */
+  insertAt(sp: usize, h: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     if (this.prepareInsert(len)) {
       // The index was rebuilt: find the new empty slot for this key.
       const m2 = this.slotMask;
-      pos = h & m2;
+      let pos = h & m2;
       while (load<u64>(this.slots + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & m2;
       sp = this.slots + <usize>pos * SLOT_BYTES;
     }
+    const int64 = this.keyType == KEY_INT64;
     const row = this.newRow(int64 ? hashI64(keyI64) : hashBytes(ptr, len), keyI64, ptr, len, ns);
     store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
     store<i64>(sp, keyI64, 8);
@@ -558,7 +567,11 @@ export class Store {
 
   /** Finds the index slot that points at `row`, or -1. */
   private slotOfRow(row: i32): i32 {
-    const h = this.idxHashOf(this.rowProbeHash(row), this.rowNs(row));
+    return this.slotOfRowHashed(row, this.idxHashOf(this.rowProbeHash(row), this.rowNs(row)));
+  }
+
+  /** Finds the index slot that points at `row`, given the row's index hash `h` (idxHashOf), or -1. */
+  private slotOfRowHashed(row: i32, h: u32): i32 {
     const mask = this.slotMask;
     let pos = h & mask;
     const want = <u32>(row + 1);
@@ -591,7 +604,15 @@ export class Store {
 
   /** Removes the slot of `row` with backward-shift deletion. */
   unindex(row: i32): void {
-    let i = <u32>this.slotOfRow(row);
+    this.unindexHashed(row, this.idxHashOf(this.rowProbeHash(row), this.rowNs(row)));
+  }
+
+  /**
+   * unindex() given the row's index hash `h`, so the row record is not read: the row may be freed
+   * already (its id still names its slot until this runs).
+   */
+  unindexHashed(row: i32, h: u32): void {
+    let i = <u32>this.slotOfRowHashed(row, h);
     assert(<i32>i >= 0, 'index slot missing');
     const mask = this.slotMask;
     const slots = this.slots;

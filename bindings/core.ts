@@ -127,7 +127,10 @@ export class WasmCore {
       u8.set(bytesOf(b.keys.offsets), base + oKeys);
       u8.set(b.keys.bytes, base + oKeyBytes);
     }
-    if (b.times) u8.set(bytesOf(b.times), base + oTimes);
+    if (b.times) {
+      u8.set(bytesOf(b.times), base + oTimes);
+      if (b.times instanceof Float64Array) this.ex.timesToI64(base + oTimes, n);
+    }
     const dv = this.view;
     for (let f = 0; f < nf; f++) {
       const p = base + oVals + f * n * 8;

@@ -12,7 +12,8 @@ export type EncodedKeys =
 export interface EncodedBatch {
   n: number;
   keys: EncodedKeys;
-  times: BigInt64Array | null;
+  /** int64 ms; or integer ms as doubles, already checked to be within ±2^53 (converted in Wasm). */
+  times: BigInt64Array | Float64Array | null;
   values: Float64Array[];
 }
 

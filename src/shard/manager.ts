@@ -259,7 +259,9 @@ function compactBatch(b: EncodedBatch, pool: BufferPool): EncodedBatch {
   const keys: EncodedBatch['keys'] = b.keys.type === 'int64'
     ? { type: 'int64', values: new BigInt64Array(buf, put(b.keys.values), b.n) }
     : { type: 'utf8', offsets: new Uint32Array(buf, put(b.keys.offsets), b.n + 1), bytes: new Uint8Array(buf, put(b.keys.bytes), b.keys.bytes.length) };
-  const times = b.times ? new BigInt64Array(buf, put(b.times), b.n) : null;
+  // Times stay in the caller's representation (int64, or float64 checked to be integers; see EncodedBatch).
+  const times = b.times === null ? null
+    : b.times instanceof Float64Array ? new Float64Array(buf, put(b.times), b.n) : new BigInt64Array(buf, put(b.times), b.n);
   const values = b.values.map((v) => new Float64Array(buf, put(v), b.n));
   return { n: b.n, keys, times, values };
 }

@@ -206,12 +206,24 @@ function encodeValues(c: Column, field: string, n: number): Float64Array {
   return out;
 }
 
-/** Event times as int64 ms; missing, null, NaN or non-integer times reject the batch. */
-function encodeTimes(c: Column, field: string, n: number): BigInt64Array {
-  const out = new BigInt64Array(n);
-  const w = new Int32Array(out.buffer);
+/**
+ * Event times as int64 ms; missing, null, NaN or non-integer times reject the batch. A Float64Array
+ * of valid times is passed through as it is (like int64 keys and float values): bindings/ converts
+ * it to int64 in Wasm memory, which costs a fraction of building a BigInt64Array here.
+ */
+function encodeTimes(c: Column, field: string, n: number): BigInt64Array | Float64Array {
   const bad = (i: number, v: unknown) =>
     invalid(`batch: time field '${field}' row ${i}: expected an integer number of ms within ±2^53, found ${String(v)}`);
+  if (c instanceof Float64Array) {
+    // The same checks as below: NaN fails the floor test, infinities the range test.
+    for (let i = 0; i < n; i++) {
+      const v = c[i]!;
+      if (Math.floor(v) !== v || v > TIME_ABS_MAX || v < -TIME_ABS_MAX) throw bad(i, v);
+    }
+    return c;
+  }
+  const out = new BigInt64Array(n);
+  const w = new Int32Array(out.buffer);
   if (c instanceof BigInt64Array || (c instanceof Vector && c.type.typeId === Type.Int && (c.type as { bitWidth: number }).bitWidth === 64)) {
     const src = c instanceof Vector ? (c.toArray() as BigInt64Array) : c;
     if (c instanceof Vector && c.nullCount > 0) throw invalid(`batch: time field '${field}' has ${c.nullCount} null times`);

@@ -47,6 +47,28 @@ test('bad batches are rejected whole and leave state untouched', async () => {
   await b.close();
 });
 
+test('bad event times are rejected whole, as typed and plain arrays, and leave state untouched', async () => {
+  // Float64Array times take their own path (checked in TypeScript, converted to int64 in Wasm).
+  const b = await StateBackend.open({ shards: 2 });
+  const op = b.aggregate('w', { ...SPEC, time: 'ts', window: { kind: 'tumbling', size: 10 } });
+  await op.ingest({ user: ['alice', 'bob'], ts: new Float64Array([3, 2 ** 53]), amount: [10, 5] });
+  await op.ingest({ user: ['alice', 'bob'], ts: [-(2 ** 53), 14], amount: [1, 2] });
+  const before = show(rowsOf(await op.toArrow(), 'user'));
+  const bad = [NaN, 1.5, -0.25, Infinity, -Infinity, 2 ** 53 + 2, -(2 ** 53) - 2];
+  for (const v of bad) {
+    for (const ts of [new Float64Array([7, v]), [7, v]]) {
+      await expectError(op.ingest({ user: ['carol', 'dave'], ts, amount: [1, 2] }), 'invalid', /time field 'ts' row 1: expected an integer number of ms within ±2\^53/);
+      assert.is(show(rowsOf(await op.toArrow(), 'user')), before, `state changed after ts ${show([...ts])}`);
+    }
+  }
+  // Both forms give the same windows (starts are multiples of 10 at or below each time).
+  const fired = rowsOf(await op.advanceWatermark(2n ** 53n + 100n), 'user');
+  assert.equal(fired.map((r) => [r['key'], r['window_start'], r['n']]), [
+    ['alice', -9_007_199_254_741_000, 1], ['alice', 0, 1], ['bob', 10, 1], ['bob', 9_007_199_254_740_990, 1],
+  ]);
+  await b.close();
+});
+
 test('bad specs: unknown aggregate, unknown fields, missing field, reused name', async () => {
   const b = await StateBackend.open();
   await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { n: { fn: 'median' as never } } }), 'invalid', /unknown function "median"/);
