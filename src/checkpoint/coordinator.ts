@@ -10,8 +10,8 @@
  */
 import { MODE_DELTA, MODE_FULL } from '../../bindings/exports.js';
 import { CairnError } from '../errors.js';
-import { crc32c } from '../codec/crc32c.js';
-import { encodeChunkedFrom } from '../codec/chunked.js';
+
+import { encodeChunkedWithCrc } from '../codec/chunked.js';
 import type { Codec } from '../codec/codec.js';
 import type { CheckpointStorage } from '../storage/storage.js';
 import type { ShardManager } from '../shard/manager.js';
@@ -28,10 +28,10 @@ export const RETAIN_MAX = 1000;
 export const DELTA_RATIO_DEFAULT = 1.0;
 export const WRITE_CONCURRENCY_MAX = 8;
 /**
- * Pages (of 16 rows) a full capture copies per step after its cut: about a millisecond of work,
+ * Pages (of 8 rows) a full capture copies per step after its cut: about a millisecond of work,
  * so an ingest call waits at most about that long behind a step.
  */
-export const CAPTURE_STEP_PAGES = 2048;
+export const CAPTURE_STEP_PAGES = 4096;
 /**
  * Raw bytes per compressed chunk of a data file: compressing one holds the thread for a few
  * milliseconds (zstd-codec does about 150-300 MB/s here), where a 4 MiB chunk held it for 15-30.
@@ -196,9 +196,9 @@ export class CheckpointCoordinator {
         const read = (offset: number, length: number) =>
           m.call<Uint8Array>(shard, { op: 'snapRead', id: p.op.id, token: c.token, offset, length });
         jobs.push(async () => {
-          const stored = await encodeChunkedFrom(c.length, read, this.codec, { shuffle: true, chunkBytes: CHECKPOINT_CHUNK_BYTES });
+          const { bytes: stored, crc32c: crc } = await encodeChunkedWithCrc(c.length, read, this.codec, { shuffle: true, chunkBytes: CHECKPOINT_CHUNK_BYTES });
           ref.bytes = stored.length;
-          ref.crc32c = crc32c(stored);
+          ref.crc32c = crc;
           await this.storage.put(name, stored);
           written += stored.length;
           files++;

@@ -8,8 +8,8 @@ import { CairnError } from '../errors.js';
 import type { CaptureInfo, ShardRequest, ShardResponse, StoreStats } from './protocol.js';
 import { MODE_FULL } from '../../bindings/exports.js';
 
-/** Pages (of 16 rows) a capture in progress copies along with each other request: about 0.2 ms. */
-export const CAPTURE_PIGGYBACK_PAGES = 512;
+/** Pages (of 8 rows) a capture in progress copies along with each other request: about 0.2 ms. */
+export const CAPTURE_PIGGYBACK_PAGES = 1024;
 
 export class ShardHost {
   private readonly core: WasmCore;

@@ -14,6 +14,7 @@ import {
   CHUNKS_MAX,
   decodeChunked,
   encodeChunked,
+  encodeChunkedWithCrc,
   FILE_RAW_BYTES_MAX,
   shuffle8,
   unshuffle8,
@@ -73,6 +74,16 @@ for (const [label, codec] of codecs) {
     }
   });
 }
+
+test('the streamed whole-file CRC equals the CRC of the encoded bytes', async () => {
+  for (const n of [0, 5, 300_000, 1_000_003]) {
+    const raw = compressibleBytes(n, 3);
+    const read = async (o: number, l: number) => raw.subarray(o, o + l);
+    const { bytes, crc32c: crc } = await encodeChunkedWithCrc(n, read, zstdJs, { shuffle: true, chunkBytes: 256 * 1024 });
+    assert.is(crc, crc32c(bytes), `file crc for ${n}`);
+    assert.ok(equalBytes(await decodeChunked(bytes, ctx), raw), `round trip of ${n}`);
+  }
+});
 
 test('shuffle8 transposes bytes in 8-byte lanes, as the format says, and unshuffle8 inverts it', () => {
   const random = mulberry32(5);
