@@ -26,7 +26,7 @@ import { benchColumns, type BenchColumns } from './data.js';
 import { MapWindows, type MapWindowSpec } from './baselines/map-windows.js';
 import { DuckBaseline, type DuckQuery } from './baselines/duckdb.js';
 import {
-  type BenchReport, type Contender, type Measured, type Target, bestSpeedup, fmtCount, fmtMs, fmtRate, fmtRatios, machineInfo, measure, median,
+  type BenchReport, type Contender, type Measured, type Table, type Target, bestSpeedup, fmtCount, fmtMs, fmtRate, fmtRatios, machineInfo, measure, median,
   minOf, pairedSpeedup, rate, round, sumPhases, target, timing, type Timing,
 } from './report.js';
 
@@ -299,7 +299,8 @@ export async function benchWindows(o: { quick: boolean; log?: (line: string) => 
     });
     results.push(summarize(sc, s, m, rows));
   }
-  return {
+  const steady = await steadyHopping(o.quick, log);
+  const report = {
     name: 'windows',
     title: 'Windowed aggregation, one shard',
     issue: 3,
@@ -317,11 +318,80 @@ export async function benchWindows(o: { quick: boolean; log?: (line: string) => 
       'cairn-core': 'WasmCore.ingest + advance on pre-encoded batches (no encode, no Arrow building)',
       statistics: 'median over interleaved rounds; speed-ups are medians of per-round ratios',
     },
-    results,
-    tables: tables(results),
-    targets: targets(results),
-    notes: notes(results),
+    results: { scenarios: results, steady },
+    tables: [...tables(results), steadyTable(steady)],
+    targets: [...targets(results), steadyTarget(steady)],
+    notes: [...notes(results), steadyNote(steady)],
   };
+  return report;
+}
+
+/** Hopping against tumbling on a stream long enough for the windows to cycle (see steadyNote). */
+export interface SteadyResult {
+  events: number;
+  distinct: number;
+  spanMs: number;
+  rows: RowCounts;
+  /** Events per second at the median round, stream and final drain included. */
+  eventsPerSec: { tumbling: number; hopping: number };
+  /** Median of per-round ratios hopping / tumbling throughput. */
+  ratio: number;
+  drainShare: { tumbling: number; hopping: number };
+}
+
+const STEADY_EVENTS = 12_000_000;
+
+async function steadyHopping(quick: boolean, log: (line: string) => void): Promise<SteadyResult> {
+  // 12M events at 100 per ms span 120 s of event time: two hopping window sizes, so for half of the
+  // stream every fired window folds all of its 60 panes, and the final drain (60 open windows per
+  // key) is a small part of the work, as in a long-running job.
+  const events = quick ? 600_000 : STEADY_EVENTS;
+  const distinct = 10_000;
+  log(`windows: hopping against tumbling, ${fmtCount(distinct)} keys, ${fmtCount(events)} events (Cairn only)`);
+  const s = stream(events, distinct, 23);
+  const rows: RowCounts = {};
+  const named = (kind: Kind): Contender => {
+    const r: RowCounts = {};
+    const c = cairnContender(kind, s, r);
+    return { ...c, name: kind, run: async () => { const p = await c.run(); rows[kind] = r['cairn']!; return p; } };
+  };
+  const m = await measure([named('tumbling'), named('hopping')], {
+    minRounds: quick ? 1 : 3,
+    maxRounds: quick ? 1 : 5,
+    budgetMs: quick ? 0 : 20_000,
+  });
+  const total = (k: Kind) => sumPhases(m, k, ['stream', 'drain']);
+  const t = total('tumbling');
+  const h = total('hopping');
+  const share = (k: Kind) => median(m[k]!['drain']!) / median(total(k));
+  return {
+    events,
+    distinct,
+    spanMs: s.cols.ts[s.cols.ts.length - 1]! - s.cols.ts[0]!,
+    rows,
+    eventsPerSec: { tumbling: rate(events, median(t)), hopping: rate(events, median(h)) },
+    ratio: round(pairedSpeedup(h, t), 3),
+    drainShare: { tumbling: round(share('tumbling'), 3), hopping: round(share('hopping'), 3) },
+  };
+}
+
+function steadyTable(r: SteadyResult): Table {
+  return {
+    title: `Hopping (size/slide 60) against tumbling on a long stream: ${fmtCount(r.events)} events, ${fmtCount(r.distinct)} keys, ${(r.spanMs / 1000).toFixed(0)} s of event time, Cairn public API, stream and final drain`,
+    columns: ['window', 'events/s (median round)', 'rows out', 'drain share of time'],
+    rows: [
+      ['tumbling', fmtRate(r.eventsPerSec.tumbling), String(r.rows['tumbling']), `${(r.drainShare.tumbling * 100).toFixed(1)}%`],
+      ['hopping', fmtRate(r.eventsPerSec.hopping), String(r.rows['hopping']), `${(r.drainShare.hopping * 100).toFixed(1)}%`],
+    ],
+  };
+}
+
+function steadyTarget(r: SteadyResult): Target {
+  return target(`hopping (size/slide 60) >= 0.5x tumbling throughput, 10K keys, ${(r.spanMs / 1000).toFixed(0)} s of event time, final drain included`, r.ratio, '>=', 0.5);
+}
+
+function steadyNote(r: SteadyResult): string {
+  return `Hopping against tumbling: the 10K-key scenarios above span only ${(250_000 / EVENTS_PER_MS / 1000).toFixed(1)} s of event time for hopping (the Map baseline updates 60 windows per event and cannot run longer here), shorter than one 60 s window, so their drain flushes 60 open windows per key: 2.5 rows out per event, against about 0.1 for tumbling, and "with final drain" then measures output volume, while the streaming phase alone fires almost none of the windows. The long-stream table runs Cairn alone for ${(r.spanMs / 1000).toFixed(0)} s of event time, where both kinds emit one row per key per second while the stream runs; its ratio (median of per-round ratios, drain included) is the steady-state throughput comparison. There, every slide fires one window per key and each folds its 60 panes, and each watermark advance that crosses a window end sorts every live pane by (key, start) (600K panes at 10K keys): firing cost follows the live panes, not the windows fired, which is what holds hopping to ${(r.ratio * 100).toFixed(0)}% of tumbling. Per-key pane rings with two-stack (or DABA) aggregation would make each fired window O(1) amortized; not built yet.`;
 }
 
 function summarize(sc: WindowScenario, s: Stream, m: Measured, rows: RowCounts): WindowScenarioResult {
@@ -407,8 +477,8 @@ function targets(rs: WindowScenarioResult[]): Target[] {
   const t = find(rs, 'tumbling', 10_000);
   const h = find(rs, 'hopping', 10_000);
   if (t && h) {
-    out.push(target('hopping (size/slide 60) >= 0.5x tumbling throughput, 10K keys, streaming', h.eventsPerSec['cairn stream']! / t.eventsPerSec['cairn stream']!, '>=', 0.5));
-    out.push(target('hopping (size/slide 60) >= 0.5x tumbling throughput, 10K keys, with final drain', h.eventsPerSec['cairn']! / t.eventsPerSec['cairn']!, '>=', 0.5));
+    out.push(target('hopping (size/slide 60) >= 0.5x tumbling throughput, 10K keys, 2.5 s stream, streaming phase only (few windows close)', h.eventsPerSec['cairn stream']! / t.eventsPerSec['cairn stream']!, '>=', 0.5));
+    out.push(target('hopping (size/slide 60) >= 0.5x tumbling throughput, 10K keys, 2.5 s stream, with final drain', h.eventsPerSec['cairn']! / t.eventsPerSec['cairn']!, '>=', 0.5));
   }
   return out;
 }
@@ -425,7 +495,7 @@ function notes(rs: WindowScenarioResult[]): string[] {
     out.push(`hopping 1M keys: ${rowsOut.toLocaleString('en-US')} rows out for ${h1m.events.toLocaleString('en-US')} events (${(rowsOut / h1m.events).toFixed(1)} per event), because a key with one event in a pane is in 60 windows. The stream spans ${(h1m.spanMs / 1000).toFixed(1)} s of event time, so no window closes while it runs ("cairn stream" is ingest only) and the drain emits nearly everything: ${fmtRate((rowsOut / drain) * 1000).replace('/s', ' rows/s')} of output. The Map and DuckDB baselines were not run (60 window cells per event would not fit in memory here), and no hopping/tumbling ratio is claimed at 1M keys.`);
   }
   out.push('The hopping Map baseline updates all 60 windows of each event (the naive idiomatic approach); Cairn aggregates slide-sized panes and combines 60 panes when a window fires.');
-  out.push('"stream" is ingest plus the watermark advance after each batch, which fires windows as they close: the steady state of an endless stream. "drain" is the final advance past every window; in a stream this short it fires most of the hopping windows (each key ends with 60 open windows), so the streaming rate is the fair basis for hopping against tumbling, and stream + drain the basis against DuckDB, which computes every window.');
+  out.push('"stream" is ingest plus the watermark advance after each batch, which fires windows as they close: the steady state of an endless stream. "drain" is the final advance past every window; in a stream this short it fires most of the hopping windows (each key ends with 60 open windows). Stream + drain is the basis against DuckDB, which computes every window. For hopping against tumbling neither short-stream figure is the steady state: see the long-stream table.');
   out.push('Rows out: every (key, window) fires once, so each contender emits the same rows; counts were compared' + (rs.every((r) => r.rowsAgree) ? ' and agree.' : '.'));
   return out;
 }
