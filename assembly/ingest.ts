@@ -134,7 +134,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
     // so that the update loops below find their rows in cache. For int64 panes this read is the
     // check of the pane start that the probe skipped.
     if (panes && int64) {
-      const nsCol = s.nsCol;
+      let nsCol = s.nsCol;
       for (let i = b; i < e; i++) {
         const r = load<i32>(rows + (<usize>i << 2));
         if (r < 0) continue;
@@ -144,6 +144,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
           // Two panes of this key share the 32-bit index hash: take the slow, exact path.
           row = s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
           store<i32>(rows + (<usize>i << 2), row);
+          nsCol = s.nsCol; // an insert may have grown (moved) the rows
         }
         // The flag pass below, done here while the row is at hand.
         s.touch(row);
@@ -159,7 +160,10 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
     }
     // Before the first checkpoint of a store without windows, no flag is read: skip the pass.
     // (int64 panes were touched in their verify pass.)
-    if (!(panes && int64) && (s.trackChanges || s.win != WIN_NONE)) {
+    // A capture in progress always has trackChanges set (the cut restarts the change log); the
+    // explicit capActive keeps this pass, which is the copy-on-write before applyBlock, from
+    // depending on that.
+    if (!(panes && int64) && (s.trackChanges || s.win != WIN_NONE || s.capActive)) {
       for (let i = b; i < e; i++) {
         const r = load<i32>(rows + (<usize>i << 2));
         if (r >= 0) s.touch(r);

@@ -379,6 +379,7 @@ export function capturePage(s: Store, pg: i32): void {
     }
   }
   assert(<u32>i == load<u32>(rowAt + o + 4), 'capture page row count changed before its copy');
+  assert(<u32>ko == load<u32>(keyAt + o + 4) && <u32>vo == load<u32>(valAt + o + 4), 'capture page key or value bytes changed before its copy');
   store<u8>(meta + <usize>pg, 1);
   s.capLeft--;
   if (s.capLeft == 0) endCapture(s);

@@ -547,7 +547,8 @@ export class Store {
       store<i32>(this.dirtyList + (<usize>this.dirtyCount << 2), row);
       this.dirtyCount++;
     }
-    store<u8>(fp, f | F_DIRTY | F_CHANGED | F_LIVE);
+    // Not F_LIVE: only newRow makes a row live, so the live counts (liveRows, pageLive) stay true.
+    store<u8>(fp, f | F_DIRTY | F_CHANGED);
   }
 
   /**
