@@ -10,20 +10,10 @@ import * as assert from 'uvu/assert';
 import { WasmCore } from '../../bindings/core.js';
 import { MODE_DELTA, MODE_EXTRACT, MODE_FULL } from '../../bindings/exports.js';
 import type { EncodedBatch, EncodedKey, StoreConfig } from '../../bindings/types.js';
+import { mulberry32 as prng } from '../../src/testing/faulty-storage.js';
 
 const KEY_GROUPS = 128;
 const enc = new TextEncoder();
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const AGGS = [{ fn: 0, field: -1 }, { fn: 1, field: 0 }, { fn: 2, field: 0 }, { fn: 3, field: 0 }, { fn: 6, field: 0 }];
 /** Two value fields, first/last by time and mean: more row columns and time columns. */
