@@ -108,8 +108,21 @@ let wideN: i32 = 0;
 const wideSrc = memory.data(4 * (2 * 64 + 64 + 2));
 const wideDst = memory.data(4 * (2 * 64 + 64 + 2));
 
+// What the pointers are bound to, so that copying page after page of one capture binds them once.
+let boundStore: Store | null = null;
+let boundBase: usize = 0;
+let boundN: i32 = -1;
+let boundKeyBytes: u64 = 0;
+let boundValBytes: u64 = 0;
+
 /** Sets the column write pointers for n rows with keyBytes/valBytes after the header at `base`. */
 function bindColumns(s: Store, base: usize, n: i32, keyBytes: u64, valBytes: u64): void {
+  if (boundStore === s && boundBase == base && boundN == n && boundKeyBytes == keyBytes && boundValBytes == valBytes) return;
+  boundStore = s;
+  boundBase = base;
+  boundN = n;
+  boundKeyBytes = keyBytes;
+  boundValBytes = valBytes;
   let w = base + <usize>SNAP_HEADER_BYTES;
   const nn = <u64>n;
   wKey = w;
