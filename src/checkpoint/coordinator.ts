@@ -10,7 +10,6 @@
  */
 import { MODE_DELTA, MODE_FULL } from '../../bindings/exports.js';
 import { CairnError } from '../errors.js';
-
 import { encodeChunkedWithCrc } from '../codec/chunked.js';
 import type { Codec } from '../codec/codec.js';
 import type { CheckpointStorage } from '../storage/storage.js';
