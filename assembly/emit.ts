@@ -342,6 +342,16 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
   } else {
     mergeSort(paneIdx, np, cmpPane);
   }
+  // Gather each pane's start, CHANGED flag and (int64) key in sorted order, in one pass of row
+  // reads: the passes below then read them sequentially instead of each reading scattered rows.
+  ensurePaneArrays(np);
+  for (let i = 0; i < np; i++) {
+    const r = load<i32>(paneIdx + (<usize>i << 2));
+    const base = <usize>r * s.stride;
+    store<i64>(paneNs + (<usize>i << 3), load<i64>(s.nsCol + base));
+    store<u8>(paneChanged + <usize>i, load<u8>(s.flagCol + base) & F_CHANGED);
+    if (s.keyType == 0) store<i64>(paneKey + (<usize>i << 3), load<i64>(s.keyCol + base));
+  }
   const first = Wold == i64.MIN_VALUE;
   hopFirst = first;
   hopPurgeLo = first ? i64.MIN_VALUE : floorDiv(Wold - L, slide) * slide + slide;
@@ -373,7 +383,7 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
   while (g < np) {
     const head = load<i32>(paneIdx + (<usize>g << 2));
     let g1 = g + 1;
-    while (g1 < np && sameKey(s, load<i32>(paneIdx + (<usize>g1 << 2)), head)) g1++;
+    while (g1 < np && samePaneKey(s, g1, g)) g1++;
     const m1 = sweepKey(s, g, g1, m, false);
     if (s.keyType != 0) keyBytes += <u64>(m1 - m) * <u64>s.keyLen(head);
     if (m1 - m > perKeyMax) perKeyMax = m1 - m;
@@ -403,7 +413,7 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
   while (g < np) {
     const head = load<i32>(paneIdx + (<usize>g << 2));
     let g1 = g + 1;
-    while (g1 < np && sameKey(s, load<i32>(paneIdx + (<usize>g1 << 2)), head)) g1++;
+    while (g1 < np && samePaneKey(s, g1, g)) g1++;
     c = sweepKey(s, g, g1, c, true);
     g = g1;
   }
@@ -417,16 +427,16 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
       out.count = k + 1;
     }
   }
-  // Flags and the next event time.
+  // Flags and the next event time (rows are read only for the panes whose flags change).
   let next: i64 = i64.MAX_VALUE;
   for (let q = 0; q < np; q++) {
-    const r = load<i32>(paneIdx + (<usize>q << 2));
-    const fp = s.p(s.flagCol, r);
-    const changed = (load<u8>(fp) & F_CHANGED) != 0;
-    const p = s.rowNs(r);
+    const changed = load<u8>(paneChanged + <usize>q) != 0;
+    const p = load<i64>(paneNs + (<usize>q << 3));
     const firstEnd = p + slide;
     const last = p + size;
     if (changed && firstEnd <= W) {
+      const r = load<i32>(paneIdx + (<usize>q << 2));
+      const fp = s.p(s.flagCol, r);
       s.markDirty(r);
       store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
     }
@@ -438,6 +448,29 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
   s.nextEventAt = next;
   purge(s, W);
   return out.count;
+}
+
+// Per live pane in (key, start) order, for one hopping emission (see advanceHopping).
+let paneNs: usize = 0;
+let paneKey: usize = 0;
+let paneChanged: usize = 0;
+let paneArrCap: i32 = 0;
+
+function ensurePaneArrays(n: i32): void {
+  if (n <= paneArrCap) return;
+  releaseTransient(paneNs, <usize>paneArrCap << 3);
+  releaseTransient(paneKey, <usize>paneArrCap << 3);
+  releaseTransient(paneChanged, <usize>paneArrCap);
+  paneArrCap = max<i32>(n, 1024);
+  paneNs = allocTransient(<usize>paneArrCap << 3);
+  paneKey = allocTransient(<usize>paneArrCap << 3);
+  paneChanged = allocTransient(<usize>paneArrCap);
+}
+
+/** Whether the panes at sorted positions a and b have the same key. */
+@inline function samePaneKey(s: Store, a: i32, b: i32): bool {
+  if (s.keyType == 0) return load<i64>(paneKey + (<usize>a << 3)) == load<i64>(paneKey + (<usize>b << 3));
+  return compareKeys(s, load<i32>(paneIdx + (<usize>a << 2)), load<i32>(paneIdx + (<usize>b << 2))) == 0;
 }
 
 /** End buckets of one hopping emission at most (a counting sort beyond this would cost more than the radix sort of the ends). */
@@ -478,9 +511,8 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
     let q0 = g;
     let q1 = g;
     for (let q = g; q < g1; q++) {
-      const pr = load<i32>(paneIdx + (<usize>q << 2));
-      if (sweep == 0 && (load<u8>(s.p(s.flagCol, pr)) & F_CHANGED) == 0) continue;
-      const p = s.rowNs(pr);
+      if (sweep == 0 && load<u8>(paneChanged + <usize>q) == 0) continue;
+      const p = load<i64>(paneNs + (<usize>q << 3));
       let lo = max<i64>(p + slide, sweep == 0 ? hopPurgeLo : hopAfterOld);
       if (nextE > lo) lo = nextE;
       const hi = min<i64>(p + size, sweep == 0 ? hopOldFloor : hopWFloor);
@@ -496,8 +528,8 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
             store<i64>(candEnd + (<usize>c << 3), e);
           }
         } else {
-          while (q0 < g1 && s.rowNs(load<i32>(paneIdx + (<usize>q0 << 2))) < e - size) q0++;
-          while (q1 < g1 && s.rowNs(load<i32>(paneIdx + (<usize>q1 << 2))) < e) q1++;
+          while (q0 < g1 && load<i64>(paneNs + (<usize>q0 << 3)) < e - size) q0++;
+          while (q1 < g1 && load<i64>(paneNs + (<usize>q1 << 3)) < e) q1++;
           let pos: i32;
           if (hopCounting) {
             pos = <i32>load<u32>(bp);
@@ -506,7 +538,7 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
           } else {
             pos = load<i32>(candPos + (<usize>c << 2));
           }
-          if (s.keyType == 0) store<i64>(out.key + (<usize>pos << 3), load<i64>(s.p(s.keyCol, head)));
+          if (s.keyType == 0) store<i64>(out.key + (<usize>pos << 3), load<i64>(paneKey + (<usize>g << 3)));
           else store<i32>(candRow + (<usize>pos << 2), head);
           store<i64>(out.start + (<usize>pos << 3), e - size);
           store<i64>(out.end + (<usize>pos << 3), e);
