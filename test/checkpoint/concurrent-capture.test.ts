@@ -90,4 +90,39 @@ for (const workers of [false, true]) {
   });
 }
 
+test('two checkpoints issued back to back, the second while the first still copies, each restore to their own cut', async () => {
+  for (const workers of [false, true]) {
+    const rnd = mulberry32(workers ? 5 : 3);
+    const spec: AggregateSpec = { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' } } };
+    const batch = () => {
+      const k = new BigInt64Array(BATCH).map(() => BigInt(Math.floor(rnd() * KEYS * 1.1)) * 7n);
+      const v = new Float64Array(BATCH).map(() => Math.floor(rnd() * 100));
+      return { k, v };
+    };
+    const storage = new MemoryCheckpointStorage();
+    const b = await StateBackend.open({ shards: 2, workers, checkpoints: { storage } });
+    const op = b.aggregate('op', spec);
+    const first = [{ k: new BigInt64Array(KEYS).map((_, i) => BigInt(i) * 7n), v: new Float64Array(KEYS).fill(1) }, batch()];
+    for (const x of first) await op.ingest(x);
+    const c1 = b.checkpoint({ at: 1 });
+    const mid = [batch(), batch()];
+    const p1 = mid.map((x) => op.ingest(x));
+    // Captured while the first capture is still being copied out: the shard copies the first out
+    // whole before it captures again (the second is a delta on top of the first).
+    const c2 = b.checkpoint({ at: 2 });
+    const last = [batch()];
+    const p2 = last.map((x) => op.ingest(x));
+    const [r1, r2] = await Promise.all([c1, c2]);
+    await Promise.all([...p1, ...p2]);
+    const r3 = await b.checkpoint({ at: 3 });
+    await b.close();
+    const cuts: [number, { k: BigInt64Array; v: Float64Array }[]][] = [[r1.id, first], [r2.id, [...first, ...mid]], [r3.id, [...first, ...mid, ...last]]];
+    for (const [id, events] of cuts) {
+      const r = await StateBackend.restore({ storage, checkpointId: id, shards: 1 });
+      same(await stateOf(r, spec), model(events), `${workers ? 'workers' : 'in-process'}: checkpoint ${id}`);
+      await r.close();
+    }
+  }
+});
+
 test.run();
