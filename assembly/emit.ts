@@ -72,10 +72,6 @@ function cmpCand(a: i32, b: i32): i32 {
   return cmpI64(load<i64>(candStart + (<usize>a << 3)), load<i64>(candStart + (<usize>b << 3)));
 }
 
-@inline function sameKey(s: Store, a: i32, b: i32): bool {
-  return s.keyType == 0 ? load<i64>(s.p(s.keyCol, a)) == load<i64>(s.p(s.keyCol, b)) : compareKeys(s, a, b) == 0;
-}
-
 @inline function isLive(s: Store, r: i32): bool {
   return (load<u8>(s.p(s.flagCol, r)) & F_LIVE) != 0;
 }

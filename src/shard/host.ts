@@ -51,7 +51,8 @@ export class ShardHost {
     // Captures in progress also advance a little with every other request: the coordinator's steps
     // wait for the event loop, and a caller that keeps the loop busy (ingest calls awaited back to
     // back on an in-process shard resolve as microtasks) would otherwise hold them off indefinitely.
-    if (this.capturing.size > 0 && req.op !== 'captureStep') {
+    // Not on the capture request itself: its answer is the cut, which is what holds up ingest.
+    if (this.capturing.size > 0 && req.op !== 'captureStep' && req.op !== 'capture') {
       for (const h of this.capturing) {
         if (this.core.captureStep(h, CAPTURE_PIGGYBACK_PAGES) === 0) this.capturing.delete(h);
       }
