@@ -11,6 +11,7 @@ import { compareKeys, cmpI64, mergeSort, radixByI64 } from './sort';
 import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP } from './errors';
 import { prefetchSink } from './ingest';
+import { advanceIndexed, rebuild as rebuildHop, HOP_DECLINED } from './hop';
 
 // Candidate windows of the current emission: a row that carries the key, and the bounds.
 let candRow: usize = 0;
@@ -25,6 +26,8 @@ let candKey: usize = 0;
 let winQ0: usize = 0;
 let winQ1: usize = 0;
 let winPos: usize = 0;
+// Hopping windows: the fold's split point (see Out.setFolded), the first pane at or after F(end).
+let winQF: usize = 0;
 let winCap: i32 = 0;
 let candCap: i32 = 0;
 let cur: Store | null = null;
@@ -48,6 +51,7 @@ function ensureWin(n: i32): void {
   winQ0 = growTransient(winQ0, <usize>winCap << 2, <usize>cap << 2);
   winQ1 = growTransient(winQ1, <usize>winCap << 2, <usize>cap << 2);
   winPos = growTransient(winPos, <usize>winCap << 2, <usize>cap << 2);
+  winQF = growTransient(winQF, <usize>winCap << 2, <usize>cap << 2);
   winCap = cap;
 }
 
@@ -301,6 +305,10 @@ function cmpPane(a: i32, b: i32): i32 {
  * of its windows; folding in output order would fetch them again for every window end.
  */
 function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
+  if (Wold != i64.MIN_VALUE) {
+    const r = advanceIndexed(s, Wold, W);
+    if (r != HOP_DECLINED) return r;
+  }
   const size = s.size;
   const slide = s.slide;
   const L = s.lateness;
@@ -443,6 +451,7 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
   s.watermark = W;
   s.nextEventAt = next;
   purge(s, W);
+  rebuildHop(s, paneIdx, np, wFloor);
   return out.count;
 }
 
@@ -506,6 +515,7 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
     let nextE: i64 = i64.MIN_VALUE;
     let q0 = g;
     let q1 = g;
+    let qf = g;
     for (let q = g; q < g1; q++) {
       if (sweep == 0 && load<u8>(paneChanged + <usize>q) == 0) continue;
       const p = load<i64>(paneNs + (<usize>q << 3));
@@ -526,6 +536,9 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
         } else {
           while (q0 < g1 && load<i64>(paneNs + (<usize>q0 << 3)) < e - size) q0++;
           while (q1 < g1 && load<i64>(paneNs + (<usize>q1 << 3)) < e) q1++;
+          // The split F(e), the multiple of size in (e - size, e] (see hop.ts).
+          const split = floorDiv(e, size) * size;
+          while (qf < g1 && load<i64>(paneNs + (<usize>qf << 3)) < split) qf++;
           let pos: i32;
           if (hopCounting) {
             pos = <i32>load<u32>(bp);
@@ -540,6 +553,7 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
           store<i64>(out.end + (<usize>pos << 3), e);
           store<i32>(winQ0 + (<usize>w << 2), q0);
           store<i32>(winQ1 + (<usize>w << 2), q1);
+          store<i32>(winQF + (<usize>w << 2), qf);
           store<i32>(winPos + (<usize>w << 2), pos);
           w++;
         }
@@ -548,8 +562,23 @@ function sweepKey(s: Store, g: i32, g1: i32, c: i32, emit: bool): i32 {
       }
     }
   }
-  if (emit) out.setFolded(s, paneIdx, winQ0, winQ1, winPos, w);
+  if (emit) out.setFolded(s, paneIdx, winQ0, winQ1, winPos, w, winQF);
   return c;
+}
+
+/**
+ * Frees the pane rows rows[0 .. n) (ascending row ids, all past their windows and lateness) and
+ * drops their index slots, exactly as purge() frees the same rows.
+ */
+export function freePanes(s: Store, rows: usize, n: i32): void {
+  ensurePurge(n);
+  for (let i = 0; i < n; i++) {
+    const r = load<i32>(rows + (<usize>i << 2));
+    store<i32>(purgeList + (<usize>i << 2), r);
+    store<u32>(purgeHash + (<usize>i << 2), s.idxHashOf(s.rowProbeHash(r), s.rowNs(r)));
+    s.freeRow(r);
+  }
+  purgeRows(s, n);
 }
 
 /** Frees every window whose end + lateness <= W. */

@@ -85,6 +85,7 @@ export function storeOpen(kind: i32, keyType: i32, win: i32, size: i64, slide: i
 export function storeClose(h: i32): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
+  dropHop(s);
   s.free();
   unchecked(stores[h] = null);
   return 0;
@@ -134,6 +135,7 @@ export function setWatermark(h: i32, w: i64): i32 {
   if (s == null) return E_BAD_HANDLE;
   s.watermark = w;
   s.nextEventAt = i64.MIN_VALUE;
+  invalidateHop(s);
   return 0;
 }
 
@@ -223,6 +225,7 @@ export function deleteKey(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
   if (s == null) return E_BAD_HANDLE;
   if (s.win == WIN_SESSION) finishCapture(s);
   if (s.win != WIN_PANES) return s.deleteKey(probeHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
+  invalidateHop(s);
   const kh = keyGroupHashOf(s, keyI64, ptr, len);
   // Panes: remove every pane row of the key.
   let removed = 0;
@@ -333,6 +336,7 @@ export function snapshotFree(h: i32): void {
 export function snapshotLoad(h: i32, ptr: usize, len: usize, kgMask: usize, keyGroups: i32): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
+  invalidateHop(s);
   return loadSnapshot(s, ptr, len, kgMask, keyGroups);
 }
 
@@ -346,6 +350,7 @@ export function dropKeyGroups(h: i32, kgMask: usize, keyGroups: i32): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
   finishCapture(s);
+  invalidateHop(s);
   let n = 0;
   const track = s.trackChanges;
   s.trackChanges = false;
@@ -363,6 +368,7 @@ export function dropKeyGroups(h: i32, kgMask: usize, keyGroups: i32): i32 {
 }
 
 import { removeSession } from './emit';
+import { invalidate as invalidateHop, dropHop, setHopEnabled, hopServed } from './hop';
 function removeSessionAny(s: Store, r: i32): void { removeSession(s, r); }
 
 // ---- metrics -----------------------------------------------------------------------------------
@@ -386,6 +392,9 @@ export function liveRows(h: i32): i32 {
 }
 
 export function memUsed(): usize { return memUsedBytes; }
+/** Test hooks: turn the hopping index on or off; emissions it served so far. */
+export function hopIndexEnable(on: i32): void { setHopEnabled(on != 0); }
+export function hopIndexServed(): i64 { return hopServed; }
 export function memTransient(): usize { return transientBytes; }
 export function setMemCap(bytes: usize): void { setCap(bytes); }
 

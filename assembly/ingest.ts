@@ -27,6 +27,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   const W = s.watermark;
   let accepted = 0;
   let late: i64 = 0;
+  let behind: i64 = 0;
   const panes = s.win == WIN_PANES;
   const slide = s.slide;
   const horizon = s.size + s.lateness;
@@ -61,10 +62,14 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
             lastMix = nsMix(ns);
           }
           store<i64>(nss + (<usize>i << 3), ns);
-          if (ns + horizon <= W) {
-            store<i32>(rows + (<usize>i << 2), -1);
-            late++;
-            continue;
+          if (ns + slide <= W) {
+            // The pane's first window has ended: late, or (hopping) behind the index's folds.
+            if (ns + horizon <= W) {
+              store<i32>(rows + (<usize>i << 2), -1);
+              late++;
+              continue;
+            }
+            behind++;
           }
           if (ns < minPane) minPane = ns;
         }
@@ -173,6 +178,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   }
   if (panes && minPane != i64.MAX_VALUE && minPane + slide < s.nextEventAt) s.nextEventAt = minPane + slide;
   s.lateEvents += late;
+  s.hopBehind += behind;
   return accepted;
 }
 

@@ -38,6 +38,15 @@ export function growZeroed(p: usize, oldSize: usize, newSize: usize): usize {
   return q;
 }
 
+/** growZeroed without zeroing the new tail, for buffers whose users write before they read. */
+export function growState(p: usize, oldSize: usize, newSize: usize): usize {
+  if (newSize <= oldSize) return p;
+  if (!fits(newSize - oldSize)) return 0;
+  const q = p == 0 ? heap.alloc(newSize) : heap.realloc(p, newSize);
+  memUsedBytes += newSize - oldSize;
+  return q;
+}
+
 export function release(p: usize, size: usize): void {
   if (p == 0) return;
   heap.free(p);

@@ -101,12 +101,17 @@ export class Out {
 
   /**
    * Writes the values of `n` windows: window j is folded from the rows (panes, in start order) whose
-   * ids are rows[q0[j] .. q1[j]) and goes to output row pos[j] (q0, q1, pos: i32 arrays). The values
-   * are the same, bit for bit, as Acc.reset, Acc.add per pane in that order and setRow. It works
+   * ids are rows[q0[j] .. q1[j]) and goes to output row pos[j] (q0, q1, pos: i32 arrays). It works
    * column by column, so the dispatch on the aggregate function is per column rather than per pane
    * and window, and the output rows written at once are the few lines of one column.
+   *
+   * Float sums depend on the order of additions. With split points (qf, an i32 array, or 0 for
+   * none) window j's sum is S + B, where S adds the panes rows[q0[j] .. qf[j]) from the last to the
+   * first and B adds rows[qf[j] .. q1[j]) from the first to the last, each starting from 0: the
+   * order of the hopping index's two-stack fold (hop.ts), so both paths give the same bits.
+   * Without split points the panes are added first to last (Acc.add order).
    */
-  setFolded(s: Store, rows: usize, q0: usize, q1: usize, pos: usize, n: i32): void {
+  setFolded(s: Store, rows: usize, q0: usize, q1: usize, pos: usize, n: i32, qf: usize = 0): void {
     const stride = <usize>s.stride;
     const cntCol = s.cntCol;
     const nf = s.nFields;
@@ -174,6 +179,7 @@ export class Out {
       const tcol = unchecked(s.aggTime[a]);
       pb = -1;
       pe = -1;
+      let pf: i32 = -1;
       let v: f64 = 0;
       for (let j = 0; j < n; j++) {
         const i = <usize>load<i32>(pos + (<usize>j << 2));
@@ -185,10 +191,12 @@ export class Out {
         }
         const e = load<i32>(q1 + (<usize>j << 2));
         const b = load<i32>(q0 + (<usize>j << 2));
-        if (b != pb || e != pe) {
+        const f = qf == 0 ? b : load<i32>(qf + (<usize>j << 2));
+        if (b != pb || e != pe || f != pf) {
           pb = b;
           pe = e;
-          v = foldValue(fn, rows, b, e, stride, cntCol, nc, col, tcol, nn);
+          pf = f;
+          v = foldValue(fn, rows, b, f, e, stride, cntCol, nc, col, tcol, nn);
         }
         store<f64>(vals + (i << 3), v);
         store<u8>(valid + i, 1);
@@ -224,16 +232,23 @@ export class Out {
 }
 
 /**
- * Folds one aggregate (fn, value column col, time column tcol) of the rows rows[b .. e) in that order,
- * exactly as Acc.add does pane by pane; nn is the window's non-null count of the field (> 0).
+ * Folds one aggregate (fn, value column col, time column tcol) of the rows rows[b .. e); nn is the
+ * window's non-null count of the field (> 0). Sums are S + B: S adds rows[b .. f) from the last to
+ * the first, B adds rows[f .. e) from the first to the last (see setFolded); f == b is Acc.add order.
  */
-@inline function foldValue(fn: i32, rows: usize, b: i32, e: i32, stride: usize, cntCol: usize, nc: usize, col: usize, tcol: usize, nn: i64): f64 {
+@inline function foldValue(fn: i32, rows: usize, b: i32, f: i32, e: i32, stride: usize, cntCol: usize, nc: usize, col: usize, tcol: usize, nn: i64): f64 {
   let v: f64 = 0;
   if (fn == FN_SUM || fn == FN_MEAN) {
-    for (let q = b; q < e; q++) {
+    let front: f64 = 0;
+    for (let q = f - 1; q >= b; q--) {
+      const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
+      if (load<i64>(cntCol + r8) != load<i64>(nc + r8)) front += load<f64>(col + r8);
+    }
+    for (let q = f; q < e; q++) {
       const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
       if (load<i64>(cntCol + r8) != load<i64>(nc + r8)) v += load<f64>(col + r8);
     }
+    if (f > b) v = front + v;
     if (fn == FN_MEAN) v = v / <f64>nn;
   } else if (fn == FN_MIN) {
     v = Infinity;

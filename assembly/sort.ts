@@ -120,3 +120,40 @@ export function radixByI64(idx: usize, n: i32, vals: usize): void {
 
 /** Below this many entries radixByI64 uses 8-bit digits. */
 export const RADIX_SMALL_MAX: i32 = 1 << 16;
+
+/** Sorts the non-negative i32 values ptr[0 .. n) in place, ascending (LSD radix, 16-bit digits). */
+export function sortI32(ptr: usize, n: i32): void {
+  if (n < 2) return;
+  let all: u32 = 0;
+  for (let i = 0; i < n; i++) all |= load<u32>(ptr + (<usize>i << 2));
+  const tmp = allocTransient(<usize>n << 2);
+  const counts = allocTransient(<usize>65536 << 2);
+  let src = ptr;
+  let dst = tmp;
+  for (let shift: u32 = 0; shift < 32; shift += 16) {
+    if (shift > 0 && (all >>> shift) == 0) break;
+    memory.fill(counts, 0, <usize>65536 << 2);
+    for (let i = 0; i < n; i++) {
+      const c = counts + (<usize>((load<u32>(src + (<usize>i << 2)) >>> shift) & 0xffff) << 2);
+      store<u32>(c, load<u32>(c) + 1);
+    }
+    let sum: u32 = 0;
+    for (let k = 0; k < 65536; k++) {
+      const c = counts + (<usize>k << 2);
+      const x = load<u32>(c);
+      store<u32>(c, sum);
+      sum += x;
+    }
+    for (let i = 0; i < n; i++) {
+      const v = load<u32>(src + (<usize>i << 2));
+      const c = counts + (<usize>((v >>> shift) & 0xffff) << 2);
+      const pos = load<u32>(c);
+      store<u32>(c, pos + 1);
+      store<u32>(dst + (<usize>pos << 2), v);
+    }
+    const t = src; src = dst; dst = t;
+  }
+  if (src != ptr) memory.copy(ptr, src, <usize>n << 2);
+  releaseTransient(counts, <usize>65536 << 2);
+  releaseTransient(tmp, <usize>n << 2);
+}

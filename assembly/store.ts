@@ -16,6 +16,7 @@ import { hashBytes, hashI64, hashWithNs, probeHashI64 } from './hash';
 import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient } from './mem';
 import { ByteArena } from './arena';
 import { capturePage } from './snapshot';
+import { Hop } from './hop';
 
 export const KEY_INT64: i32 = 0;
 export const KEY_UTF8: i32 = 1;
@@ -178,6 +179,11 @@ export class Store {
   hashBuf: usize = 0;
   nsBuf: usize = 0;
   rowBufCap: i32 = 0;
+
+  /** Hopping windows: the transient index that fires windows incrementally (hop.ts), or null. */
+  hop: Hop | null = null;
+  /** Events since the last emission that changed a pane whose first window had already ended. */
+  hopBehind: i64 = 0;
 
   constructor(kind: i32, keyType: i32, win: i32, nAggs: i32, nFields: i32) {
     this.kind = kind;
@@ -517,6 +523,8 @@ export class Store {
     const fp = this.p(this.flagCol, row);
     store<u8>(fp, F_LIVE | (load<u8>(fp) & F_DIRTY));
     this.liveRows++;
+    const hop = this.hop;
+    if (hop != null && hop.valid) hop.push(row);
     return row;
   }
 

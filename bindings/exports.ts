@@ -41,6 +41,8 @@ export interface CairnExports {
   liveRows(h: number): number;
   memUsed(): number;
   memTransient(): number;
+  hopIndexEnable(on: number): void;
+  hopIndexServed(): bigint;
   setMemCap(bytes: number): void;
   hashKeyI64(k: bigint): number;
   hashProbeI64(k: bigint): number;

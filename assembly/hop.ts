@@ -1,0 +1,897 @@
+// The hopping index: emission of hopping windows (size a multiple of slide, size > slide) at O(1)
+// amortized cost per fired window, over the store's own pane rows.
+//
+// The general emission (advanceHopping in emit.ts) collects and sorts every live pane at every
+// watermark advance that crosses a window end, then folds each window from its size/slide panes:
+// its cost follows the live panes, not the windows fired. This index keeps, per key, what the next
+// window needs:
+//  - A key table maps each key to a kid record; the kid lists its pane rows in start order, linked
+//    through `next` (a side array by row id).
+//  - Window [e - size, e) splits at F(e), the multiple of size in (e - size, e]. Its value is the
+//    fold of its panes before F(e), added from the last to the first ("front"), combined with the
+//    fold of its panes from F(e) on, added from the first to the last ("back"). The kid keeps the
+//    front fold of every suffix of [F - size, F) (in a slab, computed once when the ends
+//    first pass F: the flip) and the running back fold of [F, e): a fired window costs one combine,
+//    and each pane is folded into back once and into a suffix once.
+//  - The general emission folds every window in the same split order (Out.setFolded), so float
+//    sums come out bit for bit the same whichever path ran.
+//
+// The index is transient (never checkpointed) and only mirrors the rows while
+//  - no event changed a pane whose first window had already ended (ingest counts those in
+//    Store.hopBehind): every pane before the fold boundary is then as it was when it was folded;
+//  - nothing but ingest and emission changed rows: restore, key-group moves, deletes and
+//    setWatermark clear it (invalidate()).
+// Otherwise advanceHopping runs the general emission and rebuilds the index from its sorted panes.
+// Rows created between emissions are queued by Store.newRow (pend) and linked at the next one.
+import { Store, F_LIVE, F_CHANGED, FN_COUNT, FN_MIN, FN_MAX, FN_FIRST, FN_MEAN, KEY_INT64, needsVal, needsTime, floorDiv } from './store';
+import { allocZeroed, growZeroed, growState, release, growTransient } from './mem';
+import { out } from './out';
+import { compareKeys, mergeSort, radixByI64, sortI32 } from './sort';
+import { freePanes } from './emit';
+import { E_MEMORY_CAP } from './errors';
+
+/** advance() result when the index cannot serve this emission (the general path runs instead). */
+export const HOP_DECLINED: i32 = i32.MIN_VALUE;
+
+/** Whether emissions may use the index (tests turn it off to compare with the general path). */
+export let hopEnabled: bool = true;
+/** Emissions the index served, over the instance's life (tests check that the index ran). */
+export let hopServed: i64 = 0;
+
+export function setHopEnabled(on: bool): void {
+  hopEnabled = on;
+}
+
+// A kid record: its pane list and two-stack state.
+const K_HEAD: usize = 0; // first pane row (lowest start), -1 when the kid is free
+const K_TAIL: usize = 4; // last pane row
+const K_BSTART: usize = 8; // first pane at or after F (where the back starts)
+const K_BNEXT: usize = 12; // first pane not yet folded into the back (start >= the last end processed)
+const K_FPTR: usize = 16; // slab entry of the first front pane at or after the window start, -1 when none
+const K_BACKN: usize = 20; // panes folded into the back
+const K_HASH: usize = 24; // the key's hash (Store.hashCol)
+const K_FOLD: usize = 28; // K_BNEXT when the current emission began (its panes get their flags cleared)
+const K_F: usize = 32; // the current split point F (i64), i64.MIN_VALUE before the first flip
+const K_TAILNS: usize = 40; // the start of the last pane (i64)
+const KREC: usize = 56;
+const K_FEND: usize = 48; // slab entry after the kid's last front pane
+// A front pane's slab entry: its start, then its suffix fold record. A kid's front panes are
+// consecutive entries in start order, so the front pointer moves through memory in order.
+const S_NS: usize = 0;
+const S_REC: usize = 8;
+
+export class Hop {
+  valid: bool = false;
+  /** Bytes of a fold record: event count, per field non-null count, per aggregate value and time. */
+  recBytes: usize = 0;
+  /** Per aggregate: offset of its value (and time, for first/last) in a fold record, or -1. */
+  offVal: StaticArray<i32>;
+  offTime: StaticArray<i32>;
+
+  rowCap: i32 = 0;
+  next: usize = 0; // i32 per row id
+  /**
+   * Front slabs: every kid's front panes of the current split (slab[cur]); the other slab holds the
+   * previous split's while the kids flip, one by one, within one end's pass.
+   */
+  slab: StaticArray<usize> = new StaticArray<usize>(2);
+  slabCap: StaticArray<i32> = new StaticArray<i32>(2);
+  slabN: i32 = 0;
+  slabCur: i32 = 0;
+  slabF: i64 = i64.MIN_VALUE;
+  sufBytes: usize = 0;
+
+  kidCap: i32 = 0;
+  kidHwm: i32 = 0;
+  kids: usize = 0; // KREC per kid
+  keys: usize = 0; // i64 per kid (int64 keys, for sorting)
+  back: usize = 0; // recBytes per kid
+  kfree: usize = 0; // i32 per kid
+  kfreeN: i32 = 0;
+  liveKids: i32 = 0;
+  order: usize = 0; // i32 per kid: live kids by key, for one emission
+  /** Kid ids ascend with their keys (renumbered since the last kid was added). */
+  sorted: bool = false;
+  slotCap: i32 = 0;
+  slots: usize = 0; // u64: hash << 32 | kid + 1
+  panes: i32 = 0;
+  maxP: i64 = i64.MIN_VALUE;
+
+  pend: usize = 0; // i32 row ids created since the last emission
+  pendN: i32 = 0;
+  pendCap: i32 = 0;
+
+  /** Scratch: one kid's panes during a flip, and one fold record. */
+  flip: usize = 0;
+  flipCap: i32 = 0;
+  tmp: usize = 0;
+
+  constructor(s: Store) {
+    this.offVal = new StaticArray<i32>(s.nAggs);
+    this.offTime = new StaticArray<i32>(s.nAggs);
+    let off: i32 = 8 + 8 * s.nFields;
+    for (let a = 0; a < s.nAggs; a++) {
+      const fn = unchecked(s.aggFn[a]);
+      unchecked(this.offVal[a] = -1);
+      unchecked(this.offTime[a] = -1);
+      if (needsVal(fn)) { unchecked(this.offVal[a] = off); off += 8; }
+      if (needsTime(fn)) { unchecked(this.offTime[a] = off); off += 8; }
+    }
+    this.recBytes = <usize>off;
+    this.sufBytes = S_REC + this.recBytes;
+    this.tmp = growTransient(0, 0, this.recBytes);
+  }
+
+  /** Queues a row created since the last emission (Store.newRow). */
+  push(row: i32): void {
+    if (this.pendN == this.pendCap) {
+      const cap = max<i32>(1024, this.pendCap * 2);
+      const p = growZeroed(this.pend, <usize>this.pendCap << 2, <usize>cap << 2);
+      if (p == 0) {
+        this.valid = false;
+        return;
+      }
+      this.pend = p;
+      this.pendCap = cap;
+    }
+    store<i32>(this.pend + (<usize>this.pendN << 2), row);
+    this.pendN++;
+  }
+}
+
+/** Stops the index from mirroring the rows; the next emission takes the general path and rebuilds it. */
+export function invalidate(s: Store): void {
+  const h = s.hop;
+  if (h == null) return;
+  h.valid = false;
+  h.pendN = 0;
+}
+
+/** Releases the index's memory (the store is closing, or the index does not fit under the cap). */
+export function dropHop(s: Store): void {
+  const h = s.hop;
+  if (h == null) return;
+  h.valid = false;
+  release(h.next, <usize>h.rowCap << 2);
+  for (let i = 0; i < 2; i++) release(unchecked(h.slab[i]), <usize>unchecked(h.slabCap[i]) * h.sufBytes);
+  release(h.kids, <usize>h.kidCap * KREC);
+  release(h.keys, <usize>h.kidCap << 3);
+  release(h.back, <usize>h.kidCap * h.recBytes);
+  release(h.kfree, <usize>h.kidCap << 2);
+  release(h.order, <usize>h.kidCap << 2);
+  release(h.slots, <usize>h.slotCap << 3);
+  release(h.pend, <usize>h.pendCap << 2);
+  release(h.flip, <usize>h.flipCap << 2);
+  s.hop = null;
+}
+
+// ---- capacity ------------------------------------------------------------------------------------
+
+function ensureRows(s: Store, h: Hop): bool {
+  if (h.rowCap >= s.capRows) return true;
+  const cap = s.capRows;
+  const n = growState(h.next, <usize>h.rowCap << 2, <usize>cap << 2);
+  if (n == 0) return false;
+  h.next = n;
+  h.rowCap = cap;
+  return true;
+}
+
+function ensureKids(h: Hop, n: i32): bool {
+  if (n <= h.kidCap) return true;
+  let cap = max<i32>(h.kidCap * 2, 256);
+  while (cap < n) cap *= 2;
+  const old = h.kidCap;
+  const k = growZeroed(h.kids, <usize>old * KREC, <usize>cap * KREC);
+  if (k == 0) return false;
+  h.kids = k;
+  const y = growZeroed(h.keys, <usize>old << 3, <usize>cap << 3);
+  if (y == 0) return false;
+  h.keys = y;
+  const b = growZeroed(h.back, <usize>old * h.recBytes, <usize>cap * h.recBytes);
+  if (b == 0) return false;
+  h.back = b;
+  const f = growZeroed(h.kfree, <usize>old << 2, <usize>cap << 2);
+  if (f == 0) return false;
+  h.kfree = f;
+  const o = growZeroed(h.order, <usize>old << 2, <usize>cap << 2);
+  if (o == 0) return false;
+  h.order = o;
+  h.kidCap = cap;
+  return true;
+}
+
+/** Keeps the key table at most half full for `kids` live kids. */
+function ensureSlots(h: Hop, kids: i32): bool {
+  if (kids * 2 <= h.slotCap) return true;
+  let cap = max<i32>(h.slotCap * 2, 512);
+  while (cap < kids * 2) cap *= 2;
+  const p = allocZeroed(<usize>cap << 3);
+  if (p == 0) return false;
+  const old = h.slots;
+  const oldCap = h.slotCap;
+  h.slots = p;
+  h.slotCap = cap;
+  for (let i = 0; i < oldCap; i++) {
+    const sl = load<u64>(old + (<usize>i << 3));
+    if (sl != 0) insertSlot(h, sl);
+  }
+  release(old, <usize>oldCap << 3);
+  return true;
+}
+
+function ensureFlip(h: Hop, n: i32): void {
+  if (n <= h.flipCap) return;
+  const cap = max<i32>(n, h.flipCap * 2);
+  h.flip = growTransient(h.flip, <usize>h.flipCap << 2, <usize>cap << 2);
+  h.flipCap = cap;
+}
+
+// ---- the key table -------------------------------------------------------------------------------
+
+@inline function kidPtr(h: Hop, kid: i32): usize {
+  return h.kids + <usize>kid * KREC;
+}
+
+function insertSlot(h: Hop, sl: u64): void {
+  const mask = <u32>h.slotCap - 1;
+  let pos = <u32>(sl >>> 32) & mask;
+  while (load<u64>(h.slots + (<usize>pos << 3)) != 0) pos = (pos + 1) & mask;
+  store<u64>(h.slots + (<usize>pos << 3), sl);
+}
+
+/** Whether row r has the key of kid. */
+@inline function sameKey(s: Store, h: Hop, kid: i32, r: i32): bool {
+  if (s.keyType == KEY_INT64) return load<i64>(h.keys + (<usize>kid << 3)) == load<i64>(s.p(s.keyCol, r));
+  return compareKeys(s, load<i32>(kidPtr(h, kid) + K_HEAD), r) == 0;
+}
+
+/** A kid holding the single pane r (room must exist). */
+function newKid(s: Store, h: Hop, r: i32, hash: u32): i32 {
+  let kid: i32;
+  if (h.kfreeN > 0) {
+    h.kfreeN--;
+    kid = load<i32>(h.kfree + (<usize>h.kfreeN << 2));
+  } else {
+    kid = h.kidHwm++;
+  }
+  const k = kidPtr(h, kid);
+  store<i32>(k + K_HEAD, r);
+  store<i32>(k + K_TAIL, r);
+  store<i32>(k + K_BSTART, r);
+  store<i32>(k + K_BNEXT, r);
+  store<i32>(k + K_FPTR, -1);
+  store<i32>(k + K_BACKN, 0);
+  store<u32>(k + K_HASH, hash);
+  store<i32>(k + K_FOLD, r);
+  store<i64>(k + K_F, i64.MIN_VALUE);
+  const p = s.rowNs(r);
+  store<i64>(k + K_TAILNS, p);
+  h.sorted = false;
+  if (s.keyType == KEY_INT64) store<i64>(h.keys + (<usize>kid << 3), load<i64>(s.p(s.keyCol, r)));
+  store<i32>(h.next + (<usize>r << 2), -1);
+  h.liveKids++;
+  h.panes++;
+  if (p > h.maxP) h.maxP = p;
+  return kid;
+}
+
+/** Removes an empty kid from the key table (backward-shift deletion) and frees its id. */
+function removeKid(h: Hop, kid: i32): void {
+  const k = kidPtr(h, kid);
+  const mask = <u32>h.slotCap - 1;
+  const want = (<u64>load<u32>(k + K_HASH) << 32) | <u64>(kid + 1);
+  let pos = <u32>(want >>> 32) & mask;
+  while (load<u64>(h.slots + (<usize>pos << 3)) != want) pos = (pos + 1) & mask;
+  let hole = pos;
+  let j = (pos + 1) & mask;
+  while (true) {
+    const sl = load<u64>(h.slots + (<usize>j << 3));
+    if (sl == 0) break;
+    const home = <u32>(sl >>> 32) & mask;
+    // The entry at j may move into the hole when its home is not cyclically in (hole, j].
+    if (((j - home) & mask) >= ((j - hole) & mask)) {
+      store<u64>(h.slots + (<usize>hole << 3), sl);
+      hole = j;
+    }
+    j = (j + 1) & mask;
+  }
+  store<u64>(h.slots + (<usize>hole << 3), 0);
+  store<i32>(k + K_HEAD, -1);
+  store<i32>(h.kfree + (<usize>h.kfreeN << 2), kid);
+  h.kfreeN++;
+  h.liveKids--;
+}
+
+/** Links pane r (start p, at or after the fold boundary) into kid's list, in start order. */
+function linkPane(s: Store, h: Hop, kid: i32, r: i32, p: i64): void {
+  const k = kidPtr(h, kid);
+  const next = h.next;
+  const tail = load<i32>(k + K_TAIL);
+  h.panes++;
+  if (p > h.maxP) h.maxP = p;
+  if (p > load<i64>(k + K_TAILNS)) {
+    // Appended (the common case): the pane follows every other, so it starts the back or is the
+    // next to fold only where nothing does yet.
+    store<i32>(next + (<usize>tail << 2), r);
+    store<i32>(next + (<usize>r << 2), -1);
+    store<i32>(k + K_TAIL, r);
+    store<i64>(k + K_TAILNS, p);
+    if (load<i32>(k + K_BSTART) < 0) store<i32>(k + K_BSTART, r);
+    if (load<i32>(k + K_BNEXT) < 0) store<i32>(k + K_BNEXT, r);
+    if (load<i32>(k + K_FOLD) < 0) store<i32>(k + K_FOLD, r);
+    return;
+  } else {
+    let prev = -1;
+    let x = load<i32>(k + K_HEAD);
+    while (s.rowNs(x) < p) {
+      prev = x;
+      x = load<i32>(next + (<usize>x << 2));
+    }
+    store<i32>(next + (<usize>r << 2), x);
+    if (prev < 0) store<i32>(k + K_HEAD, r);
+    else store<i32>(next + (<usize>prev << 2), r);
+  }
+  // The pane is at or after the fold boundary, so at or after F: it may start the back, and it is
+  // not folded yet.
+  const bs = load<i32>(k + K_BSTART);
+  if (bs < 0 || p < s.rowNs(bs)) store<i32>(k + K_BSTART, r);
+  const bn = load<i32>(k + K_BNEXT);
+  if (bn < 0 || p < s.rowNs(bn)) store<i32>(k + K_BNEXT, r);
+  const bf = load<i32>(k + K_FOLD);
+  if (bf < 0 || p < s.rowNs(bf)) store<i32>(k + K_FOLD, r);
+}
+
+// ---- fold records --------------------------------------------------------------------------------
+
+function recReset(s: Store, h: Hop, d: usize): void {
+  store<i64>(d, 0);
+  for (let f = 0; f < s.nFields; f++) store<i64>(d + 8 + (<usize>f << 3), 0);
+  for (let a = 0; a < s.nAggs; a++) {
+    const fn = unchecked(s.aggFn[a]);
+    const ov = unchecked(h.offVal[a]);
+    if (ov >= 0) store<f64>(d + <usize>ov, fn == FN_MIN ? Infinity : fn == FN_MAX ? -Infinity : 0);
+    const ot = unchecked(h.offTime[a]);
+    if (ot >= 0) store<i64>(d + <usize>ot, fn == FN_FIRST ? i64.MAX_VALUE : i64.MIN_VALUE);
+  }
+}
+
+/** Adds pane row r to the record at d (as Acc.add). */
+function recAddRow(s: Store, h: Hop, d: usize, r: i32): void {
+  const r8 = <usize>r * s.stride;
+  const cnt = load<i64>(s.cntCol + r8);
+  store<i64>(d, load<i64>(d) + cnt);
+  for (let f = 0; f < s.nFields; f++) {
+    const fp = d + 8 + (<usize>f << 3);
+    store<i64>(fp, load<i64>(fp) + cnt - load<i64>(unchecked(s.nullCnt[f]) + r8));
+  }
+  for (let a = 0; a < s.nAggs; a++) {
+    const ov = unchecked(h.offVal[a]);
+    if (ov < 0) continue;
+    if (cnt == load<i64>(unchecked(s.nullCnt[unchecked(s.aggField[a])]) + r8)) continue;
+    const fn = unchecked(s.aggFn[a]);
+    const x = load<f64>(unchecked(s.aggVal[a]) + r8);
+    const vp = d + <usize>ov;
+    if (fn == FN_MIN) { if (x < load<f64>(vp)) store<f64>(vp, x); }
+    else if (fn == FN_MAX) { if (x > load<f64>(vp)) store<f64>(vp, x); }
+    else if (needsTime(fn)) {
+      const tp = d + <usize>unchecked(h.offTime[a]);
+      const t = load<i64>(unchecked(s.aggTime[a]) + r8);
+      if (fn == FN_FIRST ? t < load<i64>(tp) : t > load<i64>(tp)) {
+        store<i64>(tp, t);
+        store<f64>(vp, x);
+      }
+    } else {
+      store<f64>(vp, load<f64>(vp) + x);
+    }
+  }
+}
+
+/** Adds the record at src to the record at d. */
+function recAddRec(s: Store, h: Hop, d: usize, src: usize): void {
+  store<i64>(d, load<i64>(d) + load<i64>(src));
+  for (let f = 0; f < s.nFields; f++) {
+    const o: usize = 8 + (<usize>f << 3);
+    store<i64>(d + o, load<i64>(d + o) + load<i64>(src + o));
+  }
+  for (let a = 0; a < s.nAggs; a++) {
+    const ov = unchecked(h.offVal[a]);
+    if (ov < 0) continue;
+    if (load<i64>(src + 8 + (<usize>unchecked(s.aggField[a]) << 3)) == 0) continue;
+    const fn = unchecked(s.aggFn[a]);
+    const x = load<f64>(src + <usize>ov);
+    const vp = d + <usize>ov;
+    if (fn == FN_MIN) { if (x < load<f64>(vp)) store<f64>(vp, x); }
+    else if (fn == FN_MAX) { if (x > load<f64>(vp)) store<f64>(vp, x); }
+    else if (needsTime(fn)) {
+      const ot = <usize>unchecked(h.offTime[a]);
+      const t = load<i64>(src + ot);
+      if (fn == FN_FIRST ? t < load<i64>(d + ot) : t > load<i64>(d + ot)) {
+        store<i64>(d + ot, t);
+        store<f64>(vp, x);
+      }
+    } else {
+      store<f64>(vp, load<f64>(vp) + x);
+    }
+  }
+}
+
+/** Writes output row i's bounds and values from the record at d (as Out.setRow). */
+function writeRow(s: Store, h: Hop, i: i32, start: i64, end: i64, d: usize): void {
+  store<i64>(out.start + (<usize>i << 3), start);
+  store<i64>(out.end + (<usize>i << 3), end);
+  for (let a = 0; a < s.nAggs; a++) {
+    const fn = unchecked(s.aggFn[a]);
+    const f = unchecked(s.aggField[a]);
+    const vp = load<usize>(out.vals + (<usize>a << 2)) + (<usize>i << 3);
+    const dp = load<usize>(out.valid + (<usize>a << 2)) + <usize>i;
+    if (fn == FN_COUNT) {
+      store<i64>(vp, f < 0 ? load<i64>(d) : load<i64>(d + 8 + (<usize>f << 3)));
+      store<u8>(dp, 1);
+      continue;
+    }
+    const n = load<i64>(d + 8 + (<usize>f << 3));
+    if (n == 0) {
+      store<f64>(vp, 0);
+      store<u8>(dp, 0);
+      continue;
+    }
+    const v = load<f64>(d + <usize>unchecked(h.offVal[a]));
+    store<f64>(vp, fn == FN_MEAN ? v / <f64>n : v);
+    store<u8>(dp, 1);
+  }
+}
+
+// ---- building ------------------------------------------------------------------------------------
+
+/**
+ * Rebuilds the index after a general emission from its live panes idx[0 .. n) sorted by (key,
+ * start) (freed rows are skipped). `B` is the new fold boundary: panes before it had their first
+ * window fired. Leaves the index invalid when it does not fit under the memory cap.
+ */
+export function rebuild(s: Store, idx: usize, n: i32, B: i64): void {
+  let h = s.hop;
+  if (h == null) {
+    h = new Hop(s);
+    s.hop = h;
+  }
+  h.valid = false;
+  h.pendN = 0;
+  s.hopBehind = 0;
+  if (!ensureRows(s, h)) { dropHop(s); return; }
+  // Kids are renumbered from 0; the table is cleared.
+  h.kidHwm = 0;
+  h.kfreeN = 0;
+  h.liveKids = 0;
+  h.panes = 0;
+  h.maxP = i64.MIN_VALUE;
+  if (h.slotCap > 0) memory.fill(h.slots, 0, <usize>h.slotCap << 3);
+  let kid = -1;
+  let last = -1;
+  for (let i = 0; i < n; i++) {
+    const r = load<i32>(idx + (<usize>i << 2));
+    if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
+    const p = s.rowNs(r);
+    if (kid >= 0 && sameKey(s, h, kid, r)) {
+      const k = kidPtr(h, kid);
+      store<i32>(h.next + (<usize>last << 2), r);
+      store<i32>(h.next + (<usize>r << 2), -1);
+      store<i32>(k + K_TAIL, r);
+      store<i64>(k + K_TAILNS, p);
+      if (load<i32>(k + K_BNEXT) < 0 && p >= B) {
+        store<i32>(k + K_BNEXT, r);
+        store<i32>(k + K_FOLD, r);
+      }
+      h.panes++;
+      if (p > h.maxP) h.maxP = p;
+    } else {
+      if (!ensureSlots(h, h.liveKids + 1) || !ensureKids(h, h.kidHwm + 1)) { dropHop(s); return; }
+      const hash = load<u32>(s.p(s.hashCol, r));
+      kid = newKid(s, h, r, hash);
+      insertSlot(h, (<u64>hash << 32) | <u64>(kid + 1));
+      // No front yet (F is MIN): the first end processed flips, folding from the head.
+      const k = kidPtr(h, kid);
+      store<i32>(k + K_BNEXT, p >= B ? r : -1);
+      store<i32>(k + K_FOLD, p >= B ? r : -1);
+    }
+    last = r;
+  }
+  // Kids were numbered in key order; the first flips start a new slab.
+  h.sorted = true;
+  h.slabF = i64.MIN_VALUE;
+  h.valid = true;
+}
+
+/** Links the panes created since the last emission; false when out of memory. */
+function linkPending(s: Store, h: Hop): bool {
+  if (!ensureRows(s, h)) return false;
+  for (let i = 0; i < h.pendN; i++) {
+    const r = load<i32>(h.pend + (<usize>i << 2));
+    if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
+    const hash = load<u32>(s.p(s.hashCol, r));
+    // Find the kid; a new key becomes a kid holding just this pane.
+    const mask = <u32>h.slotCap - 1;
+    let found = -1;
+    if (h.slotCap > 0) {
+      let pos = hash & mask;
+      while (true) {
+        const sl = load<u64>(h.slots + (<usize>pos << 3));
+        if (sl == 0) break;
+        if (<u32>(sl >>> 32) == hash) {
+          const kid = <i32>(<u32>sl) - 1;
+          if (sameKey(s, h, kid, r)) { found = kid; break; }
+        }
+        pos = (pos + 1) & mask;
+      }
+    }
+    if (found >= 0) {
+      linkPane(s, h, found, r, s.rowNs(r));
+    } else {
+      if (!ensureSlots(h, h.liveKids + 1) || !ensureKids(h, h.kidHwm + 1)) return false;
+      const kid = newKid(s, h, r, hash);
+      insertSlot(h, (<u64>hash << 32) | <u64>(kid + 1));
+    }
+  }
+  h.pendN = 0;
+  return true;
+}
+
+// ---- emission ------------------------------------------------------------------------------------
+
+let cur: Store | null = null;
+let curHop: Hop | null = null;
+/** Panes starting at or after this have their first window fired by the emission in progress. */
+let clearFrom: i64 = i64.MAX_VALUE;
+/** Kids whose rows are read ahead together (see advanceIndexed). */
+const PREFETCH_KIDS: i32 = 64;
+/** Keeps the read-ahead loads observable, so the optimizer cannot drop them. */
+export let hopSink: i64 = 0;
+
+/** Clears a pane's CHANGED flag (its first window fired) and logs it for the next checkpoint. */
+@inline function clearChanged(s: Store, r: i32): void {
+  const fp = s.p(s.flagCol, r);
+  if ((load<u8>(fp) & F_CHANGED) != 0) {
+    s.markDirty(r); // first: it copies the row out for a capture in progress (Store.cow)
+    store<u8>(fp, load<u8>(fp) & ~F_CHANGED);
+  }
+}
+
+function cmpKid(a: i32, b: i32): i32 {
+  const s = changetype<Store>(cur);
+  const h = changetype<Hop>(curHop);
+  return compareKeys(s, load<i32>(kidPtr(h, a) + K_HEAD), load<i32>(kidPtr(h, b) + K_HEAD));
+}
+
+/**
+ * The two-stack flip of kid at split point Fe: its front becomes the suffix folds of the panes in
+ * [Fe - size, Fe), written to the current slab (a new one when Fe is a new split). False when the
+ * slab cannot grow under the memory cap.
+ */
+function flip(s: Store, h: Hop, k: usize, Fe: i64): bool {
+  const next = h.next;
+  const rb = h.recBytes;
+  const sb = h.sufBytes;
+  if (Fe != h.slabF) {
+    // A new split: the other slab (two splits old, no kid points into it) takes the new fronts.
+    h.slabCur ^= 1;
+    h.slabN = 0;
+    h.slabF = Fe;
+  }
+  let x = load<i64>(k + K_F) == i64.MIN_VALUE ? load<i32>(k + K_HEAD) : load<i32>(k + K_BSTART);
+  const lo = Fe - s.size;
+  while (x >= 0 && s.rowNs(x) < lo) x = load<i32>(next + (<usize>x << 2));
+  let n = 0;
+  while (x >= 0 && s.rowNs(x) < Fe) {
+    if (s.rowNs(x) >= clearFrom) clearChanged(s, x);
+    ensureFlip(h, n + 1);
+    store<i32>(h.flip + (<usize>n << 2), x);
+    n++;
+    x = load<i32>(next + (<usize>x << 2));
+  }
+  const cur = h.slabCur;
+  const base = h.slabN;
+  if (base + n > unchecked(h.slabCap[cur])) {
+    let cap = max<i32>(unchecked(h.slabCap[cur]) * 2, 1024);
+    while (cap < base + n) cap *= 2;
+    const p = growState(unchecked(h.slab[cur]), <usize>unchecked(h.slabCap[cur]) * sb, <usize>cap * sb);
+    if (p == 0) return false;
+    unchecked(h.slab[cur] = p);
+    unchecked(h.slabCap[cur] = cap);
+  }
+  const slab = unchecked(h.slab[cur]);
+  for (let i = n - 1; i >= 0; i--) {
+    const r = load<i32>(h.flip + (<usize>i << 2));
+    const d = slab + <usize>(base + i) * sb;
+    store<i64>(d + S_NS, s.rowNs(r));
+    if (i == n - 1) recReset(s, h, d + S_REC);
+    else memory.copy(d + S_REC, d + sb + S_REC, rb);
+    recAddRow(s, h, d + S_REC, r);
+  }
+  h.slabN = base + n;
+  store<i32>(k + K_FPTR, n > 0 ? base : -1);
+  store<i32>(k + K_FEND, base + n);
+  store<i32>(k + K_BSTART, x);
+  store<i32>(k + K_BNEXT, x);
+  store<i32>(k + K_BACKN, 0);
+  store<i64>(k + K_F, Fe);
+  return true;
+}
+
+let walk = new StaticArray<i32>(PREFETCH_KIDS);
+
+/**
+ * Reads ahead the pane lists that the flips of kids order[j0 .. j1) at split Fe will walk: the
+ * lists are walked one step at a time across the kids, so their cache misses overlap instead of
+ * forming one chain per kid (a flip at a multiple of size walks size/slide panes per key).
+ */
+function touchFlips(s: Store, h: Hop, j0: i32, j1: i32, Fe: i64): void {
+  let n = 0;
+  for (let j = j0; j < j1; j++) {
+    const k = kidPtr(h, load<i32>(h.order + (<usize>j << 2)));
+    if (load<i64>(k + K_F) == Fe) continue;
+    unchecked(walk[n] = load<i64>(k + K_F) == i64.MIN_VALUE ? load<i32>(k + K_HEAD) : load<i32>(k + K_BSTART));
+    n++;
+  }
+  if (n == 0) return;
+  const next = h.next;
+  let touch: i64 = 0;
+  let live = n;
+  while (live > 0) {
+    live = 0;
+    for (let i = 0; i < n; i++) {
+      const x = unchecked(walk[i]);
+      if (x < 0) continue;
+      const p = s.rowNs(x);
+      touch ^= p;
+      if (p >= Fe) {
+        unchecked(walk[i] = -1);
+        continue;
+      }
+      unchecked(walk[i] = load<i32>(next + (<usize>x << 2)));
+      live++;
+    }
+  }
+  hopSink ^= touch;
+}
+
+/**
+ * Renumbers the nk live kids so that ids ascend with keys (h.order holds them in key order; it
+ * becomes 0 .. nk): each emission then walks kid records and back folds in address order. Kids
+ * keep their ids until one is added, so in a steady stream this runs once. Without room for the
+ * copies it leaves the ids as they are (the order is still right, only slower to walk).
+ */
+function renumber(h: Hop, nk: i32): void {
+  const cap = h.kidCap;
+  const rb = h.recBytes;
+  const kids = allocZeroed(<usize>cap * KREC);
+  const keys: usize = kids == 0 ? <usize>0 : allocZeroed(<usize>cap << 3);
+  const back: usize = keys == 0 ? <usize>0 : allocZeroed(<usize>cap * rb);
+  if (back == 0) {
+    release(kids, <usize>cap * KREC);
+    release(keys, <usize>cap << 3);
+    return;
+  }
+  for (let j = 0; j < nk; j++) {
+    const kid = load<i32>(h.order + (<usize>j << 2));
+    memory.copy(kids + <usize>j * KREC, h.kids + <usize>kid * KREC, KREC);
+    store<i64>(keys + (<usize>j << 3), load<i64>(h.keys + (<usize>kid << 3)));
+    memory.copy(back + <usize>j * rb, h.back + <usize>kid * rb, rb);
+    store<i32>(h.order + (<usize>j << 2), j);
+  }
+  release(h.kids, <usize>cap * KREC);
+  release(h.keys, <usize>cap << 3);
+  release(h.back, <usize>cap * rb);
+  h.kids = kids;
+  h.keys = keys;
+  h.back = back;
+  for (let j = nk; j < cap; j++) store<i32>(kids + <usize>j * KREC + K_HEAD, -1);
+  h.kidHwm = nk;
+  h.kfreeN = 0;
+  memory.fill(h.slots, 0, <usize>h.slotCap << 3);
+  for (let j = 0; j < nk; j++) insertSlot(h, (<u64>load<u32>(kids + <usize>j * KREC + K_HASH) << 32) | <u64>(j + 1));
+  h.sorted = true;
+}
+
+/**
+ * Emits the windows of an advance from Wold to W (Wold is not i64.MIN_VALUE) through the index.
+ * Returns the number of rows out, E_MEMORY_CAP never (all it allocates is transient or checked
+ * first), or HOP_DECLINED when the general path must run (the store is then unchanged).
+ */
+export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
+  const h = s.hop;
+  if (h == null || !h.valid || s.hopBehind != 0 || !hopEnabled) return HOP_DECLINED;
+  if (!linkPending(s, h)) {
+    dropHop(s);
+    return HOP_DECLINED;
+  }
+  assert(h.panes == s.liveRows, 'hopping index out of step with the rows');
+  const size = s.size;
+  const slide = s.slide;
+  const L = s.lateness;
+  const wFloor = floorDiv(W, slide) * slide;
+  const afterOld = floorDiv(Wold, slide) * slide + slide;
+  // Ends to process: every end in (Wold, W] up to the last one that can hold a pane.
+  const K = h.liveKids;
+  const eHi = min<i64>(wFloor, h.maxP + size);
+  const ends: i64 = K > 0 && eHi >= afterOld ? (eHi - afterOld) / slide + 1 : 0;
+  // Each end visits every key: decline when that is far more work than the panes (a long jump of
+  // the watermark over sparse keys), which the general path handles in proportion to the panes.
+  if (ends > 0 && <u64>ends * <u64>K > <u64>(4 * <i64>s.liveRows + 65536)) return HOP_DECLINED;
+  // Live kids by key.
+  let nk = 0;
+  let keyBytes: u64 = 0;
+  for (let kid = 0; kid < h.kidHwm; kid++) {
+    const k = kidPtr(h, kid);
+    const head = load<i32>(k + K_HEAD);
+    if (head < 0) continue;
+    store<i32>(h.order + (<usize>nk << 2), kid);
+    nk++;
+    if (s.keyType != KEY_INT64) keyBytes += <u64>s.keyLen(head);
+    store<i32>(k + K_FOLD, load<i32>(k + K_BNEXT));
+  }
+  assert(nk == K, 'hopping index kid count');
+  const maxRows: u64 = <u64>ends * <u64>nk;
+  keyBytes *= <u64>ends;
+  if (maxRows > 0x7fff_0000 || keyBytes > 0x7fff_0000 || !out.prepare(<i32>maxRows, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
+  if (ends > 0 && !h.sorted) {
+    if (s.keyType == KEY_INT64) radixByI64(h.order, nk, h.keys);
+    else {
+      cur = s;
+      curHop = h;
+      mergeSort(h.order, nk, cmpKid);
+      cur = null;
+      curHop = null;
+    }
+    renumber(h, nk);
+  }
+  const rb = h.recBytes;
+  const sb = h.sufBytes;
+  const tmp = h.tmp;
+  const next = h.next;
+  let c = 0;
+  // With one end, the panes whose first window fires now are met in (key, start) order by the
+  // flips and folds below, which clear their flags on the way (rows in cache); with several ends
+  // they are met end by end, so a pass after the emission clears them in that order instead.
+  clearFrom = ends == 1 ? afterOld - slide : i64.MAX_VALUE;
+  for (let e = afterOld; ends > 0 && e <= eHi; e += slide) {
+    const Fe = floorDiv(e, size) * size;
+    const ws = e - size;
+    for (let j0 = 0; j0 < nk; j0 += PREFETCH_KIDS) {
+      const j1 = min<i32>(j0 + PREFETCH_KIDS, nk);
+      // Read the rows and suffix entries of a block of kids in a loop of independent loads (Wasm
+      // has no prefetch instruction; this is one): the loop below then mostly hits the cache.
+      let touch: i64 = 0;
+      for (let j = j0; j < j1; j++) {
+        const k = kidPtr(h, load<i32>(h.order + (<usize>j << 2)));
+        const x = load<i32>(k + K_BNEXT);
+        if (x >= 0) touch ^= s.rowNs(x);
+        const f = load<i32>(k + K_FPTR);
+        if (f >= 0 && load<i64>(k + K_F) == Fe) touch ^= load<i64>(unchecked(h.slab[h.slabCur]) + <usize>f * sb + S_NS);
+      }
+      hopSink ^= touch;
+      touchFlips(s, h, j0, j1, Fe);
+    for (let j = j0; j < j1; j++) {
+      const kid = load<i32>(h.order + (<usize>j << 2));
+      const k = kidPtr(h, kid);
+      if (load<i64>(k + K_F) != Fe && !flip(s, h, k, Fe)) {
+        // Out of memory mid-emission: rows are only read so far (flags aside, which the general
+        // path would clear the same way), so hand the emission over to it.
+        clearFrom = i64.MAX_VALUE;
+        dropHop(s);
+        return HOP_DECLINED;
+      }
+      const slab = unchecked(h.slab[h.slabCur]);
+      const back = h.back + <usize>kid * rb;
+      let x = load<i32>(k + K_BNEXT);
+      let bn = load<i32>(k + K_BACKN);
+      if (x >= 0 && s.rowNs(x) < e) {
+        if (bn == 0) recReset(s, h, back);
+        do {
+          recAddRow(s, h, back, x);
+          if (s.rowNs(x) >= clearFrom) clearChanged(s, x);
+          bn++;
+          x = load<i32>(next + (<usize>x << 2));
+        } while (x >= 0 && s.rowNs(x) < e);
+        store<i32>(k + K_BNEXT, x);
+        store<i32>(k + K_BACKN, bn);
+      }
+      let f = load<i32>(k + K_FPTR);
+      if (f >= 0) {
+        const fend = load<i32>(k + K_FEND);
+        while (f < fend && load<i64>(slab + <usize>f * sb + S_NS) < ws) f++;
+        if (f == fend) f = -1;
+        store<i32>(k + K_FPTR, f);
+      }
+      if (f < 0 && bn == 0) continue;
+      // value = front suffix (+) back, each added to an empty record (Out.setFolded's order)
+      recReset(s, h, tmp);
+      if (f >= 0) recAddRec(s, h, tmp, slab + <usize>f * sb + S_REC);
+      if (bn > 0) recAddRec(s, h, tmp, back);
+      if (s.keyType == KEY_INT64) store<i64>(out.key + (<usize>c << 3), load<i64>(h.keys + (<usize>kid << 3)));
+      else {
+        out.count = c;
+        out.pushKey(s, load<i32>(k + K_HEAD));
+      }
+      writeRow(s, h, c, ws, e, tmp);
+      c++;
+    }
+    }
+  }
+  out.count = c;
+
+  // Flags: panes whose first window fired now, by (key, start) as the general path marks them
+  // (done above when there was one end).
+  if (ends > 1) {
+    for (let j = 0; j < nk; j++) {
+      const kid = load<i32>(h.order + (<usize>j << 2));
+      let x = load<i32>(kidPtr(h, kid) + K_FOLD);
+      while (x >= 0 && s.rowNs(x) < wFloor) {
+        clearChanged(s, x);
+        x = load<i32>(next + (<usize>x << 2));
+      }
+    }
+  }
+  clearFrom = i64.MAX_VALUE;
+
+  // Purge: panes with start + size + L <= W leave their kid's list head; rows are freed in row
+  // order, as the general path frees them.
+  const horizon = size + L;
+  let np = 0;
+  let minP: i64 = i64.MAX_VALUE;
+  let maxP: i64 = i64.MIN_VALUE;
+  ensurePurgeList(h.panes);
+  for (let kid = 0; kid < h.kidHwm; kid++) {
+    const k = kidPtr(h, kid);
+    let x = load<i32>(k + K_HEAD);
+    if (x < 0) continue;
+    while (x >= 0 && s.rowNs(x) + horizon <= W) {
+      store<i32>(purgeRowsBuf + (<usize>np << 2), x);
+      np++;
+      const nx = load<i32>(next + (<usize>x << 2));
+      const f = load<i32>(k + K_FPTR);
+      if (f >= 0 && load<i64>(unchecked(h.slab[h.slabCur]) + <usize>f * h.sufBytes + S_NS) == s.rowNs(x)) {
+        store<i32>(k + K_FPTR, f + 1 < load<i32>(k + K_FEND) ? f + 1 : -1);
+      }
+      if (load<i32>(k + K_BSTART) == x) store<i32>(k + K_BSTART, nx);
+      if (load<i32>(k + K_BNEXT) == x) store<i32>(k + K_BNEXT, nx);
+      x = nx;
+    }
+    store<i32>(k + K_HEAD, x);
+    if (x < 0) {
+      removeKid(h, kid);
+      continue;
+    }
+    const p0 = s.rowNs(x);
+    if (p0 < minP) minP = p0;
+    const p1 = s.rowNs(load<i32>(k + K_TAIL));
+    if (p1 > maxP) maxP = p1;
+  }
+  h.panes -= np;
+  h.maxP = maxP;
+  if (np > 0) {
+    sortI32(purgeRowsBuf, np);
+    freePanes(s, purgeRowsBuf, np);
+  }
+  // The next advance with anything to do (the general path's bound over the panes left): the next
+  // end, if a pane lies in its window, or the first purge of a pane whose windows all ended.
+  let nextAt: i64 = i64.MAX_VALUE;
+  if (h.liveKids > 0) {
+    const nextEnd = wFloor + slide;
+    if (maxP + size >= nextEnd) nextAt = nextEnd;
+    if (minP + size < nextEnd && minP + horizon < nextAt) nextAt = minP + horizon;
+  }
+  s.watermark = W;
+  s.nextEventAt = nextAt;
+  hopServed++;
+  return c;
+}
+
+let purgeRowsBuf: usize = 0;
+let purgeRowsCap: i32 = 0;
+
+function ensurePurgeList(n: i32): void {
+  if (n <= purgeRowsCap) return;
+  const cap = max<i32>(n, 1024);
+  purgeRowsBuf = growTransient(purgeRowsBuf, <usize>purgeRowsCap << 2, <usize>cap << 2);
+  purgeRowsCap = cap;
+}
