@@ -30,6 +30,9 @@ import { compareKeys, mergeSort, radixByI64, sortI32 } from './sort';
 import { freePanes } from './emit';
 import { E_MEMORY_CAP } from './errors';
 
+/** Kids whose flips are read ahead together (touchFlips). */
+const FLIP_AHEAD: i32 = 16;
+
 /** advance() result when the index cannot serve this emission (the general path runs instead). */
 export const HOP_DECLINED: i32 = i32.MIN_VALUE;
 
@@ -769,8 +772,9 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
         if (f >= 0 && load<i64>(k + K_F) == Fe) touch ^= load<i64>(unchecked(h.slab[h.slabCur]) + <usize>f * sb + S_NS);
       }
       hopSink ^= touch;
-      touchFlips(s, h, j0, j1, Fe);
     for (let j = j0; j < j1; j++) {
+      // Flips read ahead in smaller groups: size/slide panes per kid fill the cache quickly.
+      if (((j - j0) & (FLIP_AHEAD - 1)) == 0) touchFlips(s, h, j, min<i32>(j + FLIP_AHEAD, j1), Fe);
       const kid = load<i32>(h.order + (<usize>j << 2));
       const k = kidPtr(h, kid);
       if (load<i64>(k + K_F) != Fe && !flip(s, h, k, Fe)) {
