@@ -99,26 +99,29 @@ function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
     if (c.nullCount > 0) throw invalid(`batch: key field '${field}' has ${c.nullCount} null keys`);
     const t = c.type.typeId;
     if (t === Type.Utf8 || t === Type.LargeUtf8) {
-      // Copy the UTF-8 bytes of every chunk straight from Arrow's buffers.
+      // Copy the UTF-8 bytes of every chunk straight from Arrow's buffers. A sliced chunk's offsets
+      // buffer is already sliced (Data.offset only places its validity bits); its bytes are not.
       let total = 0;
       for (const d of c.data as Data[]) {
         const o = d.valueOffsets as ArrayLike<number | bigint>;
-        total += Number(o[d.offset + d.length]!) - Number(o[d.offset]!);
+        total += Number(o[d.length]!) - Number(o[0]!);
       }
       const bytes = new Uint8Array(total);
       let i = 0;
       let at = 0;
       for (const d of c.data as Data[]) {
         const o = d.valueOffsets as ArrayLike<number | bigint>;
-        const first = Number(o[d.offset]!);
-        const last = Number(o[d.offset + d.length]!);
+        const first = Number(o[0]!);
+        const last = Number(o[d.length]!);
         bytes.set((d.values as Uint8Array).subarray(first, last), at);
-        for (let j = 0; j < d.length; j++) offsets[++i] = at + Number(o[d.offset + j + 1]!) - first;
+        for (let j = 0; j < d.length; j++) offsets[++i] = at + Number(o[j + 1]!) - first;
         at += last - first;
       }
       return checkKeyLengths({ type: 'utf8', offsets, bytes }, field, n);
     }
     if (t === Type.Dictionary) {
+      const direct = dictionaryKeys(c, n, offsets);
+      if (direct) return checkKeyLengths(direct, field, n);
       const strings: string[] = new Array(n);
       for (let i = 0; i < n; i++) strings[i] = c.get(i) as string;
       return encodeStrings(strings, field, n, offsets);
@@ -126,6 +129,49 @@ function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
     throw invalid(`batch: key field '${field}' must be a Utf8 or Dictionary<Utf8> column for utf8 keys, found ${c.type}`);
   }
   return encodeStrings(c as ArrayLike<unknown>, field, n, offsets);
+}
+
+/**
+ * Dictionary<Utf8> keys copied as UTF-8 bytes straight from each chunk's dictionary, by index,
+ * without decoding a JS string per row. Null when the layout is one this does not handle (a
+ * dictionary with nulls or in several chunks, 64-bit indices): the caller then decodes per row.
+ * Sliced buffers (indices, dictionary offsets) are already sliced: Data.offset is not added.
+ */
+function dictionaryKeys(c: Vector, n: number, offsets: Uint32Array): (EncodedKeys & { type: 'utf8' }) | null {
+  interface Part { dOff: Int32Array; dBytes: Uint8Array; idx: ArrayLike<number>; len: number }
+  const parts: Part[] = [];
+  let total = 0;
+  for (const d of c.data as Data[]) {
+    const dict = d.dictionary as Vector | undefined;
+    if (!dict || dict.nullCount > 0 || dict.data.length !== 1 || dict.type.typeId !== Type.Utf8) return null;
+    const idx = d.values as unknown;
+    if (idx instanceof BigInt64Array || idx instanceof BigUint64Array) return null;
+    const dd = dict.data[0]!;
+    const p: Part = { dOff: dd.valueOffsets as Int32Array, dBytes: dd.values as Uint8Array, idx: idx as ArrayLike<number>, len: d.length };
+    for (let j = 0; j < p.len; j++) {
+      const k = p.idx[j]!;
+      total += p.dOff[k + 1]! - p.dOff[k]!;
+    }
+    parts.push(p);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  let i = 0;
+  for (const p of parts) {
+    const { dOff, dBytes } = p;
+    for (let j = 0; j < p.len; j++) {
+      const k = p.idx[j]!;
+      const s = dOff[k]!;
+      const e = dOff[k + 1]!;
+      if (e - s <= 32) for (let q = s; q < e; q++) bytes[at++] = dBytes[q]!;
+      else {
+        bytes.set(dBytes.subarray(s, e), at);
+        at += e - s;
+      }
+      offsets[++i] = at;
+    }
+  }
+  return i === n ? { type: 'utf8', offsets, bytes } : null;
 }
 
 /**
@@ -177,8 +223,9 @@ function encodeValues(c: Column, field: string, n: number): Float64Array {
   const out = new Float64Array(n);
   if (c instanceof Vector) {
     const t = c.type.typeId;
-    if (t !== Type.Float && t !== Type.Int && t !== Type.Decimal) {
-      throw invalid(`batch: value field '${field}' must be numeric, found ${c.type}`);
+    if (t !== Type.Float && t !== Type.Int) {
+      const hint = t === Type.Decimal ? ' (Decimal is not read: cast it to Float64)' : '';
+      throw invalid(`batch: value field '${field}' must be a Float or Int column, found ${c.type}${hint}`);
     }
     let i = 0;
     for (const d of c.data as Data[]) {
