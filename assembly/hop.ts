@@ -30,6 +30,9 @@ import { compareKeys, mergeSort, radixByI64, sortI32 } from './sort';
 import { freePanes } from './emit';
 import { E_MEMORY_CAP } from './errors';
 
+/** General emissions that skip rebuilding the index, at most, after rebuilds it never used. */
+const REBUILD_BACKOFF_MAX: i32 = 64;
+
 /** Kids whose flips are read ahead together (touchFlips). */
 const FLIP_AHEAD: i32 = 16;
 
@@ -65,6 +68,15 @@ const S_REC: usize = 8;
 
 export class Hop {
   valid: bool = false;
+  /**
+   * Rebuild back-off: a stream whose events keep landing behind the watermark invalidates the
+   * index before it serves, so each rebuild would be wasted work on top of the general path.
+   * After such a wasted rebuild the next `backoff` general emissions skip rebuilding (doubling up
+   * to REBUILD_BACKOFF_MAX); an index that serves resets it.
+   */
+  served: i32 = 0;
+  backoff: i32 = 0;
+  skip: i32 = 0;
   /** Bytes of a fold record: event count, per field non-null count, per aggregate value and time. */
   recBytes: usize = 0;
   /** Per aggregate: offset of its value (and time, for first/last) in a fold record, or -1. */
@@ -461,6 +473,11 @@ export function rebuild(s: Store, idx: usize, n: i32, B: i64): void {
   h.valid = false;
   h.pendN = 0;
   s.hopBehind = 0;
+  if (h.skip > 0) {
+    h.skip--;
+    return;
+  }
+  h.served = 0;
   if (!ensureRows(s, h)) { dropHop(s); return; }
   // Kids are renumbered from 0; the table is cleared.
   h.kidHwm = 0;
@@ -702,7 +719,14 @@ function renumber(h: Hop, nk: i32): void {
  */
 export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
   const h = s.hop;
-  if (h == null || !h.valid || s.hopBehind != 0 || !hopEnabled) return HOP_DECLINED;
+  if (h == null || !h.valid || !hopEnabled) return HOP_DECLINED;
+  if (s.hopBehind != 0) {
+    // Events landed behind the watermark: the general path serves, and rebuilds back off when
+    // this index never served.
+    h.backoff = h.served > 0 ? 0 : min<i32>(max<i32>(1, h.backoff * 2), REBUILD_BACKOFF_MAX);
+    h.skip = h.backoff;
+    return HOP_DECLINED;
+  }
   if (!linkPending(s, h)) {
     dropHop(s);
     return HOP_DECLINED;
@@ -887,6 +911,7 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
   s.watermark = W;
   s.nextEventAt = nextAt;
   hopServed++;
+  h.served++;
   return c;
 }
 
