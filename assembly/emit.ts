@@ -237,27 +237,11 @@ function ensurePurge(n: i32): void {
 }
 
 /**
- * Removes the index slots of the np rows of purgeList, already freed, in the order purge() would.
- * The slots are read first in a loop of independent loads, so the deletions mostly hit the cache:
- * a tumbling emission purges about a window's worth of rows, each slot a miss otherwise.
+ * Removes the np rows of purgeList, already freed, from the index, in the order purge() would:
+ * each leaves its key's pane chain, and its key's slot changes only when it was the key's newest
+ * pane (repointed to the next older one, or removed with the key's last pane).
  */
 function purgeRows(s: Store, np: i32): void {
-  if (np * 2 > s.liveRows) {
-    // Most of the index goes: rebuilding it from the live rows (a sequential scan, one slot write
-    // each) is cheaper than deleting slot by slot (a probe and a backward shift each). The slot
-    // layout differs from what deletions leave; nothing observable depends on it.
-    memory.fill(s.slots, 0, <usize>s.slotCap * SLOT_BYTES);
-    for (let r = 0; r < s.hwm; r++) {
-      if (!isLive(s, r)) continue;
-      s.insertSlot(s.idxHashOf(s.rowProbeHash(r), s.rowNs(r)), r);
-    }
-    return;
-  }
-  const slots = s.slots;
-  const mask = s.slotMask;
-  let touch: u64 = 0;
-  for (let i = 0; i < np; i++) touch ^= load<u64>(slots + <usize>(load<u32>(purgeHash + (<usize>i << 2)) & mask) * SLOT_BYTES);
-  prefetchSink ^= touch;
   for (let i = 0; i < np; i++) s.unindexHashed(load<i32>(purgeList + (<usize>i << 2)), load<u32>(purgeHash + (<usize>i << 2)));
 }
 

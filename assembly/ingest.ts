@@ -10,7 +10,7 @@ import {
   FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
-import { hashI64, hashBytes, probeHashI64, nsMix, hashWithMix } from './hash';
+import { hashI64, hashBytes, probeHashI64 } from './hash';
 import { E_MEMORY_CAP } from './errors';
 
 /** Returns the number of accepted events, or E_MEMORY_CAP. */
@@ -40,10 +40,8 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   const large = <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride > L2_BYTES;
   const hashes = s.hashBuf;
   const nss = s.nsBuf;
-  // Consecutive events mostly share a pane: reuse the last pane (and its part of the index hash)
-  // instead of an i64 division and two hash mixes.
+  // Consecutive events mostly share a pane: reuse the last pane instead of an i64 division.
   let lastPane: i64 = i64.MIN_VALUE;
-  let lastMix: u32 = nsMix(lastPane);
   let slots = s.slots;
   let mask = s.slotMask;
   for (let b = 0; b < n; b += BLOCK_EVENTS) {
@@ -59,7 +57,6 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
           else {
             ns = floorDiv(t, slide) * slide;
             lastPane = ns;
-            lastMix = nsMix(ns);
           }
           store<i64>(nss + (<usize>i << 3), ns);
           if (ns + slide <= W) {
@@ -81,7 +78,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
         const o = load<u32>(keyPtr + (<usize>i << 2));
         h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
       }
-      store<u32>(hashes + (<usize>i << 2), panes ? hashWithMix(h, lastMix) : h);
+      store<u32>(hashes + (<usize>i << 2), h);
     }
     slots = s.slots;
     mask = s.slotMask;
@@ -99,12 +96,11 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       const h = load<u32>(hashes + (<usize>i << 2));
       let row: i32 = -1;
       if (int64) {
-        // int64 keys inline: the slot holds the key itself. For panes, h is the (key, pane) index
-        // hash, and a slot with this hash and key is taken as the pane without reading the row
-        // (a cache miss per event here, in a dependent chain): the pane start is checked in the
-        // verify pass below, which reads every row anyway. Only a 32-bit hash collision between
-        // two panes of one key fails that check. A probe that ends on an empty slot proves the
-        // pane absent (any row of it would match hash and key first), so it is inserted there.
+        // int64 keys inline: the slot holds the key itself. For panes the slot points at the key's
+        // newest pane, taken here without reading the row (a cache miss per event, in a dependent
+        // chain): the pane start is checked in the verify pass below, which reads every row
+        // anyway, and an event of another pane walks the key's chain there. A probe that ends on
+        // an empty slot proves the key absent, so its first pane is inserted there.
         const k = load<i64>(keyPtr + (<usize>i << 3));
         let pos = h & mask;
         let sp: usize;
@@ -146,7 +142,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
         const ns = load<i64>(nss + (<usize>i << 3));
         let row = r;
         if (load<i64>(nsCol + <usize>r * stride) != ns) {
-          // Two panes of this key share the 32-bit index hash: take the slow, exact path.
+          // Not the key's newest pane (an older pane's event, or a new pane): walk its chain.
           row = s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
           store<i32>(rows + (<usize>i << 2), row);
           nsCol = s.nsCol; // an insert may have grown (moved) the rows

@@ -12,7 +12,7 @@
 // The hash index is open addressing with linear probing over 16-byte slots: a u64 (index hash << 32 |
 // row + 1) and, for int64 keys, a copy of the key, so a probe compares keys without touching the row
 // load factor at most 7/10, and backward-shift deletion (no tombstones in the table).
-import { hashBytes, hashI64, hashWithNs, probeHashI64 } from './hash';
+import { hashBytes, hashI64, probeHashI64 } from './hash';
 import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient } from './mem';
 import { ByteArena } from './arena';
 import { capturePage } from './snapshot';
@@ -139,6 +139,11 @@ export class Store {
   slots: usize = 0;
   slotCap: i32 = 0;
   slotMask: u32 = 0;
+  /** Slots in use. */
+  idxKeys: i32 = 0;
+  /** Pane stores: per row id, the next older and next newer pane of its key, or -1 (see chained()). */
+  older: usize = 0;
+  newer: usize = 0;
 
   tombKey: usize = 0;
   tombNs: usize = 0;
@@ -213,8 +218,14 @@ export class Store {
 
   @inline hasNs(): bool { return this.win != WIN_NONE; }
   @inline needsMaxTime(): bool { return this.win == WIN_SESSION || this.ttl > 0; }
-  /** Session stores index rows by key only (the index points at the head of the key's session list). */
-  @inline indexByNs(): bool { return this.win == WIN_PANES; }
+  /**
+   * Pane stores (tumbling and hopping windows) index keys, not panes: a key's slot points at its
+   * newest pane, and its panes form a chain by start (`older`, `newer`: side arrays by row id).
+   * Events mostly land in a key's newest pane, so the index holds one slot per key rather than one
+   * per pane (a hopping window of size/slide 60 keeps 60 live panes per key). Session stores also
+   * index keys (the slot points at the head of the key's session list, linked in the rows).
+   */
+  @inline chained(): bool { return this.win == WIN_PANES; }
 
   // ---- capacity -------------------------------------------------------------------------------
 
@@ -285,7 +296,7 @@ export class Store {
     const old = this.capRows;
     if (newCap <= old) return true;
     if (this.stride == 0) this.layout();
-    const extra = <usize>(newCap - old) * (this.stride + ROW_EXTRA_BYTES);
+    const extra = <usize>(newCap - old) * (this.stride + this.rowExtraBytes());
     if (!fits(extra + 64)) return false;
     // Rows are 64-byte aligned (the allocation has 64 bytes of slack), so a 64-byte row is one line.
     const oldBytes = <usize>old * this.stride;
@@ -304,9 +315,23 @@ export class Store {
     this.pageLive = growZeroed(this.pageLive, oldPages, newPages);
     if (this.keyType == KEY_UTF8) this.pageKeyBytes = growZeroed(this.pageKeyBytes, oldPages, newPages);
     if (this.kind == KIND_VALUE) this.pageValBytes = growZeroed(this.pageValBytes, oldPages, newPages);
+    if (this.chained()) {
+      this.older = growZeroed(this.older, <usize>old * 4, <usize>newCap * 4);
+      this.newer = growZeroed(this.newer, <usize>old * 4, <usize>newCap * 4);
+    }
     this.capRows = newCap;
     this.rebase();
     return true;
+  }
+
+  /** State bytes per row besides the record (ROW_EXTRA_BYTES, and a pane store's chain links). */
+  @inline rowExtraBytes(): usize {
+    return ROW_EXTRA_BYTES + (this.chained() ? 8 : 0);
+  }
+
+  /** Index entries the store holds: keys for chained stores, rows otherwise. */
+  @inline private idxEntries(): i32 {
+    return this.chained() ? this.idxKeys : this.liveRows;
   }
 
   growIndex(minSlots: i32): bool {
@@ -343,15 +368,15 @@ export class Store {
    * Returns false (and changes nothing) when the cap would be passed.
    */
   reserve(rows: i32, keyBytes: u32, valBytes: u32): bool {
-    const need = this.liveRows + rows;
-    if (need > ROWS_MAX) return false;
+    if (this.liveRows + rows > ROWS_MAX) return false;
+    const need = this.idxEntries() + rows;
     if (this.stride == 0) this.layout();
     let extra: u64 = 0;
     const rowsNeeded = this.hwm + max<i32>(0, rows - this.freeCount);
     if (rowsNeeded > this.capRows) {
       let next = max<i32>(this.capRows, ROWS_INITIAL);
       while (next < rowsNeeded) next = next + (next >> 1);
-      extra += <u64>(next - this.capRows) * <u64>(this.stride + ROW_EXTRA_BYTES) + 64;
+      extra += <u64>(next - this.capRows) * <u64>(this.stride + this.rowExtraBytes()) + 64;
     }
     let cap = max<i32>(this.slotCap, 16);
     while (<i64>cap * LOAD_NUM / LOAD_DEN < <i64>need) cap <<= 1;
@@ -380,8 +405,9 @@ export class Store {
       assert(this.growRows(min<i32>(next, ROWS_MAX)), 'row growth refused after reserve');
     }
     if (this.keyType == KEY_UTF8) assert(this.keyArena.reserve(<u32>keyBytes), 'key arena growth refused after reserve');
-    if (<i64>(this.liveRows + 1) * LOAD_DEN > <i64>this.slotCap * LOAD_NUM) {
-      assert(this.growIndex(this.liveRows + 1), 'index growth refused after reserve');
+    const entries = this.idxEntries();
+    if (<i64>(entries + 1) * LOAD_DEN > <i64>this.slotCap * LOAD_NUM) {
+      assert(this.growIndex(entries + 1), 'index growth refused after reserve');
       return true;
     }
     return false;
@@ -401,8 +427,9 @@ export class Store {
     return this.nsCol == 0 ? 0 : load<i64>(this.p(this.nsCol, row));
   }
 
+  /** The index hash of a row's key: the probe hash (every store indexes keys; see chained()). */
   @inline idxHashOf(keyHash: u32, ns: i64): u32 {
-    return this.indexByNs() ? hashWithNs(keyHash, ns) : keyHash;
+    return keyHash;
   }
 
   @inline keyEqI64(row: i32, key: i64): bool {
@@ -426,19 +453,23 @@ export class Store {
    */
   find(keyHash: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     if (this.slotCap == 0) return -1;
-    const h = this.idxHashOf(keyHash, ns);
+    const h = keyHash;
     const mask = this.slotMask;
     let pos = h & mask;
-    const byNs = this.indexByNs();
     const int64 = this.keyType == KEY_INT64;
     while (true) {
       const sp = this.slots + <usize>pos * SLOT_BYTES;
       const s = load<u64>(sp);
       if (s == 0) return -1;
       if (<u32>(s >>> 32) == h) {
-        const row = <i32>(<u32>s) - 1;
+        let row = <i32>(<u32>s) - 1;
         const keyOk = int64 ? load<i64>(sp, 8) == keyI64 : this.keyEqBytes(row, ptr, len);
-        if (keyOk && (!byNs || this.rowNs(row) == ns)) return row;
+        if (keyOk) {
+          if (!this.chained()) return row;
+          // The key's panes, newest first.
+          while (row >= 0 && this.rowNs(row) > ns) row = load<i32>(this.older + (<usize>row << 2));
+          return row >= 0 && this.rowNs(row) == ns ? row : -1;
+        }
       }
       pos = (pos + 1) & mask;
     }
@@ -449,11 +480,10 @@ export class Store {
     return this.findOrInsertIdx(this.idxHashOf(keyHash, ns), keyI64, ptr, len, ns);
   }
 
-  /** Finds or inserts (key, ns) given its final index hash (idxHashOf). */
+  /** Finds or inserts (key, ns) given its index hash (idxHashOf). */
   findOrInsertIdx(h: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     const mask = this.slotMask;
     let pos = h & mask;
-    const byNs = this.indexByNs();
     const slots = this.slots;
     const int64 = this.keyType == KEY_INT64;
     let sp: usize;
@@ -464,11 +494,44 @@ export class Store {
       if (<u32>(s >>> 32) == h) {
         const row = <i32>(<u32>s) - 1;
         const keyOk = int64 ? load<i64>(sp, 8) == keyI64 : this.keyEqBytes(row, ptr, len);
-        if (keyOk && (!byNs || this.rowNs(row) == ns)) return row;
+        if (keyOk) return this.chained() ? this.paneOf(h, row, keyI64, ptr, len, ns) : row;
       }
       pos = (pos + 1) & mask;
     }
     return this.insertAt(sp, h, keyI64, ptr, len, ns);
+  }
+
+  /**
+   * The pane `ns` of the key whose newest pane is `newest` (index hash h), inserted into the key's
+   * chain when absent: as the newest (the key's slot then points at it) or between two panes.
+   */
+  paneOf(h: u32, newest: i32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
+    const top = this.rowNs(newest);
+    if (top == ns) return newest;
+    let prev = -1;
+    let r = newest;
+    if (ns < top) {
+      prev = newest;
+      r = load<i32>(this.older + (<usize>newest << 2));
+      while (r >= 0 && this.rowNs(r) > ns) {
+        prev = r;
+        r = load<i32>(this.older + (<usize>r << 2));
+      }
+      if (r >= 0 && this.rowNs(r) == ns) return r;
+    }
+    // Insert between prev (newer, or none) and r (older, or none). prepareInsert may move slots
+    // and grow the rows (and with them the chain arrays): neither changes a row id.
+    this.prepareInsert(len);
+    const int64 = this.keyType == KEY_INT64;
+    const row = this.newRow(int64 ? hashI64(keyI64) : hashBytes(ptr, len), keyI64, ptr, len, ns);
+    const older = this.older;
+    const newer = this.newer;
+    store<i32>(older + (<usize>row << 2), r);
+    store<i32>(newer + (<usize>row << 2), prev);
+    if (r >= 0) store<i32>(newer + (<usize>r << 2), row);
+    if (prev >= 0) store<i32>(older + (<usize>prev << 2), row);
+    else this.repointSlotHashed(r, row, h);
+    return row;
   }
 
   /**
@@ -487,6 +550,11 @@ export class Store {
     const row = this.newRow(int64 ? hashI64(keyI64) : hashBytes(ptr, len), keyI64, ptr, len, ns);
     store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
     store<i64>(sp, keyI64, 8);
+    this.idxKeys++;
+    if (this.chained()) {
+      store<i32>(this.older + (<usize>row << 2), -1);
+      store<i32>(this.newer + (<usize>row << 2), -1);
+    }
     return row;
   }
 
@@ -600,27 +668,53 @@ export class Store {
     const sp = this.slots + <usize>pos * SLOT_BYTES;
     store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
     store<i64>(sp, this.keyType == KEY_INT64 ? load<i64>(this.p(this.keyCol, row)) : 0, 8);
+    this.idxKeys++;
   }
 
   /** Points the slot of `oldRow` at `newRow` (same key, same index hash). */
   repointSlot(oldRow: i32, newRow: i32): void {
-    const pos = this.slotOfRow(oldRow);
+    this.repointSlotHashed(oldRow, newRow, this.idxHashOf(this.rowProbeHash(oldRow), this.rowNs(oldRow)));
+  }
+
+  /** repointSlot() given the index hash, so `oldRow` is not read (it may be freed already). */
+  repointSlotHashed(oldRow: i32, newRow: i32, h: u32): void {
+    const pos = this.slotOfRowHashed(oldRow, h);
     assert(pos >= 0, 'index slot missing');
     const p = this.slots + <usize>pos * SLOT_BYTES;
     const s = load<u64>(p);
     store<u64>(p, (s & 0xffff_ffff_0000_0000) | <u64>(newRow + 1));
   }
 
-  /** Removes the slot of `row` with backward-shift deletion. */
+  /** Removes `row` from the index: its slot (backward-shift deletion), or its pane chain. */
   unindex(row: i32): void {
     this.unindexHashed(row, this.idxHashOf(this.rowProbeHash(row), this.rowNs(row)));
   }
 
   /**
    * unindex() given the row's index hash `h`, so the row record is not read: the row may be freed
-   * already (its id still names its slot until this runs).
+   * already (its id still names its slot, and its chain links are intact, until this runs).
    */
   unindexHashed(row: i32, h: u32): void {
+    if (this.chained()) {
+      // Unlink the pane; the key's slot changes only when it was the newest (or the last) pane.
+      const o = load<i32>(this.older + (<usize>row << 2));
+      const n = load<i32>(this.newer + (<usize>row << 2));
+      if (o >= 0) store<i32>(this.newer + (<usize>o << 2), n);
+      if (n >= 0) {
+        store<i32>(this.older + (<usize>n << 2), o);
+        return;
+      }
+      if (o >= 0) {
+        this.repointSlotHashed(row, o, h);
+        return;
+      }
+    }
+    this.removeSlot(row, h);
+  }
+
+  /** Removes the slot that points at `row` (index hash h), with backward-shift deletion. */
+  private removeSlot(row: i32, h: u32): void {
+    this.idxKeys--;
     let i = <u32>this.slotOfRowHashed(row, h);
     assert(<i32>i >= 0, 'index slot missing');
     const mask = this.slotMask;
@@ -753,6 +847,9 @@ export class Store {
     releaseTransient(this.capMeta, this.capMetaBytes);
     this.capActive = false;
     release(this.slots, <usize>this.slotCap * SLOT_BYTES);
+    release(this.older, <usize>c * 4);
+    release(this.newer, <usize>c * 4);
+    this.idxKeys = 0;
     release(this.tombKey, <usize>this.tombCap * 8);
     release(this.tombNs, <usize>this.tombCap * 8);
     release(this.tombHash, <usize>this.tombCap * 4);

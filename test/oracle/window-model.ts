@@ -272,6 +272,12 @@ export class WindowModel {
     return entry === undefined ? undefined : computeAggregates(this.aggregates, entry.events, true);
   }
 
+  /** Deletes every window (or the running aggregates) of a key; true when it had any. */
+  delete(key: string | bigint | number): boolean {
+    const id = keyId(normalizeKey(key, this.keyType));
+    return this.window.kind === 'none' ? this.running.delete(id) : this.perKey.delete(id);
+  }
+
   /** Keys with live state, in key order. */
   keys(): Key[] {
     const src = this.window.kind === 'none' ? [...this.running.values()].map((e) => e.key) : [...this.perKey.values()].map((l) => l[0].key);

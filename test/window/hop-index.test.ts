@@ -138,10 +138,14 @@ async function runHopCase(p: HopCase): Promise<bigint> {
       : newest + p.slide * p.panes * rng.int(1, 4);
     fire(wm, `step ${step}`);
     const op = rng.int(0, 19);
-    if (op === 0 && !model) {
-      // Delete a key on both sides (the index is cleared and rebuilt; the model has no deletes).
-      const k = encodeKey(part[0]!.key, p.keyType);
-      assert.is(on.core.deleteKey(on.h, k), off.core.deleteKey(off.h, k), 'delete');
+    if (op === 0) {
+      // Delete a key on both sides (the index is cleared and rebuilt; the key's panes leave their
+      // chain from every position).
+      const key = part[rng.int(0, part.length - 1)]!.key;
+      const k = encodeKey(key, p.keyType);
+      const removed = on.core.deleteKey(on.h, k);
+      assert.is(off.core.deleteKey(off.h, k), removed, 'delete');
+      if (model) assert.is(model.delete(key), removed, 'delete against the model');
     } else if (op === 1) {
       // Restore both sides from their own full checkpoints (the index is cleared and rebuilt).
       const snaps = [on, off].map((side) => side.restore());

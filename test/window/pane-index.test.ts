@@ -1,9 +1,10 @@
 // Proves two paths of pane windows that random oracle streams almost never reach, against the
 // reference model (test/oracle/window-model.ts):
-// - two panes of one int64 key whose (key, pane) index hashes collide: ingest takes a slot with a
-//   matching hash and key as the pane without reading the row, and must notice the wrong pane
-//   start afterwards and find or insert the right one. The colliding pane starts are found by
-//   brute force with a port of the index hash (below), checked against the Wasm probe hash;
+// - two panes of one int64 key whose starts are 2^32 ms apart, chosen so that the (key, pane)
+//   index hashes of the previous index design collide (found by brute force with a port of that
+//   hash, below, whose key half is checked against the Wasm probe hash). Pane stores now index
+//   keys and chain each key's panes by start; the case stays as a regression check of two panes
+//   of one key far apart, opened in one batch and updated in the next;
 // - a hopping firing whose window ends span more than 2^16 slides (sparse panes far apart and a
 //   watermark jump), where windows are ordered by a radix sort of their ends instead of counting
 //   them per end.
