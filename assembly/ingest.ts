@@ -6,7 +6,7 @@
 // All checks on user input happen in TypeScript before the call; capacity is reserved before any
 // row is touched, so a batch either applies whole or (E_MEMORY_CAP) not at all.
 import {
-  Store, SLOT_BYTES, KEY_INT64, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
+  Store, SLOT_BYTES, KEY_INT64, KIND_AGG, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
   FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
@@ -45,8 +45,16 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   let lastMix: u32 = nsMix(lastPane);
   let slots = s.slots;
   let mask = s.slotMask;
+  const fusable = int64 && s.win == WIN_NONE && fusedPlanOnly(s);
   for (let b = 0; b < n; b += BLOCK_EVENTS) {
     const e = min<i32>(b + BLOCK_EVENTS, n);
+    // Tables that fit in L2 take one pass per event: the passes below exist to overlap cache
+    // misses, and with no misses to overlap they only add stores and loads of rows and hashes.
+    // Checked per block, as a cold batch grows the table.
+    if (fusable && <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride <= L2_BYTES) {
+      accepted += fusedBlockI64(s, b, e, keyPtr, s.trackChanges || s.capActive);
+      continue;
+    }
     // Step 1: windows, late events and key hashes; no table memory is read.
     for (let i = b; i < e; i++) {
       let ns: i64 = 0;
@@ -174,6 +182,91 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   if (panes && minPane != i64.MAX_VALUE && minPane + slide < s.nextEventAt) s.nextEventAt = minPane + slide;
   s.lateEvents += late;
   return accepted;
+}
+
+/**
+ * Whether the store's aggregates are exactly the fused plan of one value field (count, and at most
+ * one each of sum or mean, min and max of that field), with nothing per row besides (no TTL time).
+ */
+function fusedPlanOnly(s: Store): bool {
+  if (s.kind != KIND_AGG || s.nFields != 1 || s.maxTimeCol != 0) return false;
+  for (let a = 0; a < s.nAggs; a++) {
+    if (unchecked(s.aggFn[a]) != FN_COUNT && !unchecked(s.aggFused[a])) return false;
+  }
+  return true;
+}
+
+/**
+ * Events [b, e) of an int64 store without windows whose index and rows fit in L2 (fusedPlanOnly):
+ * per event, one probe (and insert), then count, nulls, sum, min and max, with no intermediate
+ * arrays. Rows are inserted in event order, as in the blocked path, so row ids are the same.
+ * Returns the events applied (all of them).
+ */
+function fusedBlockI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i32 {
+  const stride = <usize>s.stride;
+  // Offsets inside the row record (column pointers move when the rows grow; offsets do not).
+  let rows = s.rows;
+  const oCnt = s.cntCol - rows;
+  const oNull = unchecked(s.nullCnt[0]) - rows;
+  const sumCol = unchecked(s.fusedSum[0]);
+  const minCol = unchecked(s.fusedMin[0]);
+  const maxCol = unchecked(s.fusedMax[0]);
+  const hasSum = sumCol != 0;
+  const hasMin = minCol != 0;
+  const hasMax = maxCol != 0;
+  const oSum = sumCol - rows;
+  const oMin = minCol - rows;
+  const oMax = maxCol - rows;
+  const v = unchecked(s.batchVals[0]);
+  let slots = s.slots;
+  let mask = s.slotMask;
+  for (let i = b; i < e; i++) {
+    const k = load<i64>(keyPtr + (<usize>i << 3));
+    const h = probeHashI64(k);
+    // The home slot and the next one are checked without branches (a key equal to k in a used
+    // slot is the row: no windows, so the key alone names it); at load factor <= 0.7 most keys sit
+    // in one of them, so the branch below is well predicted, where a probe loop's exit is not.
+    const pos = h & mask;
+    const sp0 = slots + <usize>pos * SLOT_BYTES;
+    const sp1 = slots + <usize>((pos + 1) & mask) * SLOT_BYTES;
+    const s0 = load<u64>(sp0);
+    const s1 = load<u64>(sp1);
+    const in0 = (s0 != 0) & (load<i64>(sp0, 8) == k);
+    const in1 = (s0 != 0) & (s1 != 0) & (load<i64>(sp1, 8) == k);
+    let row = select<i32>(<i32>(<u32>s0) - 1, select<i32>(<i32>(<u32>s1) - 1, -1, in1), in0);
+    let sp: usize = 0;
+    if (row < 0) {
+      let p = pos;
+      while (true) {
+        sp = slots + <usize>p * SLOT_BYTES;
+        const sl = load<u64>(sp);
+        if (sl == 0) break;
+        if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
+          row = <i32>(<u32>sl) - 1;
+          break;
+        }
+        p = (p + 1) & mask;
+      }
+    }
+    if (row < 0) {
+      row = s.insertAt(sp, h, k, 0, 0, 0);
+      slots = s.slots;
+      mask = s.slotMask;
+      rows = s.rows;
+    }
+    if (track) s.touch(row);
+    const base = rows + <usize>row * stride;
+    store<i64>(base + oCnt, load<i64>(base + oCnt) + 1);
+    const x = load<f64>(v + (<usize>i << 3));
+    if (x != x) {
+      store<i64>(base + oNull, load<i64>(base + oNull) + 1);
+      continue;
+    }
+    if (hasSum) store<f64>(base + oSum, load<f64>(base + oSum) + x);
+    if (hasMin && x < load<f64>(base + oMin)) store<f64>(base + oMin, x);
+    if (hasMax && x > load<f64>(base + oMax)) store<f64>(base + oMax, x);
+  }
+  return e - b;
 }
 
 export const BLOCK_EVENTS: i32 = 512;
