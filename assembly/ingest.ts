@@ -263,8 +263,15 @@ function fusedBlockI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i3
       continue;
     }
     if (hasSum) store<f64>(base + oSum, load<f64>(base + oSum) + x);
-    if (hasMin && x < load<f64>(base + oMin)) store<f64>(base + oMin, x);
-    if (hasMax && x > load<f64>(base + oMax)) store<f64>(base + oMax, x);
+    // Unconditional stores, as in applyBlock.
+    if (hasMin) {
+      const cur = load<f64>(base + oMin);
+      store<f64>(base + oMin, pickF64(x, cur, x < cur));
+    }
+    if (hasMax) {
+      const cur = load<f64>(base + oMax);
+      store<f64>(base + oMax, pickF64(x, cur, x > cur));
+    }
   }
   return e - b;
 }
@@ -319,8 +326,17 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
         continue;
       }
       if (sum != 0) store<f64>(sum + base, load<f64>(sum + base) + x);
-      if (mn != 0 && x < load<f64>(mn + base)) store<f64>(mn + base, x);
-      if (mx != 0 && x > load<f64>(mx + base)) store<f64>(mx + base, x);
+      // min and max store unconditionally: a new extreme is common in a fresh window (about
+      // 1 in k for the k-th event) and a branch on it mispredicts; pickF64 keeps the comparison's
+      // exact semantics (an equal value, or -0 against 0, leaves the stored one).
+      if (mn != 0) {
+        const cur = load<f64>(mn + base);
+        store<f64>(mn + base, pickF64(x, cur, x < cur));
+      }
+      if (mx != 0) {
+        const cur = load<f64>(mx + base);
+        store<f64>(mx + base, pickF64(x, cur, x > cur));
+      }
     }
   }
   for (let a = 0; a < s.nAggs; a++) {
@@ -370,6 +386,15 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
       }
     }
   }
+}
+
+/**
+ * `c ? a : b` by masking the bits: V8 compiles a Wasm select of two f64 (and f64.min/max) to a
+ * branch, which mispredicts as often as the comparison is unpredictable.
+ */
+@inline function pickF64(a: f64, b: f64, c: bool): f64 {
+  const m = -<i64>c;
+  return reinterpret<f64>((reinterpret<i64>(a) & m) | (reinterpret<i64>(b) & ~m));
 }
 
 /** Points the store's per-field value pointers at this batch's value columns. */
