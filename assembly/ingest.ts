@@ -218,6 +218,8 @@ function fusedBlockI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i3
   const oMin = minCol - rows;
   const oMax = maxCol - rows;
   const v = unchecked(s.batchVals[0]);
+  const volatile = s.extremesVolatile;
+  let changed = 0;
   let slots = s.slots;
   let mask = s.slotMask;
   for (let i = b; i < e; i++) {
@@ -263,16 +265,32 @@ function fusedBlockI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i3
       continue;
     }
     if (hasSum) store<f64>(base + oSum, load<f64>(base + oSum) + x);
-    // Unconditional stores, as in applyBlock.
-    if (hasMin) {
-      const cur = load<f64>(base + oMin);
-      store<f64>(base + oMin, pickF64(x, cur, x < cur));
-    }
-    if (hasMax) {
-      const cur = load<f64>(base + oMax);
-      store<f64>(base + oMax, pickF64(x, cur, x > cur));
+    // As in applyBlock (see Store.extremesVolatile).
+    if (volatile) {
+      if (hasMin) {
+        const cur = load<f64>(base + oMin);
+        const c = x < cur;
+        store<f64>(base + oMin, pickF64(x, cur, c));
+        changed += <i32>c;
+      }
+      if (hasMax) {
+        const cur = load<f64>(base + oMax);
+        const c = x > cur;
+        store<f64>(base + oMax, pickF64(x, cur, c));
+        changed += <i32>c;
+      }
+    } else {
+      if (hasMin && x < load<f64>(base + oMin)) {
+        store<f64>(base + oMin, x);
+        changed++;
+      }
+      if (hasMax && x > load<f64>(base + oMax)) {
+        store<f64>(base + oMax, x);
+        changed++;
+      }
     }
   }
+  s.extremesVolatile = isVolatile(changed, e - b, 1);
   return e - b;
 }
 
@@ -308,6 +326,8 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
       if (t > load<i64>(p)) store<i64>(p, t);
     }
   }
+  const volatile = s.extremesVolatile;
+  let changed = 0;
   for (let f = 0; f < s.nFields; f++) {
     const nc = unchecked(s.nullCnt[f]);
     const v = unchecked(s.batchVals[f]);
@@ -326,19 +346,35 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
         continue;
       }
       if (sum != 0) store<f64>(sum + base, load<f64>(sum + base) + x);
-      // min and max store unconditionally: a new extreme is common in a fresh window (about
-      // 1 in k for the k-th event) and a branch on it mispredicts; pickF64 keeps the comparison's
-      // exact semantics (an equal value, or -0 against 0, leaves the stored one).
-      if (mn != 0) {
-        const cur = load<f64>(mn + base);
-        store<f64>(mn + base, pickF64(x, cur, x < cur));
-      }
-      if (mx != 0) {
-        const cur = load<f64>(mx + base);
-        store<f64>(mx + base, pickF64(x, cur, x > cur));
+      // See Store.extremesVolatile: unconditional stores while new extremes are common, a branch
+      // while they are rare. pickF64 keeps the comparison's exact semantics (an equal value, or
+      // -0 against 0, leaves the stored one).
+      if (volatile) {
+        if (mn != 0) {
+          const cur = load<f64>(mn + base);
+          const c = x < cur;
+          store<f64>(mn + base, pickF64(x, cur, c));
+          changed += <i32>c;
+        }
+        if (mx != 0) {
+          const cur = load<f64>(mx + base);
+          const c = x > cur;
+          store<f64>(mx + base, pickF64(x, cur, c));
+          changed += <i32>c;
+        }
+      } else {
+        if (mn != 0 && x < load<f64>(mn + base)) {
+          store<f64>(mn + base, x);
+          changed++;
+        }
+        if (mx != 0 && x > load<f64>(mx + base)) {
+          store<f64>(mx + base, x);
+          changed++;
+        }
       }
     }
   }
+  s.extremesVolatile = isVolatile(changed, e - b, s.nFields);
   for (let a = 0; a < s.nAggs; a++) {
     const fn = unchecked(s.aggFn[a]);
     if (fn == FN_COUNT || unchecked(s.aggFused[a])) continue;
@@ -387,6 +423,19 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
     }
   }
 }
+
+/**
+ * Whether new minima and maxima were common in a block: `changed` stores of a new extreme over
+ * `events` events and `fields` value fields, more than 1 in EXTREMES_VOLATILE_DEN. A mispredicted
+ * branch costs several times what the unconditional store does, so the crossover is well above
+ * the rate where mispredictions start (measured: about 13% in a second pass over 100K keys runs
+ * 7-9% faster with the branch; about 58% in their first pass runs 10-14% faster without it).
+ */
+@inline function isVolatile(changed: i32, events: i32, fields: i32): bool {
+  return changed * EXTREMES_VOLATILE_DEN > events * fields;
+}
+
+const EXTREMES_VOLATILE_DEN: i32 = 4;
 
 /**
  * `c ? a : b` by masking the bits: V8 compiles a Wasm select of two f64 (and f64.min/max) to a
