@@ -184,6 +184,14 @@ export class Store {
   hashBuf: usize = 0;
   nsBuf: usize = 0;
   rowBufCap: i32 = 0;
+  /**
+   * Whether the last ingest block found new minima and maxima often (ingest.ts, isVolatile): in a
+   * fresh window or for new keys about 1 in k events is the k-th key's new extreme, and a branch
+   * on it mispredicts, so min and max are then stored unconditionally; once extremes settle (a
+   * running aggregate over many events per key) the branch predicts well and is cheaper. Only a
+   * choice of code path: results are the same either way.
+   */
+  extremesVolatile: bool = true;
 
   /** Hopping windows: the transient index that fires windows incrementally (hop.ts), or null. */
   hop: Hop | null = null;

@@ -16,6 +16,8 @@ const KEY_GROUPS = 128;
 const enc = new TextEncoder();
 
 const AGGS = [{ fn: 0, field: -1 }, { fn: 1, field: 0 }, { fn: 2, field: 0 }, { fn: 3, field: 0 }, { fn: 6, field: 0 }];
+/** count, sum, min, max of one field only: the single-pass ingest plan (assembly/ingest.ts, fusedBlockI64). */
+const AGGS_PLAIN = [{ fn: 0, field: -1 }, { fn: 1, field: 0 }, { fn: 2, field: 0 }, { fn: 3, field: 0 }];
 /** Two value fields, first/last by time and mean: more row columns and time columns. */
 const AGGS2 = [{ fn: 0, field: -1 }, { fn: 1, field: 0 }, { fn: 5, field: 1 }, { fn: 6, field: 0 }, { fn: 4, field: 1 }, { fn: 2, field: 1 }];
 
@@ -27,6 +29,7 @@ interface Case {
 
 const CASES: Case[] = [
   { name: 'int64 running', keySpace: 3000, cfg: { kind: 'aggregate', keyType: 'int64', window: { kind: 'none', ttl: 0 }, lateness: 0, eventTime: false, aggs: AGGS, nFields: 1 } },
+  { name: 'int64 running, count/sum/min/max', keySpace: 3000, cfg: { kind: 'aggregate', keyType: 'int64', window: { kind: 'none', ttl: 0 }, lateness: 0, eventTime: false, aggs: AGGS_PLAIN, nFields: 1 } },
   { name: 'utf8 running', keySpace: 2000, cfg: { kind: 'aggregate', keyType: 'utf8', window: { kind: 'none', ttl: 0 }, lateness: 0, eventTime: false, aggs: AGGS, nFields: 1 } },
   { name: 'int64 ttl', keySpace: 1500, cfg: { kind: 'aggregate', keyType: 'int64', window: { kind: 'none', ttl: 400 }, lateness: 0, eventTime: true, aggs: AGGS, nFields: 1 } },
   { name: 'int64 tumbling', keySpace: 800, cfg: { kind: 'aggregate', keyType: 'int64', window: { kind: 'panes', size: 100, slide: 100 }, lateness: 50, eventTime: true, aggs: AGGS, nFields: 1 } },
