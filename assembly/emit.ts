@@ -237,11 +237,32 @@ function ensurePurge(n: i32): void {
 }
 
 /**
- * Removes the np rows of purgeList, already freed, from the index, in the order purge() would:
- * each leaves its key's pane chain, and its key's slot changes only when it was the key's newest
- * pane (repointed to the next older one, or removed with the key's last pane).
+ * Removes the np rows of purgeList, already freed, from the index, in the order purge() would.
+ * Hopping stores unlink each pane from its key's chain; the key's slot changes only when it was the
+ * key's newest pane (repointed to the next older one, or removed with the key's last pane).
+ * Tumbling stores remove each pane's slot: the slots are read first in a loop of independent
+ * loads, so the deletions mostly hit the cache (a tumbling emission purges about a window's worth
+ * of rows, each slot a miss otherwise).
  */
 function purgeRows(s: Store, np: i32): void {
+  if (s.byNs()) {
+    if (np * 2 > s.liveRows) {
+      // Most of the index goes: rebuilding it from the live rows (a sequential scan, one slot
+      // write each) is cheaper than deleting slot by slot (a probe and a backward shift each).
+      // The slot layout differs from what deletions leave; nothing observable depends on it.
+      s.clearIndex();
+      for (let r = 0; r < s.hwm; r++) {
+        if (!isLive(s, r)) continue;
+        s.insertSlot(s.idxHashOf(s.rowProbeHash(r), s.rowNs(r)), r);
+      }
+      return;
+    }
+    const slots = s.slots;
+    const mask = s.slotMask;
+    let touch: u64 = 0;
+    for (let i = 0; i < np; i++) touch ^= load<u64>(slots + <usize>(load<u32>(purgeHash + (<usize>i << 2)) & mask) * SLOT_BYTES);
+    prefetchSink ^= touch;
+  }
   for (let i = 0; i < np; i++) s.unindexHashed(load<i32>(purgeList + (<usize>i << 2)), load<u32>(purgeHash + (<usize>i << 2)));
 }
 

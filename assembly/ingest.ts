@@ -10,7 +10,7 @@ import {
   FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
-import { hashI64, hashBytes, probeHashI64 } from './hash';
+import { hashI64, hashBytes, probeHashI64, nsMix, hashWithMix } from './hash';
 import { E_MEMORY_CAP } from './errors';
 
 /** Returns the number of accepted events, or E_MEMORY_CAP. */
@@ -40,8 +40,12 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   const large = <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride > L2_BYTES;
   const hashes = s.hashBuf;
   const nss = s.nsBuf;
-  // Consecutive events mostly share a pane: reuse the last pane instead of an i64 division.
+  // Consecutive events mostly share a pane: reuse the last pane (and, for tumbling stores, its
+  // part of the index hash) instead of an i64 division and two hash mixes.
   let lastPane: i64 = i64.MIN_VALUE;
+  let lastMix: u32 = nsMix(lastPane);
+  // Tumbling stores index (key, pane); hopping stores index keys and chain panes (Store.byNs).
+  const byNs = s.byNs();
   let slots = s.slots;
   let mask = s.slotMask;
   const fusable = int64 && s.win == WIN_NONE && fusedPlanOnly(s);
@@ -65,6 +69,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
           else {
             ns = floorDiv(t, slide) * slide;
             lastPane = ns;
+            lastMix = nsMix(ns);
           }
           store<i64>(nss + (<usize>i << 3), ns);
           if (ns + slide <= W) {
@@ -86,7 +91,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
         const o = load<u32>(keyPtr + (<usize>i << 2));
         h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
       }
-      store<u32>(hashes + (<usize>i << 2), h);
+      store<u32>(hashes + (<usize>i << 2), byNs ? hashWithMix(h, lastMix) : h);
     }
     slots = s.slots;
     mask = s.slotMask;
@@ -104,11 +109,13 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       const h = load<u32>(hashes + (<usize>i << 2));
       let row: i32 = -1;
       if (int64) {
-        // int64 keys inline: the slot holds the key itself. For panes the slot points at the key's
-        // newest pane, taken here without reading the row (a cache miss per event, in a dependent
-        // chain): the pane start is checked in the verify pass below, which reads every row
-        // anyway, and an event of another pane walks the key's chain there. A probe that ends on
-        // an empty slot proves the key absent, so its first pane is inserted there.
+        // int64 keys inline: the slot holds the key itself. A slot with the event's hash and key is
+        // taken without reading the row (a cache miss per event, in a dependent chain): for
+        // tumbling stores h is the (key, pane) hash, so it is the pane unless two panes of the key
+        // share the 32-bit hash; for hopping stores it is the key's newest pane. The verify pass
+        // below checks the pane start (it reads every row anyway) and otherwise finds the pane.
+        // A probe that ends on an empty slot proves the pane (tumbling) or the key (hopping)
+        // absent, so it is inserted there.
         const k = load<i64>(keyPtr + (<usize>i << 3));
         let pos = h & mask;
         let sp: usize;
@@ -149,9 +156,21 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
         if (r < 0) continue;
         const ns = load<i64>(nss + (<usize>i << 3));
         let row = r;
-        if (load<i64>(nsCol + <usize>r * stride) != ns) {
-          // Not the key's newest pane (an older pane's event, or a new pane): walk its chain.
+        if (load<i64>(nsCol + <usize>r * stride) != ns && byNs) {
+          // Two panes of this key share the 32-bit index hash: take the slow, exact path.
           row = s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
+          store<i32>(rows + (<usize>i << 2), row);
+          nsCol = s.nsCol; // an insert may have grown (moved) the rows
+        } else if (load<i64>(nsCol + <usize>r * stride) != ns) {
+          // Not the pane the probe gave (the key's newest then; an earlier event of this block may
+          // have added a newer one since): find it in the key's chain from the newest pane.
+          let top = r;
+          let nx = load<i32>(s.newer + (<usize>top << 2));
+          while (nx >= 0) {
+            top = nx;
+            nx = load<i32>(s.newer + (<usize>top << 2));
+          }
+          row = s.paneOf(load<u32>(hashes + (<usize>i << 2)), top, load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
           store<i32>(rows + (<usize>i << 2), row);
           nsCol = s.nsCol; // an insert may have grown (moved) the rows
         }

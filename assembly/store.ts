@@ -12,7 +12,7 @@
 // The hash index is open addressing with linear probing over 16-byte slots: a u64 (index hash << 32 |
 // row + 1) and, for int64 keys, a copy of the key, so a probe compares keys without touching the row
 // load factor at most 7/10, and backward-shift deletion (no tombstones in the table).
-import { hashBytes, hashI64, probeHashI64 } from './hash';
+import { hashBytes, hashI64, hashWithNs, probeHashI64 } from './hash';
 import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient } from './mem';
 import { ByteArena } from './arena';
 import { capturePage } from './snapshot';
@@ -227,13 +227,19 @@ export class Store {
   @inline hasNs(): bool { return this.win != WIN_NONE; }
   @inline needsMaxTime(): bool { return this.win == WIN_SESSION || this.ttl > 0; }
   /**
-   * Pane stores (tumbling and hopping windows) index keys, not panes: a key's slot points at its
-   * newest pane, and its panes form a chain by start (`older`, `newer`: side arrays by row id).
-   * Events mostly land in a key's newest pane, so the index holds one slot per key rather than one
-   * per pane (a hopping window of size/slide 60 keeps 60 live panes per key). Session stores also
-   * index keys (the slot points at the head of the key's session list, linked in the rows).
+   * Hopping stores index keys, not panes: a key's slot points at its newest pane, and its panes
+   * form a chain by start (`older`, `newer`: side arrays by row id). Events mostly land in a key's
+   * newest pane, so the index holds one slot per key rather than one per pane (size/slide 60 keeps
+   * 60 live panes per key). Session stores also index keys (the slot points at the head of the
+   * key's session list, linked in the rows).
    */
-  @inline chained(): bool { return this.win == WIN_PANES; }
+  @inline chained(): bool { return this.win == WIN_PANES && this.size != this.slide; }
+  /**
+   * Tumbling stores index (key, pane): with two or three live panes per key the index stays small,
+   * and a key's first event in a new window finds an empty slot at once, where a chain would make
+   * it walk (measured: chains made tumbling ingest about 10% slower).
+   */
+  @inline byNs(): bool { return this.win == WIN_PANES && this.size == this.slide; }
 
   // ---- capacity -------------------------------------------------------------------------------
 
@@ -435,9 +441,9 @@ export class Store {
     return this.nsCol == 0 ? 0 : load<i64>(this.p(this.nsCol, row));
   }
 
-  /** The index hash of a row's key: the probe hash (every store indexes keys; see chained()). */
+  /** The index hash of a row: its key's probe hash, mixed with the pane start in tumbling stores. */
   @inline idxHashOf(keyHash: u32, ns: i64): u32 {
-    return keyHash;
+    return this.byNs() ? hashWithNs(keyHash, ns) : keyHash;
   }
 
   @inline keyEqI64(row: i32, key: i64): bool {
@@ -461,10 +467,11 @@ export class Store {
    */
   find(keyHash: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     if (this.slotCap == 0) return -1;
-    const h = keyHash;
+    const h = this.idxHashOf(keyHash, ns);
     const mask = this.slotMask;
     let pos = h & mask;
     const int64 = this.keyType == KEY_INT64;
+    const byNs = this.byNs();
     while (true) {
       const sp = this.slots + <usize>pos * SLOT_BYTES;
       const s = load<u64>(sp);
@@ -472,7 +479,7 @@ export class Store {
       if (<u32>(s >>> 32) == h) {
         let row = <i32>(<u32>s) - 1;
         const keyOk = int64 ? load<i64>(sp, 8) == keyI64 : this.keyEqBytes(row, ptr, len);
-        if (keyOk) {
+        if (keyOk && (!byNs || this.rowNs(row) == ns)) {
           if (!this.chained()) return row;
           // The key's panes, newest first.
           while (row >= 0 && this.rowNs(row) > ns) row = load<i32>(this.older + (<usize>row << 2));
@@ -494,6 +501,7 @@ export class Store {
     let pos = h & mask;
     const slots = this.slots;
     const int64 = this.keyType == KEY_INT64;
+    const byNs = this.byNs();
     let sp: usize;
     while (true) {
       sp = slots + <usize>pos * SLOT_BYTES;
@@ -502,7 +510,7 @@ export class Store {
       if (<u32>(s >>> 32) == h) {
         const row = <i32>(<u32>s) - 1;
         const keyOk = int64 ? load<i64>(sp, 8) == keyI64 : this.keyEqBytes(row, ptr, len);
-        if (keyOk) return this.chained() ? this.paneOf(h, row, keyI64, ptr, len, ns) : row;
+        if (keyOk && (!byNs || this.rowNs(row) == ns)) return this.chained() ? this.paneOf(h, row, keyI64, ptr, len, ns) : row;
       }
       pos = (pos + 1) & mask;
     }
@@ -666,6 +674,12 @@ export class Store {
       if (<u32>s == want) return <i32>pos;
       pos = (pos + 1) & mask;
     }
+  }
+
+  /** Empties the index (its capacity stays). */
+  clearIndex(): void {
+    memory.fill(this.slots, 0, <usize>this.slotCap * SLOT_BYTES);
+    this.idxKeys = 0;
   }
 
   /** Inserts a slot for `row`, whose key is known to be absent from the index. */
