@@ -5,8 +5,10 @@
 // watermark advance that crosses a window end, then folds each window from its size/slide panes:
 // its cost follows the live panes, not the windows fired. This index keeps, per key, what the next
 // window needs:
-//  - A key table maps each key to a kid record; the kid lists its pane rows in start order, linked
-//    through `next` (a side array by row id).
+//  - Each key with panes has a kid record, which lists its pane rows in start order, linked
+//    through `next` (a side array by row id). A new pane finds its kid through the store's pane
+//    chain (Store.older/newer): the nearest pane of its key already linked is its kid's last pane,
+//    and `kidOf` (by row id) names the kid of each kid's last pane.
 //  - Window [e - size, e) splits at F(e), the multiple of size in (e - size, e]. Its value is the
 //    fold of its panes before F(e), added from the last to the first ("front"), combined with the
 //    fold of its panes from F(e) on, added from the first to the last ("back"). The kid keeps the
@@ -55,7 +57,7 @@ const K_BSTART: usize = 8; // first pane at or after F (where the back starts)
 const K_BNEXT: usize = 12; // first pane not yet folded into the back (start >= the last end processed)
 const K_FPTR: usize = 16; // slab entry of the first front pane at or after the window start, -1 when none
 const K_BACKN: usize = 20; // panes folded into the back
-const K_HASH: usize = 24; // the key's hash (Store.hashCol)
+const K_SPARE: usize = 24; // unused
 const K_FOLD: usize = 28; // K_BNEXT when the current emission began (its panes get their flags cleared)
 const K_F: usize = 32; // the current split point F (i64), i64.MIN_VALUE before the first flip
 const K_TAILNS: usize = 40; // the start of the last pane (i64)
@@ -107,8 +109,7 @@ export class Hop {
   order: usize = 0; // i32 per kid: live kids by key, for one emission
   /** Kid ids ascend with their keys (renumbered since the last kid was added). */
   sorted: bool = false;
-  slotCap: i32 = 0;
-  slots: usize = 0; // u64: hash << 32 | kid + 1
+  kidOf: usize = 0; // i32 per row id: the kid of a kid's last pane (see kidOfTail)
   panes: i32 = 0;
   maxP: i64 = i64.MIN_VALUE;
 
@@ -174,7 +175,7 @@ export function dropHop(s: Store): void {
   release(h.back, <usize>h.kidCap * h.recBytes);
   release(h.kfree, <usize>h.kidCap << 2);
   release(h.order, <usize>h.kidCap << 2);
-  release(h.slots, <usize>h.slotCap << 3);
+  release(h.kidOf, <usize>h.rowCap << 2);
   release(h.pend, <usize>h.pendCap << 2);
   release(h.flip, <usize>h.flipCap << 2);
   s.hop = null;
@@ -188,6 +189,9 @@ function ensureRows(s: Store, h: Hop): bool {
   const n = growState(h.next, <usize>h.rowCap << 2, <usize>cap << 2);
   if (n == 0) return false;
   h.next = n;
+  const k = growState(h.kidOf, <usize>h.rowCap << 2, <usize>cap << 2);
+  if (k == 0) return false;
+  h.kidOf = k;
   h.rowCap = cap;
   return true;
 }
@@ -216,25 +220,6 @@ function ensureKids(h: Hop, n: i32): bool {
   return true;
 }
 
-/** Keeps the key table at most half full for `kids` live kids. */
-function ensureSlots(h: Hop, kids: i32): bool {
-  if (kids * 2 <= h.slotCap) return true;
-  let cap = max<i32>(h.slotCap * 2, 512);
-  while (cap < kids * 2) cap *= 2;
-  const p = allocZeroed(<usize>cap << 3);
-  if (p == 0) return false;
-  const old = h.slots;
-  const oldCap = h.slotCap;
-  h.slots = p;
-  h.slotCap = cap;
-  for (let i = 0; i < oldCap; i++) {
-    const sl = load<u64>(old + (<usize>i << 3));
-    if (sl != 0) insertSlot(h, sl);
-  }
-  release(old, <usize>oldCap << 3);
-  return true;
-}
-
 function ensureFlip(h: Hop, n: i32): void {
   if (n <= h.flipCap) return;
   const cap = max<i32>(n, h.flipCap * 2);
@@ -248,21 +233,39 @@ function ensureFlip(h: Hop, n: i32): void {
   return h.kids + <usize>kid * KREC;
 }
 
-function insertSlot(h: Hop, sl: u64): void {
-  const mask = <u32>h.slotCap - 1;
-  let pos = <u32>(sl >>> 32) & mask;
-  while (load<u64>(h.slots + (<usize>pos << 3)) != 0) pos = (pos + 1) & mask;
-  store<u64>(h.slots + (<usize>pos << 3), sl);
+/** The kid whose last linked pane is x, or -1 (kidOf is only kept for last panes). */
+@inline function kidOfTail(h: Hop, x: i32): i32 {
+  const kid = load<i32>(h.kidOf + (<usize>x << 2));
+  if (kid < 0 || kid >= h.kidHwm) return -1;
+  const k = kidPtr(h, kid);
+  return load<i32>(k + K_HEAD) >= 0 && load<i32>(k + K_TAIL) == x ? kid : -1;
 }
 
-/** Whether row r has the key of kid. */
-@inline function sameKey(s: Store, h: Hop, kid: i32, r: i32): bool {
-  if (s.keyType == KEY_INT64) return load<i64>(h.keys + (<usize>kid << 3)) == load<i64>(s.p(s.keyCol, r));
-  return compareKeys(s, load<i32>(kidPtr(h, kid) + K_HEAD), r) == 0;
+/**
+ * The kid of new pane r's key, or -1 for a key without one. The kid's last pane is the newest
+ * linked pane of the key: when it is newer than r, it is met walking the chain from r to newer
+ * panes; otherwise it is the first linked pane met walking from r to older ones.
+ */
+function findKid(s: Store, h: Hop, r: i32): i32 {
+  const older = s.older;
+  const newer = s.newer;
+  let x = load<i32>(newer + (<usize>r << 2));
+  while (x >= 0) {
+    const kid = kidOfTail(h, x);
+    if (kid >= 0) return kid;
+    x = load<i32>(newer + (<usize>x << 2));
+  }
+  x = load<i32>(older + (<usize>r << 2));
+  while (x >= 0) {
+    const kid = kidOfTail(h, x);
+    if (kid >= 0) return kid;
+    x = load<i32>(older + (<usize>x << 2));
+  }
+  return -1;
 }
 
 /** A kid holding the single pane r (room must exist). */
-function newKid(s: Store, h: Hop, r: i32, hash: u32): i32 {
+function newKid(s: Store, h: Hop, r: i32): i32 {
   let kid: i32;
   if (h.kfreeN > 0) {
     h.kfreeN--;
@@ -277,7 +280,7 @@ function newKid(s: Store, h: Hop, r: i32, hash: u32): i32 {
   store<i32>(k + K_BNEXT, r);
   store<i32>(k + K_FPTR, -1);
   store<i32>(k + K_BACKN, 0);
-  store<u32>(k + K_HASH, hash);
+  store<i32>(h.kidOf + (<usize>r << 2), kid);
   store<i32>(k + K_FOLD, r);
   store<i64>(k + K_F, i64.MIN_VALUE);
   const p = s.rowNs(r);
@@ -291,28 +294,9 @@ function newKid(s: Store, h: Hop, r: i32, hash: u32): i32 {
   return kid;
 }
 
-/** Removes an empty kid from the key table (backward-shift deletion) and frees its id. */
+/** Frees an empty kid's id. */
 function removeKid(h: Hop, kid: i32): void {
-  const k = kidPtr(h, kid);
-  const mask = <u32>h.slotCap - 1;
-  const want = (<u64>load<u32>(k + K_HASH) << 32) | <u64>(kid + 1);
-  let pos = <u32>(want >>> 32) & mask;
-  while (load<u64>(h.slots + (<usize>pos << 3)) != want) pos = (pos + 1) & mask;
-  let hole = pos;
-  let j = (pos + 1) & mask;
-  while (true) {
-    const sl = load<u64>(h.slots + (<usize>j << 3));
-    if (sl == 0) break;
-    const home = <u32>(sl >>> 32) & mask;
-    // The entry at j may move into the hole when its home is not cyclically in (hole, j].
-    if (((j - home) & mask) >= ((j - hole) & mask)) {
-      store<u64>(h.slots + (<usize>hole << 3), sl);
-      hole = j;
-    }
-    j = (j + 1) & mask;
-  }
-  store<u64>(h.slots + (<usize>hole << 3), 0);
-  store<i32>(k + K_HEAD, -1);
+  store<i32>(kidPtr(h, kid) + K_HEAD, -1);
   store<i32>(h.kfree + (<usize>h.kfreeN << 2), kid);
   h.kfreeN++;
   h.liveKids--;
@@ -332,6 +316,7 @@ function linkPane(s: Store, h: Hop, kid: i32, r: i32, p: i64): void {
     store<i32>(next + (<usize>r << 2), -1);
     store<i32>(k + K_TAIL, r);
     store<i64>(k + K_TAILNS, p);
+    store<i32>(h.kidOf + (<usize>r << 2), kid);
     if (load<i32>(k + K_BSTART) < 0) store<i32>(k + K_BSTART, r);
     if (load<i32>(k + K_BNEXT) < 0) store<i32>(k + K_BNEXT, r);
     if (load<i32>(k + K_FOLD) < 0) store<i32>(k + K_FOLD, r);
@@ -479,25 +464,27 @@ export function rebuild(s: Store, idx: usize, n: i32, B: i64): void {
   }
   h.served = 0;
   if (!ensureRows(s, h)) { dropHop(s); return; }
-  // Kids are renumbered from 0; the table is cleared.
+  // Kids are renumbered from 0.
   h.kidHwm = 0;
   h.kfreeN = 0;
   h.liveKids = 0;
   h.panes = 0;
   h.maxP = i64.MIN_VALUE;
-  if (h.slotCap > 0) memory.fill(h.slots, 0, <usize>h.slotCap << 3);
   let kid = -1;
   let last = -1;
   for (let i = 0; i < n; i++) {
     const r = load<i32>(idx + (<usize>i << 2));
     if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
     const p = s.rowNs(r);
-    if (kid >= 0 && sameKey(s, h, kid, r)) {
+    // Panes sorted by (key, start): the previous pane is of the same key when it is r's older
+    // neighbour in the store's chain.
+    if (kid >= 0 && load<i32>(s.older + (<usize>r << 2)) == last) {
       const k = kidPtr(h, kid);
       store<i32>(h.next + (<usize>last << 2), r);
       store<i32>(h.next + (<usize>r << 2), -1);
       store<i32>(k + K_TAIL, r);
       store<i64>(k + K_TAILNS, p);
+      store<i32>(h.kidOf + (<usize>r << 2), kid);
       if (load<i32>(k + K_BNEXT) < 0 && p >= B) {
         store<i32>(k + K_BNEXT, r);
         store<i32>(k + K_FOLD, r);
@@ -505,10 +492,8 @@ export function rebuild(s: Store, idx: usize, n: i32, B: i64): void {
       h.panes++;
       if (p > h.maxP) h.maxP = p;
     } else {
-      if (!ensureSlots(h, h.liveKids + 1) || !ensureKids(h, h.kidHwm + 1)) { dropHop(s); return; }
-      const hash = load<u32>(s.p(s.hashCol, r));
-      kid = newKid(s, h, r, hash);
-      insertSlot(h, (<u64>hash << 32) | <u64>(kid + 1));
+      if (!ensureKids(h, h.kidHwm + 1)) { dropHop(s); return; }
+      kid = newKid(s, h, r);
       // No front yet (F is MIN): the first end processed flips, folding from the head.
       const k = kidPtr(h, kid);
       store<i32>(k + K_BNEXT, p >= B ? r : -1);
@@ -522,34 +507,19 @@ export function rebuild(s: Store, idx: usize, n: i32, B: i64): void {
   h.valid = true;
 }
 
-/** Links the panes created since the last emission; false when out of memory. */
+/** Links the panes created since the last emission, in creation order; false when out of memory. */
 function linkPending(s: Store, h: Hop): bool {
   if (!ensureRows(s, h)) return false;
   for (let i = 0; i < h.pendN; i++) {
     const r = load<i32>(h.pend + (<usize>i << 2));
     if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
-    const hash = load<u32>(s.p(s.hashCol, r));
-    // Find the kid; a new key becomes a kid holding just this pane.
-    const mask = <u32>h.slotCap - 1;
-    let found = -1;
-    if (h.slotCap > 0) {
-      let pos = hash & mask;
-      while (true) {
-        const sl = load<u64>(h.slots + (<usize>pos << 3));
-        if (sl == 0) break;
-        if (<u32>(sl >>> 32) == hash) {
-          const kid = <i32>(<u32>sl) - 1;
-          if (sameKey(s, h, kid, r)) { found = kid; break; }
-        }
-        pos = (pos + 1) & mask;
-      }
-    }
-    if (found >= 0) {
-      linkPane(s, h, found, r, s.rowNs(r));
+    const kid = findKid(s, h, r);
+    if (kid >= 0) {
+      linkPane(s, h, kid, r, s.rowNs(r));
     } else {
-      if (!ensureSlots(h, h.liveKids + 1) || !ensureKids(h, h.kidHwm + 1)) return false;
-      const kid = newKid(s, h, r, hash);
-      insertSlot(h, (<u64>hash << 32) | <u64>(kid + 1));
+      // A key without linked panes: a kid holding just this pane.
+      if (!ensureKids(h, h.kidHwm + 1)) return false;
+      newKid(s, h, r);
     }
   }
   h.pendN = 0;
@@ -707,8 +677,7 @@ function renumber(h: Hop, nk: i32): void {
   for (let j = nk; j < cap; j++) store<i32>(kids + <usize>j * KREC + K_HEAD, -1);
   h.kidHwm = nk;
   h.kfreeN = 0;
-  memory.fill(h.slots, 0, <usize>h.slotCap << 3);
-  for (let j = 0; j < nk; j++) insertSlot(h, (<u64>load<u32>(kids + <usize>j * KREC + K_HASH) << 32) | <u64>(j + 1));
+  for (let j = 0; j < nk; j++) store<i32>(h.kidOf + (<usize>load<i32>(kids + <usize>j * KREC + K_TAIL) << 2), j);
   h.sorted = true;
 }
 
