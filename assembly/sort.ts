@@ -69,8 +69,9 @@ export function mergeSort(idx: usize, n: i32, cmp: (a: i32, b: i32) => i32): voi
  * Stable LSD radix sort of idx[0..n) (entry ids) by the signed i64 `vals[id]`, skipping the digits on
  * which all values agree (window ends and starts differ only in a few low digits). Sorting by
  * several fields is calling this from the least to the most significant. Digits are 16 bits for
- * large inputs and 8 bits below RADIX_SMALL_MAX entries, where clearing and summing 65536 counters
- * per pass would cost more than the extra passes (a tumbling emission sorts a few thousand keys).
+ * large inputs, 11 bits from RADIX_TINY_MAX to RADIX_SMALL_MAX entries (five passes for random
+ * 53-bit keys instead of seven: a tumbling emission at 10K keys sorts 10K keys), and 8 bits below,
+ * where clearing and summing more counters per pass would cost more than the extra passes.
  */
 export function radixByI64(idx: usize, n: i32, vals: usize): void {
   if (n < 2) return;
@@ -80,14 +81,15 @@ export function radixByI64(idx: usize, n: i32, vals: usize): void {
     diff |= (<u64>load<i64>(vals + (<usize>load<i32>(idx + (<usize>i << 2)) << 3)) ^ 0x8000_0000_0000_0000) ^ first;
   }
   if (diff == 0) return;
-  const bits: i32 = n < RADIX_SMALL_MAX ? 8 : 16;
+  // Digit width: fewer passes for more entries, while the counters (2^bits) stay small next to n.
+  const bits: i32 = n < RADIX_TINY_MAX ? 8 : n < RADIX_SMALL_MAX ? 11 : 16;
   const buckets: i32 = 1 << bits;
   const digitMask = <u64>(buckets - 1);
   const tmp = allocTransient(<usize>n << 2);
   const counts = allocTransient(<usize>buckets << 2);
   let src = idx;
   let dst = tmp;
-  for (let d = 0; d < 64 / bits; d++) {
+  for (let d = 0; d * bits < 64; d++) {
     const shift = <u64>(d * bits);
     if (((diff >>> shift) & digitMask) == 0) continue;
     memory.fill(counts, 0, <usize>buckets << 2);
@@ -119,6 +121,8 @@ export function radixByI64(idx: usize, n: i32, vals: usize): void {
 }
 
 /** Below this many entries radixByI64 uses 8-bit digits. */
+export const RADIX_TINY_MAX: i32 = 1 << 11;
+/** Below this many entries (and from RADIX_TINY_MAX) radixByI64 uses 11-bit digits, else 16-bit. */
 export const RADIX_SMALL_MAX: i32 = 1 << 16;
 
 /** Sorts the non-negative i32 values ptr[0 .. n) in place, ascending (LSD radix, 16-bit digits). */
