@@ -5,10 +5,11 @@
 // watermark advance that crosses a window end, then folds each window from its size/slide panes:
 // its cost follows the live panes, not the windows fired. This index keeps, per key, what the next
 // window needs:
-//  - Each key with panes has a kid record, which lists its pane rows in start order, linked
-//    through `next` (a side array by row id). A new pane finds its kid through the store's pane
-//    chain (Store.older/newer): the nearest pane of its key already linked is its kid's last pane,
-//    and `kidOf` (by row id) names the kid of each kid's last pane.
+//  - Each key with panes has a kid record: its first and last pane and the two-stack state. Its
+//    panes in start order are the store's pane chain (Store.older/newer). A new pane finds its kid
+//    through that chain: the nearest pane of its key already linked is its kid's last pane, and
+//    `kidOf` (by row id) names the kid of each kid's last pane. All panes are linked when an
+//    emission walks the chains (linkPending runs first).
 //  - Window [e - size, e) splits at F(e), the multiple of size in (e - size, e]. Its value is the
 //    fold of its panes before F(e), added from the last to the first ("front"), combined with the
 //    fold of its panes from F(e) on, added from the first to the last ("back"). The kid keeps the
@@ -86,7 +87,6 @@ export class Hop {
   offTime: StaticArray<i32>;
 
   rowCap: i32 = 0;
-  next: usize = 0; // i32 per row id
   /**
    * Front slabs: every kid's front panes of the current split (slab[cur]); the other slab holds the
    * previous split's while the kids flip, one by one, within one end's pass.
@@ -168,7 +168,6 @@ export function dropHop(s: Store): void {
   const h = s.hop;
   if (h == null) return;
   h.valid = false;
-  release(h.next, <usize>h.rowCap << 2);
   for (let i = 0; i < 2; i++) release(unchecked(h.slab[i]), <usize>unchecked(h.slabCap[i]) * h.sufBytes);
   release(h.kids, <usize>h.kidCap * KREC);
   release(h.keys, <usize>h.kidCap << 3);
@@ -186,9 +185,6 @@ export function dropHop(s: Store): void {
 function ensureRows(s: Store, h: Hop): bool {
   if (h.rowCap >= s.capRows) return true;
   const cap = s.capRows;
-  const n = growState(h.next, <usize>h.rowCap << 2, <usize>cap << 2);
-  if (n == 0) return false;
-  h.next = n;
   const k = growState(h.kidOf, <usize>h.rowCap << 2, <usize>cap << 2);
   if (k == 0) return false;
   h.kidOf = k;
@@ -287,7 +283,6 @@ function newKid(s: Store, h: Hop, r: i32): i32 {
   store<i64>(k + K_TAILNS, p);
   h.sorted = false;
   if (s.keyType == KEY_INT64) store<i64>(h.keys + (<usize>kid << 3), load<i64>(s.p(s.keyCol, r)));
-  store<i32>(h.next + (<usize>r << 2), -1);
   h.liveKids++;
   h.panes++;
   if (p > h.maxP) h.maxP = p;
@@ -302,18 +297,17 @@ function removeKid(h: Hop, kid: i32): void {
   h.liveKids--;
 }
 
-/** Links pane r (start p, at or after the fold boundary) into kid's list, in start order. */
+/**
+ * Links pane r (start p, at or after the fold boundary) into kid's state; the store's chain
+ * already holds it in start order.
+ */
 function linkPane(s: Store, h: Hop, kid: i32, r: i32, p: i64): void {
   const k = kidPtr(h, kid);
-  const next = h.next;
-  const tail = load<i32>(k + K_TAIL);
   h.panes++;
   if (p > h.maxP) h.maxP = p;
   if (p > load<i64>(k + K_TAILNS)) {
     // Appended (the common case): the pane follows every other, so it starts the back or is the
     // next to fold only where nothing does yet.
-    store<i32>(next + (<usize>tail << 2), r);
-    store<i32>(next + (<usize>r << 2), -1);
     store<i32>(k + K_TAIL, r);
     store<i64>(k + K_TAILNS, p);
     store<i32>(h.kidOf + (<usize>r << 2), kid);
@@ -321,16 +315,8 @@ function linkPane(s: Store, h: Hop, kid: i32, r: i32, p: i64): void {
     if (load<i32>(k + K_BNEXT) < 0) store<i32>(k + K_BNEXT, r);
     if (load<i32>(k + K_FOLD) < 0) store<i32>(k + K_FOLD, r);
     return;
-  } else {
-    let prev = -1;
-    let x = load<i32>(k + K_HEAD);
-    while (s.rowNs(x) < p) {
-      prev = x;
-      x = load<i32>(next + (<usize>x << 2));
-    }
-    store<i32>(next + (<usize>r << 2), x);
-    if (prev < 0) store<i32>(k + K_HEAD, r);
-    else store<i32>(next + (<usize>prev << 2), r);
+  } else if (load<i32>(s.older + (<usize>r << 2)) < 0) {
+    store<i32>(k + K_HEAD, r);
   }
   // The pane is at or after the fold boundary, so at or after F: it may start the back, and it is
   // not folded yet.
@@ -480,8 +466,6 @@ export function rebuild(s: Store, idx: usize, n: i32, B: i64): void {
     // neighbour in the store's chain.
     if (kid >= 0 && load<i32>(s.older + (<usize>r << 2)) == last) {
       const k = kidPtr(h, kid);
-      store<i32>(h.next + (<usize>last << 2), r);
-      store<i32>(h.next + (<usize>r << 2), -1);
       store<i32>(k + K_TAIL, r);
       store<i64>(k + K_TAILNS, p);
       store<i32>(h.kidOf + (<usize>r << 2), kid);
@@ -558,7 +542,7 @@ function cmpKid(a: i32, b: i32): i32 {
  * slab cannot grow under the memory cap.
  */
 function flip(s: Store, h: Hop, k: usize, Fe: i64): bool {
-  const next = h.next;
+  const next = s.newer;
   const rb = h.recBytes;
   const sb = h.sufBytes;
   if (Fe != h.slabF) {
@@ -623,7 +607,7 @@ function touchFlips(s: Store, h: Hop, j0: i32, j1: i32, Fe: i64): void {
     n++;
   }
   if (n == 0) return;
-  const next = h.next;
+  const next = s.newer;
   let touch: i64 = 0;
   let live = n;
   while (live > 0) {
@@ -743,7 +727,7 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
   const rb = h.recBytes;
   const sb = h.sufBytes;
   const tmp = h.tmp;
-  const next = h.next;
+  const next = s.newer;
   let c = 0;
   // With one end, the panes whose first window fires now are met in (key, start) order by the
   // flips and folds below, which clear their flags on the way (rows in cache); with several ends
