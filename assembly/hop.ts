@@ -565,7 +565,8 @@ function flip(s: Store, h: Hop, k: usize, Fe: i64): bool {
   const cur = h.slabCur;
   const base = h.slabN;
   if (base + n > unchecked(h.slabCap[cur])) {
-    let cap = max<i32>(unchecked(h.slabCap[cur]) * 2, 1024);
+    // Room for every live pane at once (a split refolds all of them), so the slab does not grow pane by pane.
+    let cap = max<i32>(max<i32>(unchecked(h.slabCap[cur]) * 2, 1024), h.panes + (h.panes >> 3));
     while (cap < base + n) cap *= 2;
     const p = growState(unchecked(h.slab[cur]), <usize>unchecked(h.slabCap[cur]) * sb, <usize>cap * sb);
     if (p == 0) return false;
