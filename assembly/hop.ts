@@ -58,12 +58,11 @@ const K_BSTART: usize = 8; // first pane at or after F (where the back starts)
 const K_BNEXT: usize = 12; // first pane not yet folded into the back (start >= the last end processed)
 const K_FPTR: usize = 16; // slab entry of the first front pane at or after the window start, -1 when none
 const K_BACKN: usize = 20; // panes folded into the back
-const K_SPARE: usize = 24; // unused
+const K_FEND: usize = 24; // slab entry after the kid's last front pane
 const K_FOLD: usize = 28; // K_BNEXT when the current emission began (its panes get their flags cleared)
 const K_F: usize = 32; // the current split point F (i64), i64.MIN_VALUE before the first flip
 const K_TAILNS: usize = 40; // the start of the last pane (i64)
-const KREC: usize = 56;
-const K_FEND: usize = 48; // slab entry after the kid's last front pane
+const KREC: usize = 48;
 // A front pane's slab entry: its start, then its suffix fold record. A kid's front panes are
 // consecutive entries in start order, so the front pointer moves through memory in order.
 const S_NS: usize = 0;
