@@ -27,7 +27,7 @@
 // Otherwise advanceHopping runs the general emission and rebuilds the index from its sorted panes.
 // Rows created between emissions are queued by Store.newRow (pend) and linked at the next one.
 import { Store, F_LIVE, F_CHANGED, FN_COUNT, FN_MIN, FN_MAX, FN_FIRST, FN_MEAN, KEY_INT64, needsVal, needsTime, floorDiv } from './store';
-import { allocZeroed, growZeroed, growState, release, growTransient } from './mem';
+import { allocZeroed, growZeroed, growState, release, growTransient, releaseTransient, fits } from './mem';
 import { out } from './out';
 import { compareKeys, mergeSort, radixByI64, sortI32 } from './sort';
 import { freePanes } from './emit';
@@ -175,7 +175,9 @@ export function dropHop(s: Store): void {
   release(h.order, <usize>h.kidCap << 2);
   release(h.kidOf, <usize>h.rowCap << 2);
   release(h.pend, <usize>h.pendCap << 2);
-  release(h.flip, <usize>h.flipCap << 2);
+  // The scratch buffers are transient (growTransient), counted apart from state.
+  releaseTransient(h.flip, <usize>h.flipCap << 2);
+  releaseTransient(h.tmp, h.recBytes);
   s.hop = null;
 }
 
@@ -196,21 +198,14 @@ function ensureKids(h: Hop, n: i32): bool {
   let cap = max<i32>(h.kidCap * 2, 256);
   while (cap < n) cap *= 2;
   const old = h.kidCap;
-  const k = growZeroed(h.kids, <usize>old * KREC, <usize>cap * KREC);
-  if (k == 0) return false;
-  h.kids = k;
-  const y = growZeroed(h.keys, <usize>old << 3, <usize>cap << 3);
-  if (y == 0) return false;
-  h.keys = y;
-  const b = growZeroed(h.back, <usize>old * h.recBytes, <usize>cap * h.recBytes);
-  if (b == 0) return false;
-  h.back = b;
-  const f = growZeroed(h.kfree, <usize>old << 2, <usize>cap << 2);
-  if (f == 0) return false;
-  h.kfree = f;
-  const o = growZeroed(h.order, <usize>old << 2, <usize>cap << 2);
-  if (o == 0) return false;
-  h.order = o;
+  // All five arrays grow or none does, so their sizes always match kidCap (dropHop releases by it).
+  const perKid = KREC + 8 + h.recBytes + 4 + 4;
+  if (!fits(<usize>(cap - old) * perKid)) return false;
+  h.kids = growZeroed(h.kids, <usize>old * KREC, <usize>cap * KREC);
+  h.keys = growZeroed(h.keys, <usize>old << 3, <usize>cap << 3);
+  h.back = growZeroed(h.back, <usize>old * h.recBytes, <usize>cap * h.recBytes);
+  h.kfree = growZeroed(h.kfree, <usize>old << 2, <usize>cap << 2);
+  h.order = growZeroed(h.order, <usize>old << 2, <usize>cap << 2);
   h.kidCap = cap;
   return true;
 }

@@ -206,6 +206,7 @@ test('under a tight memory cap the index gives way and every firing still matche
   for (const capKiB of [900, 1100, 1300, 1500, 1700, 2000]) {
     const rows = genEvents({ seed: capKiB, n: 40_000, keys: 3000, keyType: 'int64', disorderMs: 0, timeSpread: 4000 });
     const core = new WasmCore(capKiB * 1024);
+    const usedBefore = core.ex.memUsed();
     const h = core.openStore(cfg);
     const model = new WindowModel({ keyType: 'int64', window, allowedLateness: 0, aggregates: AGGS as never });
     for (let o = 0; o < rows.length; o += 2000) {
@@ -230,6 +231,10 @@ test('under a tight memory cap the index gives way and every firing still matche
       assert.equal(rowsOf(toArrow(spec, out, true), 'user'), model.advanceWatermark(wm), `cap ${capKiB} KiB, watermark ${wm}`);
     }
     served += core.ex.hopIndexServed();
+    // Every state byte the store and its index took (grown, dropped and rebuilt under the cap) is
+    // given back when it closes: the accounting the cap relies on stays exact.
+    core.ex.storeClose(h);
+    assert.is(core.ex.memUsed(), usedBefore, `cap ${capKiB} KiB: state bytes after close`);
   }
   assert.ok(refused > 0, 'some batch hit the cap');
   assert.ok(served > 0n, 'the index served under some cap');
