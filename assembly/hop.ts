@@ -217,7 +217,7 @@ function ensureFlip(h: Hop, n: i32): void {
   h.flipCap = cap;
 }
 
-// ---- the key table -------------------------------------------------------------------------------
+// ---- kids ----------------------------------------------------------------------------------------
 
 @inline function kidPtr(h: Hop, kid: i32): usize {
   return h.kids + <usize>kid * KREC;
