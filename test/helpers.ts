@@ -36,3 +36,14 @@ export function normalizeModelRows(rows: readonly Record<string, unknown>[]): Pl
 export function show(x: unknown): string {
   return JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? `${v}n` : v));
 }
+
+/** Every aggregate function over the oracle streams' `amount` field (test/oracle/gen.ts), for window tests. */
+export const WINDOW_AGGS = {
+  n: { fn: 'count' },
+  spend: { fn: 'sum', field: 'amount' },
+  lo: { fn: 'min', field: 'amount' },
+  hi: { fn: 'max', field: 'amount' },
+  avg: { fn: 'mean', field: 'amount' },
+  first: { fn: 'first', field: 'amount' },
+  last: { fn: 'last', field: 'amount' },
+} as const;

@@ -18,17 +18,7 @@ import { toArrow } from '../../src/store/output.js';
 import type { WindowSpec } from '../../src/index.js';
 import { WindowModel } from '../oracle/window-model.js';
 import { genEvents, toColumns, Rng, type GenRow } from '../oracle/gen.js';
-import { rowsOf } from '../helpers.js';
-
-const AGGS = {
-  n: { fn: 'count' },
-  spend: { fn: 'sum', field: 'amount' },
-  lo: { fn: 'min', field: 'amount' },
-  hi: { fn: 'max', field: 'amount' },
-  avg: { fn: 'mean', field: 'amount' },
-  first: { fn: 'first', field: 'amount' },
-  last: { fn: 'last', field: 'amount' },
-} as const;
+import { rowsOf, WINDOW_AGGS as AGGS } from '../helpers.js';
 
 const KEY_GROUPS = 64;
 

@@ -9,17 +9,7 @@ import fc from 'fast-check';
 import { StateBackend, type WindowSpec } from '../../src/index.js';
 import { WindowModel } from '../oracle/window-model.js';
 import { genEvents, toColumns, Rng } from '../oracle/gen.js';
-import { rowsOf, show } from '../helpers.js';
-
-const AGGS = {
-  n: { fn: 'count' },
-  spend: { fn: 'sum', field: 'amount' },
-  lo: { fn: 'min', field: 'amount' },
-  hi: { fn: 'max', field: 'amount' },
-  avg: { fn: 'mean', field: 'amount' },
-  first: { fn: 'first', field: 'amount' },
-  last: { fn: 'last', field: 'amount' },
-} as const;
+import { rowsOf, show, WINDOW_AGGS as AGGS } from '../helpers.js';
 
 export interface WindowCase {
   seed: number;
