@@ -116,10 +116,9 @@ export class Hop {
   pendN: i32 = 0;
   pendCap: i32 = 0;
 
-  /** Scratch: one kid's panes during a flip, and one fold record. */
+  /** Scratch: one kid's panes during a flip. */
   flip: usize = 0;
   flipCap: i32 = 0;
-  tmp: usize = 0;
 
   constructor(s: Store) {
     this.offVal = new StaticArray<i32>(s.nAggs);
@@ -134,7 +133,6 @@ export class Hop {
     }
     this.recBytes = <usize>off;
     this.sufBytes = S_REC + this.recBytes;
-    this.tmp = growTransient(0, 0, this.recBytes);
   }
 
   /** Queues a row created since the last emission (Store.newRow). */
@@ -177,7 +175,6 @@ export function dropHop(s: Store): void {
   release(h.pend, <usize>h.pendCap << 2);
   // The scratch buffers are transient (growTransient), counted apart from state.
   releaseTransient(h.flip, <usize>h.flipCap << 2);
-  releaseTransient(h.tmp, h.recBytes);
   s.hop = null;
 }
 
@@ -367,57 +364,66 @@ function recAddRow(s: Store, h: Hop, d: usize, r: i32): void {
   }
 }
 
-/** Adds the record at src to the record at d. */
-function recAddRec(s: Store, h: Hop, d: usize, src: usize): void {
-  store<i64>(d, load<i64>(d) + load<i64>(src));
-  for (let f = 0; f < s.nFields; f++) {
-    const o: usize = 8 + (<usize>f << 3);
-    store<i64>(d + o, load<i64>(d + o) + load<i64>(src + o));
-  }
-  for (let a = 0; a < s.nAggs; a++) {
-    const ov = unchecked(h.offVal[a]);
-    if (ov < 0) continue;
-    if (load<i64>(src + 8 + (<usize>unchecked(s.aggField[a]) << 3)) == 0) continue;
-    const fn = unchecked(s.aggFn[a]);
-    const x = load<f64>(src + <usize>ov);
-    const vp = d + <usize>ov;
-    if (fn == FN_MIN) { if (x < load<f64>(vp)) store<f64>(vp, x); }
-    else if (fn == FN_MAX) { if (x > load<f64>(vp)) store<f64>(vp, x); }
-    else if (needsTime(fn)) {
-      const ot = <usize>unchecked(h.offTime[a]);
-      const t = load<i64>(src + ot);
-      if (fn == FN_FIRST ? t < load<i64>(d + ot) : t > load<i64>(d + ot)) {
-        store<i64>(d + ot, t);
-        store<f64>(vp, x);
-      }
-    } else {
-      store<f64>(vp, load<f64>(vp) + x);
-    }
-  }
-}
-
-/** Writes output row i's bounds and values from the record at d (as Out.setRow). */
-function writeRow(s: Store, h: Hop, i: i32, start: i64, end: i64, d: usize): void {
+/**
+ * Writes output row i: bounds, and the values of front (+) back, where front and back are fold
+ * records or 0 for none: as adding each (when its field saw a value) to an empty record and
+ * writing that record (Out.setRow's rules), in one pass per aggregate. Sums add the front's, then
+ * the back's, to 0: the order of Out.setFolded.
+ */
+function writeCombined(s: Store, h: Hop, i: i32, start: i64, end: i64, front: usize, back: usize): void {
   store<i64>(out.start + (<usize>i << 3), start);
   store<i64>(out.end + (<usize>i << 3), end);
+  const cnt = (front != 0 ? load<i64>(front) : 0) + (back != 0 ? load<i64>(back) : 0);
   for (let a = 0; a < s.nAggs; a++) {
     const fn = unchecked(s.aggFn[a]);
     const f = unchecked(s.aggField[a]);
     const vp = load<usize>(out.vals + (<usize>a << 2)) + (<usize>i << 3);
     const dp = load<usize>(out.valid + (<usize>a << 2)) + <usize>i;
+    // The field's non-null counts in each part (the event count for count(*)).
+    const fo: usize = f < 0 ? 0 : 8 + (<usize>f << 3);
+    const nf: i64 = front != 0 ? load<i64>(front + fo) : 0;
+    const nb: i64 = back != 0 ? load<i64>(back + fo) : 0;
+    const n = f < 0 ? cnt : nf + nb;
     if (fn == FN_COUNT) {
-      store<i64>(vp, f < 0 ? load<i64>(d) : load<i64>(d + 8 + (<usize>f << 3)));
+      store<i64>(vp, n);
       store<u8>(dp, 1);
       continue;
     }
-    const n = load<i64>(d + 8 + (<usize>f << 3));
     if (n == 0) {
       store<f64>(vp, 0);
       store<u8>(dp, 0);
       continue;
     }
-    const v = load<f64>(d + <usize>unchecked(h.offVal[a]));
-    store<f64>(vp, fn == FN_MEAN ? v / <f64>n : v);
+    const ov = <usize>unchecked(h.offVal[a]);
+    let v: f64;
+    if (fn == FN_MIN) {
+      v = Infinity;
+      if (nf > 0) { const x = load<f64>(front + ov); if (x < v) v = x; }
+      if (nb > 0) { const x = load<f64>(back + ov); if (x < v) v = x; }
+    } else if (fn == FN_MAX) {
+      v = -Infinity;
+      if (nf > 0) { const x = load<f64>(front + ov); if (x > v) v = x; }
+      if (nb > 0) { const x = load<f64>(back + ov); if (x > v) v = x; }
+    } else if (needsTime(fn)) {
+      const ot = <usize>unchecked(h.offTime[a]);
+      const first = fn == FN_FIRST;
+      let tm: i64 = first ? i64.MAX_VALUE : i64.MIN_VALUE;
+      v = 0;
+      if (nf > 0) {
+        const x = load<i64>(front + ot);
+        if (first ? x < tm : x > tm) { tm = x; v = load<f64>(front + ov); }
+      }
+      if (nb > 0) {
+        const x = load<i64>(back + ot);
+        if (first ? x < tm : x > tm) { tm = x; v = load<f64>(back + ov); }
+      }
+    } else {
+      v = 0;
+      if (nf > 0) v = v + load<f64>(front + ov);
+      if (nb > 0) v = v + load<f64>(back + ov);
+      if (fn == FN_MEAN) v = v / <f64>n;
+    }
+    store<f64>(vp, v);
     store<u8>(dp, 1);
   }
 }
@@ -721,7 +727,6 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
   }
   const rb = h.recBytes;
   const sb = h.sufBytes;
-  const tmp = h.tmp;
   const next = s.newer;
   let c = 0;
   // With one end, the panes whose first window fires now are met in (key, start) order by the
@@ -779,16 +784,12 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
         store<i32>(k + K_FPTR, f);
       }
       if (f < 0 && bn == 0) continue;
-      // value = front suffix (+) back, each added to an empty record (Out.setFolded's order)
-      recReset(s, h, tmp);
-      if (f >= 0) recAddRec(s, h, tmp, slab + <usize>f * sb + S_REC);
-      if (bn > 0) recAddRec(s, h, tmp, back);
       if (s.keyType == KEY_INT64) store<i64>(out.key + (<usize>c << 3), load<i64>(h.keys + (<usize>kid << 3)));
       else {
         out.count = c;
         out.pushKey(s, load<i32>(k + K_HEAD));
       }
-      writeRow(s, h, c, ws, e, tmp);
+      writeCombined(s, h, c, ws, e, f >= 0 ? slab + <usize>f * sb + S_REC : 0, bn > 0 ? back : 0);
       c++;
     }
     }
