@@ -54,17 +54,16 @@ export function setHopEnabled(on: bool): void {
 // A kid record: its pane list and two-stack state.
 const K_HEAD: usize = 0; // first pane row (lowest start), -1 when the kid is free
 const K_TAIL: usize = 4; // last pane row
-const K_BSTART: usize = 8; // first pane at or after F (where the back starts)
-const K_BNEXT: usize = 12; // first pane not yet folded into the back (start >= the last end processed)
-const K_FPTR: usize = 16; // slab entry of the first front pane at or after the window start, -1 when none
-const K_BACKN: usize = 20; // panes folded into the back
-const K_FEND: usize = 24; // slab entry after the kid's last front pane
-const K_FOLD: usize = 28; // K_BNEXT when the current emission began (its panes get their flags cleared)
+const K_BNEXT: usize = 8; // first pane not yet folded into the back (start >= the last end processed)
+const K_FPTR: usize = 12; // slab entry of the oldest front pane at or after the window start, -1 when none
+const K_BACKN: usize = 16; // panes folded into the back
+const K_FEND: usize = 20; // slab entry of the kid's newest front pane (its front runs newest first)
+const K_FOLD: usize = 24; // K_BNEXT when the current emission began (its panes get their flags cleared)
 const K_F: usize = 32; // the current split point F (i64), i64.MIN_VALUE before the first flip
 const K_TAILNS: usize = 40; // the start of the last pane (i64)
 const KREC: usize = 48;
 // A front pane's slab entry: its start, then its suffix fold record. A kid's front panes are
-// consecutive entries in start order, so the front pointer moves through memory in order.
+// consecutive entries, newest first, so the front pointer moves through memory in order.
 const S_NS: usize = 0;
 const S_REC: usize = 8;
 
@@ -263,7 +262,6 @@ function newKid(s: Store, h: Hop, r: i32): i32 {
   const k = kidPtr(h, kid);
   store<i32>(k + K_HEAD, r);
   store<i32>(k + K_TAIL, r);
-  store<i32>(k + K_BSTART, r);
   store<i32>(k + K_BNEXT, r);
   store<i32>(k + K_FPTR, -1);
   store<i32>(k + K_BACKN, 0);
@@ -297,22 +295,18 @@ function linkPane(s: Store, h: Hop, kid: i32, r: i32, p: i64): void {
   h.panes++;
   if (p > h.maxP) h.maxP = p;
   if (p > load<i64>(k + K_TAILNS)) {
-    // Appended (the common case): the pane follows every other, so it starts the back or is the
-    // next to fold only where nothing does yet.
+    // Appended (the common case): the pane follows every other, so it is the next to fold only
+    // where no pane is waiting yet.
     store<i32>(k + K_TAIL, r);
     store<i64>(k + K_TAILNS, p);
     store<i32>(h.kidOf + (<usize>r << 2), kid);
-    if (load<i32>(k + K_BSTART) < 0) store<i32>(k + K_BSTART, r);
     if (load<i32>(k + K_BNEXT) < 0) store<i32>(k + K_BNEXT, r);
     if (load<i32>(k + K_FOLD) < 0) store<i32>(k + K_FOLD, r);
     return;
   } else if (load<i32>(s.older + (<usize>r << 2)) < 0) {
     store<i32>(k + K_HEAD, r);
   }
-  // The pane is at or after the fold boundary, so at or after F: it may start the back, and it is
-  // not folded yet.
-  const bs = load<i32>(k + K_BSTART);
-  if (bs < 0 || p < s.rowNs(bs)) store<i32>(k + K_BSTART, r);
+  // The pane is at or after the fold boundary: it is not folded yet.
   const bn = load<i32>(k + K_BNEXT);
   if (bn < 0 || p < s.rowNs(bn)) store<i32>(k + K_BNEXT, r);
   const bf = load<i32>(k + K_FOLD);
@@ -538,11 +532,13 @@ function cmpKid(a: i32, b: i32): i32 {
 
 /**
  * The two-stack flip of kid at split point Fe: its front becomes the suffix folds of the panes in
- * [Fe - size, Fe), written to the current slab (a new one when Fe is a new split). False when the
- * slab cannot grow under the memory cap.
+ * [Fe - size, Fe), written to the current slab (a new one when Fe is a new split) newest first:
+ * entry base + i holds the i-th newest pane and the fold of it and every newer one, added newest
+ * first (Out.setFolded's front order). One walk down the key's chain from its last pane. False
+ * when the slab cannot grow under the memory cap.
  */
 function flip(s: Store, h: Hop, k: usize, Fe: i64): bool {
-  const next = s.newer;
+  const older = s.older;
   const rb = h.recBytes;
   const sb = h.sufBytes;
   if (Fe != h.slabF) {
@@ -551,42 +547,52 @@ function flip(s: Store, h: Hop, k: usize, Fe: i64): bool {
     h.slabN = 0;
     h.slabF = Fe;
   }
-  let x = load<i64>(k + K_F) == i64.MIN_VALUE ? load<i32>(k + K_HEAD) : load<i32>(k + K_BSTART);
-  const lo = Fe - s.size;
-  while (x >= 0 && s.rowNs(x) < lo) x = load<i32>(next + (<usize>x << 2));
-  let n = 0;
-  while (x >= 0 && s.rowNs(x) < Fe) {
-    if (s.rowNs(x) >= clearFrom) clearChanged(s, x);
-    ensureFlip(h, n + 1);
-    store<i32>(h.flip + (<usize>n << 2), x);
-    n++;
-    x = load<i32>(next + (<usize>x << 2));
+  // The first pane at or after Fe (where the new back starts), and the newest before it.
+  let y = -1;
+  let x = load<i32>(k + K_TAIL);
+  while (x >= 0 && s.rowNs(x) >= Fe) {
+    y = x;
+    x = load<i32>(older + (<usize>x << 2));
   }
+  // Room for this front: at most one pane per slide of the window, and at most every live pane.
+  const most = <i32>min<i64>(s.size / s.slide, <i64>h.panes);
   const cur = h.slabCur;
   const base = h.slabN;
-  if (base + n > unchecked(h.slabCap[cur])) {
+  if (base + most > unchecked(h.slabCap[cur])) {
     // Room for every live pane at once (a split refolds all of them), so the slab does not grow pane by pane.
     let cap = max<i32>(max<i32>(unchecked(h.slabCap[cur]) * 2, 1024), h.panes + (h.panes >> 3));
-    while (cap < base + n) cap *= 2;
+    while (cap < base + most) cap *= 2;
     const p = growState(unchecked(h.slab[cur]), <usize>unchecked(h.slabCap[cur]) * sb, <usize>cap * sb);
     if (p == 0) return false;
     unchecked(h.slab[cur] = p);
     unchecked(h.slabCap[cur] = cap);
   }
   const slab = unchecked(h.slab[cur]);
-  for (let i = n - 1; i >= 0; i--) {
-    const r = load<i32>(h.flip + (<usize>i << 2));
-    const d = slab + <usize>(base + i) * sb;
-    store<i64>(d + S_NS, s.rowNs(r));
-    if (i == n - 1) recReset(s, h, d + S_REC);
-    else memory.copy(d + S_REC, d + sb + S_REC, rb);
-    recAddRow(s, h, d + S_REC, r);
+  const lo = Fe - s.size;
+  let n = 0;
+  let nClear = 0;
+  while (x >= 0) {
+    const p = s.rowNs(x);
+    if (p < lo) break;
+    const d = slab + <usize>(base + n) * sb;
+    store<i64>(d + S_NS, p);
+    if (n == 0) recReset(s, h, d + S_REC);
+    else memory.copy(d + S_REC, d - sb + S_REC, rb);
+    recAddRow(s, h, d + S_REC, x);
+    if (p >= clearFrom) {
+      ensureFlip(h, nClear + 1);
+      store<i32>(h.flip + (<usize>nClear << 2), x);
+      nClear++;
+    }
+    n++;
+    x = load<i32>(older + (<usize>x << 2));
   }
+  // Flags of the panes whose first window fires now, oldest first: (key, start) order.
+  for (let i = nClear - 1; i >= 0; i--) clearChanged(s, load<i32>(h.flip + (<usize>i << 2)));
   h.slabN = base + n;
-  store<i32>(k + K_FPTR, n > 0 ? base : -1);
-  store<i32>(k + K_FEND, base + n);
-  store<i32>(k + K_BSTART, x);
-  store<i32>(k + K_BNEXT, x);
+  store<i32>(k + K_FPTR, n > 0 ? base + n - 1 : -1);
+  store<i32>(k + K_FEND, base);
+  store<i32>(k + K_BNEXT, y);
   store<i32>(k + K_BACKN, 0);
   store<i64>(k + K_F, Fe);
   return true;
@@ -604,11 +610,12 @@ function touchFlips(s: Store, h: Hop, j0: i32, j1: i32, Fe: i64): void {
   for (let j = j0; j < j1; j++) {
     const k = kidPtr(h, load<i32>(h.order + (<usize>j << 2)));
     if (load<i64>(k + K_F) == Fe) continue;
-    unchecked(walk[n] = load<i64>(k + K_F) == i64.MIN_VALUE ? load<i32>(k + K_HEAD) : load<i32>(k + K_BSTART));
+    unchecked(walk[n] = load<i32>(k + K_TAIL));
     n++;
   }
   if (n == 0) return;
-  const next = s.newer;
+  const older = s.older;
+  const lo = Fe - s.size;
   let touch: i64 = 0;
   let live = n;
   while (live > 0) {
@@ -618,11 +625,11 @@ function touchFlips(s: Store, h: Hop, j0: i32, j1: i32, Fe: i64): void {
       if (x < 0) continue;
       const p = s.rowNs(x);
       touch ^= p;
-      if (p >= Fe) {
+      if (p < lo) {
         unchecked(walk[i] = -1);
         continue;
       }
-      unchecked(walk[i] = load<i32>(next + (<usize>x << 2)));
+      unchecked(walk[i] = load<i32>(older + (<usize>x << 2)));
       live++;
     }
   }
@@ -778,9 +785,10 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
       }
       let f = load<i32>(k + K_FPTR);
       if (f >= 0) {
-        const fend = load<i32>(k + K_FEND);
-        while (f < fend && load<i64>(slab + <usize>f * sb + S_NS) < ws) f++;
-        if (f == fend) f = -1;
+        // Entries run newest first: the window start moves the pointer toward newer panes.
+        const fbase = load<i32>(k + K_FEND);
+        while (f >= fbase && load<i64>(slab + <usize>f * sb + S_NS) < ws) f--;
+        if (f < fbase) f = -1;
         store<i32>(k + K_FPTR, f);
       }
       if (f < 0 && bn == 0) continue;
@@ -827,9 +835,8 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
       const nx = load<i32>(next + (<usize>x << 2));
       const f = load<i32>(k + K_FPTR);
       if (f >= 0 && load<i64>(unchecked(h.slab[h.slabCur]) + <usize>f * h.sufBytes + S_NS) == s.rowNs(x)) {
-        store<i32>(k + K_FPTR, f + 1 < load<i32>(k + K_FEND) ? f + 1 : -1);
+        store<i32>(k + K_FPTR, f - 1 >= load<i32>(k + K_FEND) ? f - 1 : -1);
       }
-      if (load<i32>(k + K_BSTART) == x) store<i32>(k + K_BSTART, nx);
       if (load<i32>(k + K_BNEXT) == x) store<i32>(k + K_BNEXT, nx);
       x = nx;
     }
