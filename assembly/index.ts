@@ -94,14 +94,35 @@ export function storeClose(h: i32): i32 {
 // ---- aggregates -------------------------------------------------------------------------------
 
 /**
- * Converts n event times at ptr from f64 to i64 in place. The TypeScript side has checked that each
- * is an integer within ±2^53, so the conversion is exact.
+ * Checks and converts n event times at ptr from f64 to i64 in place: each must be an integer within
+ * ±2^53 (NaN fails the integer test, infinities the range test). Returns -1 when every time passed
+ * (and is converted), else the index of the first that failed (nothing is converted then; the
+ * caller rejects the whole batch). Two times per SIMD step: the check is most of the work.
  */
-export function timesToI64(ptr: usize, n: i32): void {
+export function timesToI64(ptr: usize, n: i32): i32 {
+  const lim = f64x2.splat(9007199254740992.0);
+  let ok = i64x2.splat(-1);
+  const n2 = n & ~1;
+  for (let i = 0; i < n2; i += 2) {
+    const v = v128.load(ptr + (<usize>i << 3));
+    ok = v128.and(ok, v128.and(f64x2.eq(f64x2.floor(v), v), f64x2.le(f64x2.abs(v), lim)));
+  }
+  let good = v128.all_true<i64>(ok);
+  if (n2 < n) {
+    const v = load<f64>(ptr + (<usize>n2 << 3));
+    good = good && Math.floor(v) == v && Math.abs(v) <= 9007199254740992.0;
+  }
+  if (!good) {
+    for (let i = 0; i < n; i++) {
+      const v = load<f64>(ptr + (<usize>i << 3));
+      if (!(Math.floor(v) == v && Math.abs(v) <= 9007199254740992.0)) return i;
+    }
+  }
   for (let i = 0; i < n; i++) {
     const p = ptr + (<usize>i << 3);
     store<i64>(p, <i64>load<f64>(p));
   }
+  return -1;
 }
 
 export function ingest(h: i32, n: i32, keyPtr: usize, keyBytesPtr: usize, timePtr: usize, valTable: usize, seqBase: i64): i32 {

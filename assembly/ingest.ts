@@ -34,12 +34,9 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   let minPane: i64 = i64.MAX_VALUE;
   const ttl = s.ttl;
   const int64 = s.keyType == KEY_INT64;
-  const rows = s.rowBuf;
   const stride = <usize>s.stride;
   // Tables larger than the L2 cache get the slot-touching pass of step 2; small ones skip it.
   const large = <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride > L2_BYTES;
-  const hashes = s.hashBuf;
-  const nss = s.nsBuf;
   // Consecutive events mostly share a pane: reuse the last pane (and, for tumbling stores, its
   // part of the index hash) instead of an i64 division and two hash mixes.
   let lastPane: i64 = i64.MIN_VALUE;
@@ -51,6 +48,12 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   const fusable = int64 && s.win == WIN_NONE && fusedPlanOnly(s);
   for (let b = 0; b < n; b += BLOCK_EVENTS) {
     const e = min<i32>(b + BLOCK_EVENTS, n);
+    // Per-event scratch (row, index hash, pane) lives in BLOCK_EVENTS entries reused by every
+    // block, so it stays in L1 instead of streaming a batch-sized array through the cache that
+    // holds the table. Based so that event i's entry is at base + i * width (u32 arithmetic wraps).
+    const rows = s.rowBuf - (<usize>b << 2);
+    const hashes = s.hashBuf - (<usize>b << 2);
+    const nss = s.nsBuf - (<usize>b << 3);
     // Tables that fit in L2 take one pass per event: the passes below exist to overlap cache
     // misses, and with no misses to overlap they only add stores and loads of rows and hashes.
     // Checked per block, as a cold batch grows the table.

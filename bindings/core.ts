@@ -129,7 +129,12 @@ export class WasmCore {
     }
     if (b.times) {
       u8.set(bytesOf(b.times), base + oTimes);
-      if (b.times instanceof Float64Array) this.ex.timesToI64(base + oTimes, n);
+      if (b.times instanceof Float64Array) {
+        const bad = this.ex.timesToI64(base + oTimes, n);
+        if (bad >= 0) {
+          throw new CairnError('invalid', `batch: time field '${b.timeField ?? 'time'}' row ${bad}: expected an integer number of ms within ±2^53, found ${String(b.times[bad])}`);
+        }
+      }
     }
     const dv = this.view;
     for (let f = 0; f < nf; f++) {

@@ -9,7 +9,7 @@ export interface CairnExports {
     ttl: bigint, eventTime: number, nAggs: number, nFields: number, aggSpec: number): number;
   storeClose(h: number): number;
   ingest(h: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, valTable: number, seqBase: bigint): number;
-  timesToI64(ptr: number, n: number): void;
+  timesToI64(ptr: number, n: number): number;
   advanceWatermark(h: number, t: bigint): number;
   watermark(h: number): bigint;
   setWatermark(h: number, w: bigint): number;

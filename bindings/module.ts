@@ -25,6 +25,15 @@ export function compiledModule(): WebAssembly.Module {
   return cached;
 }
 
+/**
+ * Adopts a module compiled elsewhere (a worker receives the parent's): V8 shares one compiled
+ * module between the threads that hold it, so a worker neither compiles it again nor starts over in
+ * baseline code; every function optimized on one thread is optimized on all.
+ */
+export function adoptCompiledModule(m: WebAssembly.Module): void {
+  cached = m;
+}
+
 export function instantiate(): CairnExports {
   let memory: WebAssembly.Memory | undefined;
   const imports = {

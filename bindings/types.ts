@@ -12,8 +12,13 @@ export type EncodedKeys =
 export interface EncodedBatch {
   n: number;
   keys: EncodedKeys;
-  /** int64 ms; or integer ms as doubles, already checked to be within ±2^53 (converted in Wasm). */
+  /**
+   * int64 ms (checked to be within ±2^53); or ms as doubles, which Wasm checks to be integers within
+   * ±2^53 and converts as the batch is copied in, before any state changes (WasmCore.writeBatch).
+   */
   times: BigInt64Array | Float64Array | null;
+  /** The time field's name, for the error that rejects a batch with a bad double time. */
+  timeField?: string;
   values: Float64Array[];
 }
 

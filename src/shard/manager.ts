@@ -263,7 +263,7 @@ function compactBatch(b: EncodedBatch, pool: BufferPool): EncodedBatch {
   const times = b.times === null ? null
     : b.times instanceof Float64Array ? new Float64Array(buf, put(b.times), b.n) : new BigInt64Array(buf, put(b.times), b.n);
   const values = b.values.map((v) => new Float64Array(buf, put(v), b.n));
-  return { n: b.n, keys, times, values };
+  return b.timeField === undefined ? { n: b.n, keys, times, values } : { n: b.n, keys, times, values, timeField: b.timeField };
 }
 
 function checkShardCount(n: number, keyGroups: number): void {

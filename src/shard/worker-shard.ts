@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { CairnError, type CairnErrorKind } from '../errors.js';
 import type { Shard, ShardRequest, ShardResponse } from './protocol.js';
 import type { BufferPool } from './pool.js';
+import { compiledModule } from '../../bindings/module.js';
 
 interface Pending { resolve(v: unknown): void; reject(e: unknown): void }
 
@@ -25,7 +26,8 @@ export class WorkerShard implements Shard {
 
   /** `pool` receives the buffers of ingested batches back from the worker. */
   constructor(index: number, memCapBytes?: number, pool?: BufferPool) {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes } });
+    // The compiled module goes along (shared, not copied): see adoptCompiledModule.
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes, module: compiledModule() } });
     this.worker.on('message', (m: { seq: number; ok: boolean; value?: unknown; kind?: CairnErrorKind; message?: string; back?: ArrayBuffer[] }) => {
       if (pool && m.back) for (const b of m.back) pool.give(b);
       const p = this.pending.get(m.seq);

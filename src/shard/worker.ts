@@ -12,10 +12,13 @@ import { ShardHost } from './host.js';
 import { CairnError } from '../errors.js';
 import type { ShardRequest } from './protocol.js';
 import { batchBuffers } from './buffers.js';
+import { adoptCompiledModule } from '../../bindings/module.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts must run in a worker thread');
-const host = new ShardHost((workerData as { memCapBytes?: number } | undefined)?.memCapBytes);
+const data = workerData as { memCapBytes?: number; module?: WebAssembly.Module } | undefined;
+if (data?.module instanceof WebAssembly.Module) adoptCompiledModule(data.module);
+const host = new ShardHost(data?.memCapBytes);
 
 port.on('message', (msg: { seq: number; req: ShardRequest }) => {
   if (msg.req.op === 'crash') {

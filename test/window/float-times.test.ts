@@ -1,0 +1,73 @@
+// Event times given as a Float64Array are checked in Wasm (bindings/core.ts writeBatch), not in
+// TypeScript. Proves that a bad time anywhere in such a batch (NaN, fractional, infinite, beyond
+// ±2^53; first row, last row, an odd tail row, the middle) rejects the whole batch with kind
+// `invalid` naming the field and the row, on every path a batch takes into Wasm: one in-process
+// shard, a router splitting for several shards, and worker shards; and that state is exactly as it
+// was (the next good batch and a full export agree with a Map fed only the good batches).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { StateBackend } from '../../src/index.js';
+
+const BAD = [NaN, 1.5, -0.25, Infinity, -Infinity, 2 ** 53 + 2, -(2 ** 53) - 2];
+const SIZES = [1, 2, 7, 64, 1001];
+
+function good(n: number, seed: number): { k: BigInt64Array; t: Float64Array; v: Float64Array } {
+  const k = new BigInt64Array(n);
+  const t = new Float64Array(n);
+  const v = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    k[i] = BigInt((i * 7 + seed) % 13);
+    t[i] = (i * 31 + seed * 17) % 5000;
+    v[i] = (i + seed) % 11;
+  }
+  return { k, t, v };
+}
+
+for (const [label, shards, workers] of [['1 shard', 1, false], ['3 shards', 3, false], ['1 worker', 1, true], ['2 workers', 2, true]] as const) {
+  test(`bad Float64Array times reject the whole batch, state unchanged (${label})`, async () => {
+    const backend = await StateBackend.open({ shards, workers });
+    try {
+      const op = backend.aggregate('w', {
+        key: { field: 'k', type: 'int64' }, time: 'ts', window: { kind: 'tumbling', size: 1000 },
+        aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' } },
+      });
+      const model = new Map<string, { n: number; s: number }>();
+      const feed = async (b: { k: BigInt64Array; t: Float64Array; v: Float64Array }) => {
+        await op.ingest({ k: b.k, ts: b.t, v: b.v });
+        for (let i = 0; i < b.k.length; i++) {
+          const id = `${b.k[i]}@${Math.floor(b.t[i]! / 1000) * 1000}`;
+          const m = model.get(id) ?? { n: 0, s: 0 };
+          m.n++;
+          m.s += b.v[i]!;
+          model.set(id, m);
+        }
+      };
+      await feed(good(50, 1));
+      let seed = 2;
+      for (const n of SIZES) {
+        for (const at of new Set([0, n - 1, n >> 1, n - 1 - ((n - 1) & 1)])) {
+          for (const x of BAD) {
+            const b = good(n, seed++);
+            b.t[at] = x;
+            try {
+              await op.ingest({ k: b.k, ts: b.t, v: b.v });
+              assert.unreachable(`n=${n} at=${at} t=${x}`);
+            } catch (e) {
+              assert.is((e as { kind?: string }).kind, 'invalid', `n=${n} at=${at} t=${x}`);
+              assert.match((e as Error).message, new RegExp(`time field 'ts' row ${at}: `), `n=${n} at=${at} t=${x}`);
+            }
+          }
+        }
+        await feed(good(n, seed++));
+      }
+      const out = await op.advanceWatermark(10_000);
+      const got = new Map<string, { n: number; s: number }>();
+      for (const r of out.toArray()) got.set(`${r.k}@${r.window_start}`, { n: Number(r.n), s: r.s });
+      assert.equal(got, model);
+    } finally {
+      await backend.close();
+    }
+  });
+}
+
+test.run();
