@@ -6,7 +6,7 @@
 // All checks on user input happen in TypeScript before the call; capacity is reserved before any
 // row is touched, so a batch either applies whole or (E_MEMORY_CAP) not at all.
 import {
-  Store, SLOT_BYTES, KEY_INT64, KIND_AGG, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
+  SCRATCH_EVENTS, Store, SLOT_BYTES, KEY_INT64, KIND_AGG, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
   FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
@@ -17,6 +17,8 @@ import { E_MEMORY_CAP } from './errors';
 export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, timePtr: usize, valTable: usize, seqBase: i64): i32 {
   let keyBytes: u32 = 0;
   if (s.keyType != KEY_INT64) keyBytes = load<u32>(keyPtr + (<usize>n << 2)) - load<u32>(keyPtr);
+  // The per-event scratch (Store.reserve) holds SCRATCH_EVENTS entries: one block.
+  assert(BLOCK_EVENTS <= SCRATCH_EVENTS, 'ingest block larger than its scratch');
   if (!s.reserve(n, keyBytes, 0)) return E_MEMORY_CAP;
   bindValues(s, valTable);
   if (s.win == WIN_SESSION) return ingestSessions(s, n, keyPtr, keyBytesPtr, timePtr, seqBase);

@@ -49,6 +49,8 @@ export const ROWS_INITIAL: i32 = 64;
 export const KEY_BYTES_MAX: i32 = 1 << 16;
 export const AGGS_MAX: i32 = 64;
 export const SLOT_BYTES: usize = 16;
+/** Events per ingest block (ingest.ts BLOCK_EVENTS): the size of the per-event scratch buffers. */
+export const SCRATCH_EVENTS: i32 = 512;
 export const LOAD_NUM: i32 = 7;
 export const LOAD_DEN: i32 = 10;
 /** Rows per capture page (see Store.pageLive and snapshot.ts): 8, so copying a page on demand is cheap (16 made the first ingest after a cut of 1M random keys wait twice as long). */
@@ -399,11 +401,13 @@ export class Store {
     extra += <u64>valBytes * 2;
     if (!fits(<usize>min<u64>(extra, 0xffff_ffff))) return false;
     if (valBytes > 0 && !this.valArena.reserve(valBytes)) return false;
-    if (rows > this.rowBufCap) {
-      this.rowBuf = growTransient(this.rowBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
-      this.hashBuf = growTransient(this.hashBuf, <usize>this.rowBufCap * 4, <usize>rows * 4);
-      this.nsBuf = growTransient(this.nsBuf, <usize>this.rowBufCap * 8, <usize>rows * 8);
-      this.rowBufCap = rows;
+    // Ingest's per-event scratch covers one block of events (reused block after block).
+    const scratch = min<i32>(rows, SCRATCH_EVENTS);
+    if (scratch > this.rowBufCap) {
+      this.rowBuf = growTransient(this.rowBuf, <usize>this.rowBufCap * 4, <usize>scratch * 4);
+      this.hashBuf = growTransient(this.hashBuf, <usize>this.rowBufCap * 4, <usize>scratch * 4);
+      this.nsBuf = growTransient(this.nsBuf, <usize>this.rowBufCap * 8, <usize>scratch * 8);
+      this.rowBufCap = scratch;
     }
     return true;
   }
