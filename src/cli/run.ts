@@ -34,6 +34,7 @@ import { listCheckpointIds } from '../checkpoint/restore.js';
 import { CairnError, invariant } from '../errors.js';
 import { FsCheckpointStorage } from '../storage/fs.js';
 import type { CheckpointStorage } from '../storage/storage.js';
+import { acquireDirLock } from '../storage/dir-lock.js';
 import type { AggregateSpec as BackendAggregateSpec, WindowSpec as BackendWindowSpec } from '../store/spec.js';
 import { windowedAggregation, type StreamCheckpointMeta } from '../streams/index.js';
 import { UsageError, quote } from './errors.js';
@@ -352,6 +353,17 @@ export async function runPipeline(c: RunConfig, io: CliIo): Promise<RunSummary> 
   // Check the header (or schema) against the fields before touching the checkpoint directory.
   await (await openReader({ path: c.input, format: c.format, fields, batchRows: c.batchRows })).close();
 
+  // One process per checkpoint directory: taken before anything reads or writes it, held to the end.
+  const lock = await acquireDirLock(c.checkpointDir);
+  try {
+    return await runLocked(c, io, crash, fields, inputSize, started);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** runPipeline once the checkpoint directory is locked. */
+async function runLocked(c: RunConfig, io: CliIo, crash: CrashHook, fields: ReturnType<typeof fieldsOf>, inputSize: number, started: number): Promise<RunSummary> {
   const fsStorage = new FsCheckpointStorage(c.checkpointDir);
   const storage = crash.armed ? crashingStorage(fsStorage, crash) : fsStorage;
   const ids = await listCheckpointIds(storage);

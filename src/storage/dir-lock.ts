@@ -1,0 +1,154 @@
+/**
+ * An exclusive lock on a checkpoint directory, so that two processes never write one directory at
+ * once (each would take the other's temp files for a crash's leftovers and remove them, and both
+ * would number checkpoints from the same last id).
+ *
+ * The lock is the file LOCK_NAME in the directory, created with O_CREAT | O_EXCL and holding the
+ * owner's pid, host and start time as JSON. Its name starts with '.', so FsCheckpointStorage never
+ * lists it (nor, since it does not start with TEMP_PREFIX, removes it as a temp file). A lock whose
+ * owner is gone (same host, and no process has that pid) is stale: the next locker removes it and
+ * takes the directory, which is how a run killed by SIGKILL or a power loss is resumed. A lock held
+ * from another host cannot be checked and is never taken over.
+ *
+ * Works in Node and Deno through node:fs/promises and node:process.
+ */
+import * as fsp from 'node:fs/promises';
+import { hostname } from 'node:os';
+import process from 'node:process';
+import { dirname, join, resolve } from 'node:path';
+import { CairnError } from '../errors.js';
+import { nodeFsOps } from './fs.js';
+
+export const LOCK_NAME = '.cairn-lock';
+
+/** What a lock file holds. */
+export interface LockOwner {
+  pid: number;
+  host: string;
+  /** ISO time the lock was taken. */
+  since: string;
+}
+
+export interface DirLock {
+  readonly path: string;
+  /** Removes the lock file, if it is still this lock's. Idempotent. */
+  release(): Promise<void>;
+}
+
+/** How long a lock file may stay unreadable (empty, or partly written) before it counts as stale. */
+export const UNREADABLE_STALE_MS = 10_000;
+
+/** Attempts at taking the lock when stale locks keep appearing (another process racing). */
+const ATTEMPTS_MAX = 5;
+
+/**
+ * Takes the lock on `dir` (created if missing), or throws CairnError 'unavailable' naming the
+ * process that holds it.
+ */
+export async function acquireDirLock(dir: string): Promise<DirLock> {
+  try {
+    // Missing directories are created each made durable in its parent, as FsCheckpointStorage does.
+    const root = resolve(dir);
+    const ancestors: string[] = [];
+    for (let p = root; dirname(p) !== p; p = dirname(p)) ancestors.unshift(p);
+    for (const d of ancestors) if (await nodeFsOps.mkdir(d)) await nodeFsOps.fsyncDir(dirname(d));
+  } catch (e) {
+    throw new CairnError('unavailable', `cannot create checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
+  }
+  const path = join(dir, LOCK_NAME);
+  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const text = JSON.stringify(me) + '\n';
+  for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
+    let h: fsp.FileHandle | undefined;
+    try {
+      h = await fsp.open(path, 'wx');
+    } catch (e) {
+      if (codeOf(e) !== 'EEXIST') throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
+    }
+    if (h) {
+      try {
+        try {
+          await h.writeFile(text);
+          await h.sync();
+        } finally {
+          await h.close();
+        }
+        await nodeFsOps.fsyncDir(dirname(path));
+      } catch (e) {
+        // A full disk, say: leave no empty lock behind.
+        await fsp.unlink(path).catch(() => undefined);
+        throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
+      }
+      return lockOf(path, text);
+    }
+    let held: string;
+    try {
+      held = await fsp.readFile(path, 'utf8');
+    } catch (e) {
+      if (codeOf(e) === 'ENOENT') continue; // released meanwhile: try again
+      throw new CairnError('unavailable', `cannot read the lock of checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
+    }
+    const owner = parseOwner(held);
+    // An unreadable lock is one being written, or one whose writer died between creating and
+    // writing it: stale once it has stayed unreadable for UNREADABLE_STALE_MS.
+    const stale = owner ? owner.host === me.host && !alive(owner.pid) : await olderThan(path, UNREADABLE_STALE_MS);
+    if (stale) {
+      // Stale: its process is gone. Remove it only if it is still the same lock (not one that a
+      // racing process just took over), then try again.
+      const again = await fsp.readFile(path, 'utf8').catch(() => null);
+      if (again === held) await fsp.unlink(path).catch((e: unknown) => { if (codeOf(e) !== 'ENOENT') throw e; });
+      continue;
+    }
+    const who = owner ? `process ${owner.pid} on ${owner.host} (since ${owner.since})` : 'another process (unreadable lock file)';
+    throw new CairnError(
+      'unavailable',
+      `checkpoint directory ${dir} is in use by ${who}; wait for it to finish, or remove ${path} if that process is gone`,
+    );
+  }
+  throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: other processes keep taking it`);
+}
+
+function lockOf(path: string, text: string): DirLock {
+  let released = false;
+  return {
+    path,
+    async release() {
+      if (released) return;
+      released = true;
+      const now = await fsp.readFile(path, 'utf8').catch(() => null);
+      if (now === text) await fsp.unlink(path).catch((e: unknown) => { if (codeOf(e) !== 'ENOENT') throw e; });
+    },
+  };
+}
+
+function parseOwner(text: string): LockOwner | null {
+  try {
+    const o = JSON.parse(text) as Partial<LockOwner>;
+    if (Number.isSafeInteger(o.pid) && o.pid! > 0 && typeof o.host === 'string' && typeof o.since === 'string') return o as LockOwner;
+  } catch {
+    // fall through: unreadable (a lock being written, or damaged) is treated as held
+  }
+  return null;
+}
+
+async function olderThan(path: string, ms: number): Promise<boolean> {
+  try {
+    return Date.now() - (await fsp.stat(path)).mtimeMs > ms;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return codeOf(e) !== 'ESRCH';
+  }
+}
+
+function codeOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException)?.code ?? (e instanceof Error ? e.message : String(e));
+}

@@ -1,0 +1,133 @@
+// Proves that `cairn run` holds its checkpoint directory alone: a directory locked by a live process
+// (this one, or a run started alongside) is refused with one line naming the holder, and nothing is
+// written to it; a lock whose process is gone (SIGKILL, power loss), or that stayed unreadable, is
+// taken over; a lock from another host is never taken over; the lock goes when a run ends, whether
+// it succeeded or failed; and FsCheckpointStorage neither lists nor removes the lock file.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { main, type CliIo } from '../../src/cli/main.js';
+import { FsCheckpointStorage } from '../../src/index.js';
+import { acquireDirLock, LOCK_NAME, UNREADABLE_STALE_MS } from '../../src/storage/dir-lock.js';
+
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
+const dir = mkdtempSync(join(tmpdir(), 'cairn-lock-'));
+const p = (name: string) => join(dir, name);
+
+function fakeIo(): CliIo & { err: () => string } {
+  let err = '';
+  return { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s), isTTY: false }, env: {}, err: () => err };
+}
+
+const run = (ck: string, input = p('good.csv'), out = p(`out-${Math.random().toString(36).slice(2)}.csv`)) => [
+  'run', '--input', input, '--key', 'user', '--time', 'ts', '--window', 'tumbling:1m', '--agg', 'n=count,s=sum(amount)',
+  '--checkpoint-dir', ck, '--output', out, '--quiet',
+];
+
+/** Names in a checkpoint directory besides the lock. */
+const files = (ck: string) => (existsSync(ck) ? readdirSync(ck).filter((n) => n !== LOCK_NAME) : []);
+
+/** A pid that no process has now: one of a child that has exited. */
+function deadPid(): number {
+  const r = spawnSync(isDeno ? 'node' : process.execPath, ['-e', '']);
+  assert.ok(r.pid && r.pid > 0, 'no child pid');
+  return r.pid!;
+}
+
+test('setup', () => {
+  writeFileSync(p('good.csv'), 'user,ts,amount\na,1000,5\nb,2000,3\na,61000,4\n');
+  writeFileSync(p('bad.csv'), 'user,ts,amount\na,1000,5\nb,2000,x\n');
+});
+
+test('a directory locked by a live process is refused, untouched; free again once released', async () => {
+  const ck = p('held');
+  const lock = await acquireDirLock(ck);
+  const io = fakeIo();
+  assert.is(await main(run(ck), io), 1, io.err());
+  assert.match(io.err(), new RegExp(`is in use by process ${process.pid} on `));
+  assert.is(io.err().trimEnd().split('\n').length, 1, io.err());
+  assert.equal(files(ck), [], 'the refused run wrote to the directory');
+  assert.ok(existsSync(join(ck, LOCK_NAME)), 'the refused run removed the holder\'s lock');
+  await lock.release();
+  assert.not.ok(existsSync(join(ck, LOCK_NAME)));
+  const io2 = fakeIo();
+  assert.is(await main(run(ck), io2), 0, io2.err());
+  assert.ok(files(ck).length > 0, 'no checkpoint written');
+  assert.not.ok(existsSync(join(ck, LOCK_NAME)), 'the lock outlived the run');
+});
+
+test('two runs started together on one directory: exactly one runs', async () => {
+  const ck = p('race');
+  const a = fakeIo();
+  const b = fakeIo();
+  const codes = await Promise.all([main(run(ck), a), main(run(ck), b)]);
+  assert.equal([...codes].sort(), [0, 1], `${a.err()} | ${b.err()}`);
+  assert.match(codes[0] === 1 ? a.err() : b.err(), /is in use by process/);
+  assert.not.ok(existsSync(join(ck, LOCK_NAME)));
+});
+
+test('a stale lock (its process is gone) is taken over; one from another host never is', async () => {
+  const ck = p('stale');
+  mkdirSync(ck, { recursive: true });
+  writeFileSync(join(ck, LOCK_NAME), JSON.stringify({ pid: deadPid(), host: hostname(), since: new Date().toISOString() }));
+  const io = fakeIo();
+  assert.is(await main(run(ck), io), 0, io.err());
+  assert.not.ok(existsSync(join(ck, LOCK_NAME)));
+
+  const foreign = p('foreign');
+  mkdirSync(foreign, { recursive: true });
+  const theirs = JSON.stringify({ pid: deadPid(), host: `not-${hostname()}`, since: '2026-01-01T00:00:00.000Z' });
+  writeFileSync(join(foreign, LOCK_NAME), theirs);
+  const io2 = fakeIo();
+  assert.is(await main(run(foreign), io2), 1, io2.err());
+  assert.match(io2.err(), /in use by process \d+ on not-/);
+  assert.is(readFileSync(join(foreign, LOCK_NAME), 'utf8'), theirs, 'a foreign lock was touched');
+  assert.equal(files(foreign), []);
+});
+
+test('an unreadable lock is held while fresh and stale once old', async () => {
+  const ck = p('unreadable');
+  mkdirSync(ck, { recursive: true });
+  writeFileSync(join(ck, LOCK_NAME), '');
+  const io = fakeIo();
+  assert.is(await main(run(ck), io), 1, io.err());
+  assert.match(io.err(), /unreadable lock file/);
+  const old = (Date.now() - 2 * UNREADABLE_STALE_MS) / 1000;
+  utimesSync(join(ck, LOCK_NAME), old, old);
+  const io2 = fakeIo();
+  assert.is(await main(run(ck), io2), 0, io2.err());
+  assert.not.ok(existsSync(join(ck, LOCK_NAME)));
+});
+
+test('a failed run releases the lock', async () => {
+  const ck = p('failed');
+  const io = fakeIo();
+  assert.is(await main(run(ck, p('bad.csv')), io), 2, io.err());
+  assert.match(io.err(), /bad\.csv:3:/);
+  assert.not.ok(existsSync(join(ck, LOCK_NAME)), 'a failed run left its lock');
+  await (await acquireDirLock(ck)).release();
+});
+
+test('FsCheckpointStorage neither lists nor removes the lock file', async () => {
+  const ck = p('storage');
+  const lock = await acquireDirLock(ck);
+  const s = new FsCheckpointStorage(ck);
+  await s.put('a/b', new Uint8Array([1, 2, 3]));
+  assert.equal(await s.list(''), ['a/b']);
+  await s.delete('a/b');
+  assert.equal(await s.list(''), []);
+  assert.ok(existsSync(join(ck, LOCK_NAME)), 'the storage removed the lock');
+  await lock.release();
+  assert.not.ok(existsSync(join(ck, LOCK_NAME)));
+  await lock.release(); // idempotent
+});
+
+test('teardown', () => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test.run();
