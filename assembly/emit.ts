@@ -197,8 +197,6 @@ export function advance(s: Store, t: i64): i32 {
   ensureWin(m);
   for (let k = 0; k < m; k++) store<i32>(winPos + (<usize>load<i32>(candIdx + (<usize>k << 2)) << 2), k);
   for (let i = 0; i < m; i++) {
-    store<i32>(winQ0 + (<usize>i << 2), i);
-    store<i32>(winQ1 + (<usize>i << 2), i + 1);
     const k = <usize>load<i32>(winPos + (<usize>i << 2));
     store<i64>(out.start + (k << 3), load<i64>(candStart + (<usize>i << 3)));
     store<i64>(out.end + (k << 3), load<i64>(candEnd + (<usize>i << 3)));
@@ -213,7 +211,7 @@ export function advance(s: Store, t: i64): i32 {
       out.count = k + 1;
     }
   }
-  out.setFolded(s, candRow, winQ0, winQ1, winPos, m);
+  out.setSingle(s, candRow, winPos, m);
   cur = null;
   s.watermark = W;
   s.nextEventAt = next;

@@ -4,7 +4,7 @@
 //   key      int64: i64[count]; utf8: u32 offsets[count + 1] into keyBytes
 //   start    i64[count], end i64[count]
 //   per aggregate: 8 bytes per row (i64 for count, f64 otherwise) and a u8 validity per row
-import { Store, KEY_INT64, FN_COUNT, FN_SUM, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST } from './store';
+import { Store, KEY_INT64, FN_COUNT, FN_SUM, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST, FN_LAST } from './store';
 import { Acc } from './combine';
 import { ByteArena } from './arena';
 import { growTransient } from './mem';
@@ -197,6 +197,58 @@ export class Out {
           pe = e;
           pf = f;
           v = foldValue(fn, rows, b, f, e, stride, cntCol, nc, col, tcol, nn);
+        }
+        store<f64>(vals + (i << 3), v);
+        store<u8>(valid + i, 1);
+      }
+    }
+  }
+
+  /**
+   * setFolded for windows of one row each (tumbling windows, sessions): window j is the row rows[j]
+   * and goes to output row pos[j]. Writes what setFolded writes for q0[j] = j, q1[j] = j + 1, bit
+   * for bit (a sum is 0 + the row's sum, as the fold adds it), without its per-window count arrays.
+   */
+  setSingle(s: Store, rows: usize, pos: usize, n: i32): void {
+    const stride = <usize>s.stride;
+    const cntCol = s.cntCol;
+    for (let a = 0; a < s.nAggs; a++) {
+      const fn = unchecked(s.aggFn[a]);
+      const f = unchecked(s.aggField[a]);
+      const vals = load<usize>(this.vals + (<usize>a << 2));
+      const valid = load<usize>(this.valid + (<usize>a << 2));
+      // count(*) counts events; any other aggregate sees the field's non-null count.
+      const nc: usize = f < 0 ? 0 : unchecked(s.nullCnt[f]);
+      if (fn == FN_COUNT) {
+        for (let j = 0; j < n; j++) {
+          const i = <usize>load<i32>(pos + (<usize>j << 2));
+          const r8 = <usize>load<i32>(rows + (<usize>j << 2)) * stride;
+          store<i64>(vals + (i << 3), load<i64>(cntCol + r8) - (nc == 0 ? 0 : load<i64>(nc + r8)));
+          store<u8>(valid + i, 1);
+        }
+        continue;
+      }
+      const col = unchecked(s.aggVal[a]);
+      const tcol = unchecked(s.aggTime[a]);
+      const sum = fn == FN_SUM || fn == FN_MEAN;
+      const timed = fn == FN_FIRST || fn == FN_LAST;
+      for (let j = 0; j < n; j++) {
+        const i = <usize>load<i32>(pos + (<usize>j << 2));
+        const r8 = <usize>load<i32>(rows + (<usize>j << 2)) * stride;
+        const nn = load<i64>(cntCol + r8) - load<i64>(nc + r8);
+        if (nn == 0) {
+          store<f64>(vals + (i << 3), 0);
+          store<u8>(valid + i, 0);
+          continue;
+        }
+        let v = load<f64>(col + r8);
+        if (sum) {
+          v = 0 + v;
+          if (fn == FN_MEAN) v = v / <f64>nn;
+        } else if (timed) {
+          // As foldValue: the value is taken only when its time beats the sentinel.
+          const t = load<i64>(tcol + r8);
+          if (!(fn == FN_FIRST ? t < i64.MAX_VALUE : t > i64.MIN_VALUE)) v = 0;
         }
         store<f64>(vals + (i << 3), v);
         store<u8>(valid + i, 1);

@@ -46,4 +46,5 @@ export const WINDOW_AGGS = {
   avg: { fn: 'mean', field: 'amount' },
   first: { fn: 'first', field: 'amount' },
   last: { fn: 'last', field: 'amount' },
+  valued: { fn: 'count', field: 'amount' },
 } as const;
