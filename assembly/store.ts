@@ -320,8 +320,13 @@ export class Store {
     const oldShift = this.rows - this.rowsRaw;
     const raw = growZeroed(this.rowsRaw, old == 0 ? 0 : oldBytes + 64, newBytes + 64);
     const aligned = (raw + 63) & ~(<usize>63);
-    if (old > 0 && aligned - raw != oldShift) memory.copy(aligned, raw + oldShift, oldBytes);
-    memory.fill(aligned + oldBytes, 0, newBytes - oldBytes);
+    // growZeroed zeroed the new tail, and the old slack past the rows was never written, so at an
+    // unchanged alignment every new row is zero already; a shifted one needs a move and a fresh
+    // fill (the bytes past the moved rows are then stale).
+    if (old > 0 && aligned - raw != oldShift) {
+      memory.copy(aligned, raw + oldShift, oldBytes);
+      memory.fill(aligned + oldBytes, 0, newBytes - oldBytes);
+    }
     this.rowsRaw = raw;
     this.rows = aligned;
     this.freeList = growZeroed(this.freeList, <usize>old * 4, <usize>newCap * 4);
