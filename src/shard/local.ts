@@ -14,6 +14,19 @@ export class LocalShard implements Shard {
     this.pool = pool;
   }
 
+  /**
+   * Runs a request now and returns its answer, or throws its error: for a caller that must know
+   * before it does anything else whether the request was refused (ShardManager.ingest).
+   */
+  callNow<T extends ShardResponse>(req: ShardRequest, transfer?: ArrayBuffer[]): T {
+    if (!this.host) throw new CairnError('closed', 'shard is closed');
+    try {
+      return this.host.handle(req) as T;
+    } finally {
+      if (this.pool && transfer) for (const b of transfer) this.pool.give(b);
+    }
+  }
+
   call<T extends ShardResponse>(req: ShardRequest, transfer?: ArrayBuffer[]): Promise<T> {
     if (!this.host) return Promise.reject(new CairnError('closed', 'shard is closed'));
     if (req.op === 'captureStep') return this.stepLater(req) as Promise<T>;

@@ -17,6 +17,7 @@ import { WorkerShard } from './worker-shard.js';
 import type { MemoryStats, Shard, ShardRequest, ShardResponse, StoreStats } from './protocol.js';
 import { Router, contiguousAssignment, KEY_GROUPS_MAX, SHARDS_MAX } from './router.js';
 import { batchBuffers } from './buffers.js';
+import { checkTimes } from '../store/batch.js';
 import type { BufferPool } from './pool.js';
 
 export interface ShardManagerOptions {
@@ -122,11 +123,23 @@ export class ShardManager {
     await this.broadcast({ op: 'open', id, cfg });
   }
 
-  /** Routes a batch and applies each slice on its shard. Returns accepted events. */
+  /**
+   * Routes a batch and applies each slice on its shard. Returns accepted events. A batch that the
+   * caller's thread can refuse (bad event times, and on an in-process shard anything the shard
+   * refuses) throws here, synchronously, before any shard has it: so a caller can keep its own
+   * counters (the operator's arrival sequence) as they were.
+   */
   ingest(id: number, batch: EncodedBatch, seqBase: bigint): Promise<number> {
     if (this.shards.length === 1) {
+      const s = this.shards[0]!;
+      if (s instanceof LocalShard) {
+        const accepted = s.callNow<number>({ op: 'ingest', id, batch, seqBase });
+        this.shardEvents[0]! += batch.n;
+        return Promise.resolve(accepted);
+      }
+      // A worker checks float times in Wasm only after this returns: check them here instead.
+      if (batch.times instanceof Float64Array) checkTimes(batch.times, batch.timeField);
       this.shardEvents[0]! += batch.n;
-      if (!this.workers) return this.call<number>(0, { op: 'ingest', id, batch, seqBase });
       // A worker would structured-clone each column's whole underlying buffer (a subarray view of a
       // large file buffer costs the whole file): compact each column once and transfer it instead.
       const own = compactBatch(batch, this.router.pool);

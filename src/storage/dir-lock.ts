@@ -20,6 +20,13 @@ import { CairnError } from '../errors.js';
 import { nodeFsOps } from './fs.js';
 
 export const LOCK_NAME = '.cairn-lock';
+/**
+ * Held (O_EXCL) while a stale lock is removed and replaced, so two processes that both find the
+ * same stale lock cannot both take the directory: the second finds the first's new lock instead.
+ */
+export const BREAK_NAME = '.cairn-lock.break';
+/** A break file older than this belongs to a process that died while breaking a lock. */
+export const BREAK_STALE_MS = 10_000;
 
 /** What a lock file holds. */
 export interface LockOwner {
@@ -27,7 +34,12 @@ export interface LockOwner {
   host: string;
   /** ISO time the lock was taken. */
   since: string;
+  /** The kernel's boot id (Linux): a lock from an earlier boot is stale whatever its pid. */
+  boot?: string;
 }
+
+/** Locks this process holds (a second run in the same process must not take its own lock). */
+const heldHere = new Set<string>();
 
 export interface DirLock {
   readonly path: string;
@@ -56,7 +68,8 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
     throw new CairnError('unavailable', `cannot create checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
   }
   const path = join(dir, LOCK_NAME);
-  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const boot = await bootId();
+  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), ...(boot ? { boot } : {}) };
   const text = JSON.stringify(me) + '\n';
   for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
     let h: fsp.FileHandle | undefined;
@@ -66,6 +79,8 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
       if (codeOf(e) !== 'EEXIST') throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
     }
     if (h) {
+      // Held from the moment it exists (a second run in this process may read it any time now).
+      heldHere.add(resolve(path));
       try {
         try {
           await h.writeFile(text);
@@ -76,6 +91,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
         await nodeFsOps.fsyncDir(dirname(path));
       } catch (e) {
         // A full disk, say: leave no empty lock behind.
+        heldHere.delete(resolve(path));
         await fsp.unlink(path).catch(() => undefined);
         throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
       }
@@ -89,14 +105,10 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
       throw new CairnError('unavailable', `cannot read the lock of checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
     }
     const owner = parseOwner(held);
-    // An unreadable lock is one being written, or one whose writer died between creating and
-    // writing it: stale once it has stayed unreadable for UNREADABLE_STALE_MS.
-    const stale = owner ? owner.host === me.host && !alive(owner.pid) : await olderThan(path, UNREADABLE_STALE_MS);
-    if (stale) {
-      // Stale: its process is gone. Remove it only if it is still the same lock (not one that a
-      // racing process just took over), then try again.
-      const again = await fsp.readFile(path, 'utf8').catch(() => null);
-      if (again === held) await fsp.unlink(path).catch((e: unknown) => { if (codeOf(e) !== 'ENOENT') throw e; });
+    if (owner ? isStale(owner, me, path) : await olderThan(path, UNREADABLE_STALE_MS)) {
+      // (An unreadable lock is one being written, or one whose writer died between creating and
+      // writing it: stale once it has stayed unreadable for UNREADABLE_STALE_MS.)
+      await breakStale(dir, path, held);
       continue;
     }
     const who = owner ? `process ${owner.pid} on ${owner.host} (since ${owner.since})` : 'another process (unreadable lock file)';
@@ -108,6 +120,48 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
   throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: other processes keep taking it`);
 }
 
+/**
+ * Whether the lock's process is gone: same host and, where both know it, the same boot (an
+ * earlier boot's lock is stale whatever its pid), and no process has its pid. A lock naming this
+ * process that this process does not hold is stale too: a container restarted after kill -9
+ * runs its new process under the old pid (often 1) and host name.
+ */
+function isStale(owner: LockOwner, me: LockOwner, path: string): boolean {
+  if (owner.host !== me.host) return false;
+  if (owner.boot && me.boot && owner.boot !== me.boot) return true;
+  if (owner.pid === me.pid) return !heldHere.has(resolve(path));
+  return !alive(owner.pid);
+}
+
+/**
+ * Removes the stale lock whose bytes are `held`, under the break file: only if the lock still
+ * holds those bytes (not a lock another process took meanwhile). Returns when done, or when
+ * another process is breaking it (the caller then looks again).
+ */
+async function breakStale(dir: string, path: string, held: string): Promise<void> {
+  const brk = join(dir, BREAK_NAME);
+  let h: fsp.FileHandle;
+  try {
+    h = await fsp.open(brk, 'wx');
+  } catch (e) {
+    if (codeOf(e) !== 'EEXIST') throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
+    // Another process is breaking it; a break file left by a process that died meanwhile goes.
+    if (await olderThan(brk, BREAK_STALE_MS)) await fsp.unlink(brk).catch(() => undefined);
+    else await new Promise((r) => setTimeout(r, 20));
+    return;
+  }
+  try {
+    await h.close();
+    const again = await fsp.readFile(path, 'utf8').catch(() => null);
+    if (again === held) {
+      await fsp.unlink(path).catch((e: unknown) => { if (codeOf(e) !== 'ENOENT') throw e; });
+      await nodeFsOps.fsyncDir(dir);
+    }
+  } finally {
+    await fsp.unlink(brk).catch(() => undefined);
+  }
+}
+
 function lockOf(path: string, text: string): DirLock {
   let released = false;
   return {
@@ -115,16 +169,30 @@ function lockOf(path: string, text: string): DirLock {
     async release() {
       if (released) return;
       released = true;
+      heldHere.delete(resolve(path));
       const now = await fsp.readFile(path, 'utf8').catch(() => null);
-      if (now === text) await fsp.unlink(path).catch((e: unknown) => { if (codeOf(e) !== 'ENOENT') throw e; });
+      if (now === text) {
+        await fsp.unlink(path).catch((e: unknown) => { if (codeOf(e) !== 'ENOENT') throw e; });
+        // Durably gone: after a power loss the lock must not come back under a recycled pid.
+        await nodeFsOps.fsyncDir(dirname(path)).catch(() => undefined);
+      }
     },
   };
+}
+
+/** The kernel's boot id, where there is one (Linux). */
+async function bootId(): Promise<string | undefined> {
+  try {
+    return (await fsp.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseOwner(text: string): LockOwner | null {
   try {
     const o = JSON.parse(text) as Partial<LockOwner>;
-    if (Number.isSafeInteger(o.pid) && o.pid! > 0 && typeof o.host === 'string' && typeof o.since === 'string') return o as LockOwner;
+    if (Number.isSafeInteger(o.pid) && o.pid! > 0 && typeof o.host === 'string' && typeof o.since === 'string' && (o.boot === undefined || typeof o.boot === 'string')) return o as LockOwner;
   } catch {
     // fall through: unreadable (a lock being written, or damaged) is treated as held
   }

@@ -53,10 +53,11 @@ export class AggregateOperator {
     const m = this.host.manager;
     return m.gate(async () => {
       const enc = encodeBatch(batch, this.spec);
-      const seqBase = this.seq;
+      if (enc.n === 0) return { events: 0, accepted: 0 };
+      // A refused batch throws here, before the arrival sequence moves (see ShardManager.ingest).
+      const applied = m.ingest(this.id, enc, this.seq);
       this.seq += BigInt(enc.n);
-      const accepted = enc.n === 0 ? 0 : await m.ingest(this.id, enc, seqBase);
-      return { events: enc.n, accepted };
+      return { events: enc.n, accepted: await applied };
     });
   }
 

@@ -254,6 +254,19 @@ function encodeValues(c: Column, field: string, n: number): Float64Array {
 }
 
 /**
+ * Checks times given as doubles (integers within ±2^53) on the caller's thread, as Wasm does in
+ * WasmCore.writeBatch: for a batch bound for a worker, whose check would come back too late.
+ */
+export function checkTimes(t: Float64Array, field = 'time'): void {
+  for (let i = 0; i < t.length; i++) {
+    const v = t[i]!;
+    if (Math.floor(v) !== v || v > TIME_ABS_MAX || v < -TIME_ABS_MAX) {
+      throw invalid(`batch: time field '${field}' row ${i}: expected an integer number of ms within ±2^53, found ${String(v)}`);
+    }
+  }
+}
+
+/**
  * Event times as int64 ms; missing, null, NaN or non-integer times reject the batch. A Float64Array
  * is passed through as it is (like int64 keys and float values): bindings/ checks and converts it
  * in Wasm as it copies the batch in (SIMD, a fraction of a JS pass), before any state changes.

@@ -2,17 +2,20 @@
 // (this one, or a run started alongside) is refused with one line naming the holder, and nothing is
 // written to it; a lock whose process is gone (SIGKILL, power loss), or that stayed unreadable, is
 // taken over; a lock from another host is never taken over; the lock goes when a run ends, whether
-// it succeeded or failed; and FsCheckpointStorage neither lists nor removes the lock file.
+// it succeeded or failed; and FsCheckpointStorage neither lists nor removes the lock file. Also: a
+// lock naming this process's pid that this process does not hold (a container restarted after
+// kill -9 reuses pid 1) or an earlier boot's lock is stale; a live process's lock is not; and of
+// two processes that find the same stale lock at once, exactly one takes the directory.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { main, type CliIo } from '../../src/cli/main.js';
 import { FsCheckpointStorage } from '../../src/index.js';
-import { acquireDirLock, LOCK_NAME, UNREADABLE_STALE_MS } from '../../src/storage/dir-lock.js';
+import { acquireDirLock, BREAK_NAME, BREAK_STALE_MS, LOCK_NAME, UNREADABLE_STALE_MS } from '../../src/storage/dir-lock.js';
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
 const dir = mkdtempSync(join(tmpdir(), 'cairn-lock-'));
@@ -87,6 +90,69 @@ test('a stale lock (its process is gone) is taken over; one from another host ne
   assert.match(io2.err(), /in use by process \d+ on not-/);
   assert.is(readFileSync(join(foreign, LOCK_NAME), 'utf8'), theirs, 'a foreign lock was touched');
   assert.equal(files(foreign), []);
+});
+
+test('own pid not held here, or an earlier boot: stale; a live process on this boot: held', async () => {
+  const mine = p('own-pid');
+  mkdirSync(mine, { recursive: true });
+  writeFileSync(join(mine, LOCK_NAME), JSON.stringify({ pid: process.pid, host: hostname(), since: '2026-01-01T00:00:00.000Z' }));
+  const io = fakeIo();
+  assert.is(await main(run(mine), io), 0, io.err());
+  assert.not.ok(existsSync(join(mine, LOCK_NAME)));
+
+  let boot: string | null = null;
+  try {
+    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    boot = null;
+  }
+  const parent = process.ppid; // alive: it started this test
+  const earlier = p('earlier-boot');
+  mkdirSync(earlier, { recursive: true });
+  writeFileSync(join(earlier, LOCK_NAME), JSON.stringify({ pid: parent, host: hostname(), since: '2026-01-01T00:00:00.000Z', boot: 'an-earlier-boot' }));
+  const io2 = fakeIo();
+  // Where the kernel has no boot id to compare, the live pid decides: held.
+  assert.is(await main(run(earlier), io2), boot ? 0 : 1, io2.err());
+
+  const live = p('live');
+  mkdirSync(live, { recursive: true });
+  const theirs = JSON.stringify({ pid: parent, host: hostname(), since: '2026-01-01T00:00:00.000Z', ...(boot ? { boot } : {}) });
+  writeFileSync(join(live, LOCK_NAME), theirs);
+  const io3 = fakeIo();
+  assert.is(await main(run(live), io3), 1, io3.err());
+  assert.match(io3.err(), new RegExp(`in use by process ${parent} on `));
+  assert.is(readFileSync(join(live, LOCK_NAME), 'utf8'), theirs);
+});
+
+test('two processes finding one stale lock: exactly one takes the directory; a dead breaker\'s file goes', async () => {
+  const ck = p('break-race');
+  mkdirSync(ck, { recursive: true });
+  writeFileSync(join(ck, LOCK_NAME), JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-01T00:00:00.000Z' }));
+  const mod = new URL('../../src/storage/dir-lock.js', import.meta.url).href;
+  // Each child tries once; the winner holds the lock for 2 s, so the other tries while it is held.
+  const script = `const { acquireDirLock } = await import(${JSON.stringify(mod)});
+try { const l = await acquireDirLock(${JSON.stringify(ck)}); console.log('won'); await new Promise((r) => setTimeout(r, 2000)); await l.release(); }
+catch (e) { console.log(e.kind === 'unavailable' && /in use by process/.test(e.message) ? 'refused' : 'error ' + e.message); }`;
+  const child = () => new Promise<string>((resolve) => {
+    const c = spawn(isDeno ? 'node' : process.execPath, ['--input-type=module', '-e', script]);
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (out += d));
+    c.on('close', () => resolve(out.trim()));
+  });
+  const got = (await Promise.all([child(), child()])).sort();
+  assert.equal(got, ['refused', 'won']);
+  assert.not.ok(existsSync(join(ck, LOCK_NAME)));
+  assert.not.ok(existsSync(join(ck, BREAK_NAME)));
+
+  // A break file left by a process that died while breaking: removed once old, then the stale lock goes.
+  writeFileSync(join(ck, LOCK_NAME), JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-01T00:00:00.000Z' }));
+  writeFileSync(join(ck, BREAK_NAME), '');
+  const old = (Date.now() - 2 * BREAK_STALE_MS) / 1000;
+  utimesSync(join(ck, BREAK_NAME), old, old);
+  const io = fakeIo();
+  assert.is(await main(run(ck), io), 0, io.err());
+  assert.not.ok(existsSync(join(ck, BREAK_NAME)));
 });
 
 test('an unreadable lock is held while fresh and stale once old', async () => {

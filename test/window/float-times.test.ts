@@ -3,7 +3,8 @@
 // ±2^53; first row, last row, an odd tail row, the middle) rejects the whole batch with kind
 // `invalid` naming the field and the row, on every path a batch takes into Wasm: one in-process
 // shard, a router splitting for several shards, and worker shards; and that state is exactly as it
-// was (the next good batch and a full export agree with a Map fed only the good batches).
+// was: the fired windows agree with a Map fed only the good batches, and the operator's arrival
+// sequence (persisted in checkpoints) and the shards' event counts count only the good events.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StateBackend } from '../../src/index.js';
@@ -32,8 +33,10 @@ for (const [label, shards, workers] of [['1 shard', 1, false], ['3 shards', 3, f
         aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' } },
       });
       const model = new Map<string, { n: number; s: number }>();
+      let goodEvents = 0;
       const feed = async (b: { k: BigInt64Array; t: Float64Array; v: Float64Array }) => {
         await op.ingest({ k: b.k, ts: b.t, v: b.v });
+        goodEvents += b.k.length;
         for (let i = 0; i < b.k.length; i++) {
           const id = `${b.k[i]}@${Math.floor(b.t[i]! / 1000) * 1000}`;
           const m = model.get(id) ?? { n: 0, s: 0 };
@@ -60,6 +63,9 @@ for (const [label, shards, workers] of [['1 shard', 1, false], ['3 shards', 3, f
         }
         await feed(good(n, seed++));
       }
+      assert.is(op.seq, BigInt(goodEvents), 'a refused batch moved the arrival sequence');
+      const events = (await backend.metrics()).shards.reduce((a, x) => a + x.events, 0);
+      assert.is(events, goodEvents, 'a refused batch counted in the shards\' events');
       const out = await op.advanceWatermark(10_000);
       const got = new Map<string, { n: number; s: number }>();
       for (const r of out.toArray()) got.set(`${r.k}@${r.window_start}`, { n: Number(r.n), s: r.s });
