@@ -103,13 +103,22 @@ export function timesToI64(ptr: usize, n: i32): i32 {
   // Block by block (in L1 between the check and the conversion): check two times per SIMD step,
   // then convert; a block that fails is scanned for its first bad row before anything of it moved.
   const lim = f64x2.splat(9007199254740992.0);
+  // Below 2^51 in magnitude (every time after 1970 for 71,000 years) a time converts two at a
+  // time: x + 1.5 * 2^52 holds x in the low bits of its mantissa, so subtracting the constant's
+  // bit pattern leaves x as an i64 (exact for integers). Larger ones convert one at a time.
+  const small = f64x2.splat(2251799813685248.0);
+  const magic = f64x2.splat(6755399441055744.0);
+  const magicBits = i64x2.splat(0x4338000000000000);
   for (let b = 0; b < n; b += TIME_BLOCK) {
     const e = min<i32>(b + TIME_BLOCK, n);
     const e2 = b + ((e - b) & ~1);
     let ok = i64x2.splat(-1);
+    let fits = i64x2.splat(-1);
     for (let i = b; i < e2; i += 2) {
       const v = v128.load(ptr + (<usize>i << 3));
-      ok = v128.and(ok, v128.and(f64x2.eq(f64x2.floor(v), v), f64x2.le(f64x2.abs(v), lim)));
+      const a = f64x2.abs(v);
+      ok = v128.and(ok, v128.and(f64x2.eq(f64x2.floor(v), v), f64x2.le(a, lim)));
+      fits = v128.and(fits, f64x2.lt(a, small));
     }
     let good = v128.all_true<i64>(ok);
     if (e2 < e) {
@@ -122,7 +131,14 @@ export function timesToI64(ptr: usize, n: i32): i32 {
         if (!(Math.floor(v) == v && Math.abs(v) <= 9007199254740992.0)) return i;
       }
     }
-    for (let i = b; i < e; i++) {
+    let i = b;
+    if (v128.all_true<i64>(fits)) {
+      for (; i < e2; i += 2) {
+        const p = ptr + (<usize>i << 3);
+        v128.store(p, i64x2.sub(f64x2.add(v128.load(p), magic), magicBits));
+      }
+    }
+    for (; i < e; i++) {
       const p = ptr + (<usize>i << 3);
       store<i64>(p, <i64>load<f64>(p));
     }
