@@ -1,7 +1,7 @@
 // Issue 2 benchmark: ingest throughput of a keyed count+sum+min+max store, one shard, against the
 // JS Map baseline and the typed-array open-addressing baseline, measured in the same run.
 //
-// Per scenario (key type and key cardinality) each round runs, in rotated order:
+// Per scenario (key type and key cardinality) each round runs, in an order shuffled per round (report.ts roundOrder):
 // - cairn: the public API, `op.ingest({ k, v })` per batch of BATCH_ROWS rows, awaited one by one;
 // - cairn-core: the same batches already encoded (encodeBatch, timed as its own phase) straight into
 //   WasmCore.ingest, i.e. one copy into Wasm memory plus the Wasm work, without the SDK around it;
