@@ -260,10 +260,13 @@ function encodeValues(c: Column, field: string, n: number): Float64Array {
 export function checkTimes(t: Float64Array, field = 'time'): void {
   for (let i = 0; i < t.length; i++) {
     const v = t[i]!;
-    if (Math.floor(v) !== v || v > TIME_ABS_MAX || v < -TIME_ABS_MAX) {
-      throw invalid(`batch: time field '${field}' row ${i}: expected an integer number of ms within ±2^53, found ${String(v)}`);
-    }
+    if (Math.floor(v) !== v || v > TIME_ABS_MAX || v < -TIME_ABS_MAX) throw badTime(field, i, v);
   }
+}
+
+/** The error for row i's time (as bindings/core.ts words it for times checked in Wasm). */
+function badTime(field: string, i: number, v: unknown): CairnError {
+  return invalid(`batch: time field '${field}' row ${i}: expected an integer number of ms within ±2^53, found ${String(v)}`);
 }
 
 /**
@@ -272,8 +275,7 @@ export function checkTimes(t: Float64Array, field = 'time'): void {
  * in Wasm as it copies the batch in (SIMD, a fraction of a JS pass), before any state changes.
  */
 function encodeTimes(c: Column, field: string, n: number): BigInt64Array | Float64Array {
-  const bad = (i: number, v: unknown) =>
-    invalid(`batch: time field '${field}' row ${i}: expected an integer number of ms within ±2^53, found ${String(v)}`);
+  const bad = (i: number, v: unknown) => badTime(field, i, v);
   if (c instanceof Float64Array) return c;
   const out = new BigInt64Array(n);
   const w = new Int32Array(out.buffer);
