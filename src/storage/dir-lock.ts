@@ -38,8 +38,17 @@ export interface LockOwner {
   boot?: string;
 }
 
-/** Locks this process holds (a second run in the same process must not take its own lock). */
-const heldHere = new Set<string>();
+/**
+ * Per lock path, this process's claims: locks it holds, and attempts at creating one that are in
+ * flight. A lock naming this process's pid is its own while any claim stands (a second run in the
+ * same process must not take it), and stale otherwise.
+ */
+const claims = new Map<string, number>();
+const claim = (key: string, by: number): void => {
+  const n = (claims.get(key) ?? 0) + by;
+  if (n > 0) claims.set(key, n);
+  else claims.delete(key);
+};
 
 export interface DirLock {
   readonly path: string;
@@ -72,31 +81,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
   const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), ...(boot ? { boot } : {}) };
   const text = JSON.stringify(me) + '\n';
   for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
-    let h: fsp.FileHandle | undefined;
-    try {
-      h = await fsp.open(path, 'wx');
-    } catch (e) {
-      if (codeOf(e) !== 'EEXIST') throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
-    }
-    if (h) {
-      // Held from the moment it exists (a second run in this process may read it any time now).
-      heldHere.add(resolve(path));
-      try {
-        try {
-          await h.writeFile(text);
-          await h.sync();
-        } finally {
-          await h.close();
-        }
-        await nodeFsOps.fsyncDir(dirname(path));
-      } catch (e) {
-        // A full disk, say: leave no empty lock behind.
-        heldHere.delete(resolve(path));
-        await fsp.unlink(path).catch(() => undefined);
-        throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
-      }
-      return lockOf(path, text);
-    }
+    if (await createLock(dir, path, text)) return lockOf(path, text);
     let held: string;
     try {
       held = await fsp.readFile(path, 'utf8');
@@ -121,6 +106,73 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
 }
 
 /**
+ * Creates the lock holding `text`; false when one exists. The text goes to a private file first,
+ * which is then hard-linked to the lock's name (a link fails if the name exists, as O_EXCL does),
+ * so the lock never exists empty or half written. Where the file system has no hard links, the
+ * lock is created O_EXCL and written in place instead (an unreadable lock is then briefly visible,
+ * which others treat as held).
+ */
+async function createLock(dir: string, path: string, text: string): Promise<boolean> {
+  const key = resolve(path);
+  const fail = (e: unknown) => new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
+  const tmp = join(dir, `${LOCK_NAME}-new-${process.pid}-${Math.floor(Math.random() * 2 ** 32).toString(16)}`);
+  let linked: boolean | null = null; // null: no hard links here
+  try {
+    await writeSynced(tmp, 'wx', text);
+    // Claimed before it can exist (a second run in this process may read it any time then).
+    claim(key, 1);
+    try {
+      await fsp.link(tmp, path);
+      linked = true;
+    } catch (e) {
+      claim(key, -1);
+      if (codeOf(e) === 'EEXIST') linked = false;
+      else if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'].includes(codeOf(e))) throw e;
+    }
+  } catch (e) {
+    throw fail(e);
+  } finally {
+    await fsp.unlink(tmp).catch(() => undefined);
+  }
+  if (linked === false) return false;
+  if (linked === null) {
+    try {
+      claim(key, 1);
+      await writeSynced(path, 'wx', text);
+    } catch (e) {
+      claim(key, -1);
+      if (codeOf(e) === 'EEXIST') return false;
+      // A full disk, say: writeSynced left no empty lock behind.
+      throw fail(e);
+    }
+  }
+  try {
+    await nodeFsOps.fsyncDir(dir);
+  } catch (e) {
+    claim(key, -1);
+    await fsp.unlink(path).catch(() => undefined);
+    throw fail(e);
+  }
+  return true;
+}
+
+/** Writes `text` to a new file (flags 'wx'), fsynced, closed; a failed write leaves no file. */
+async function writeSynced(path: string, flags: string, text: string): Promise<void> {
+  const h = await fsp.open(path, flags);
+  try {
+    try {
+      await h.writeFile(text);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  } catch (e) {
+    await fsp.unlink(path).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
  * Whether the lock's process is gone: same host and, where both know it, the same boot (an
  * earlier boot's lock is stale whatever its pid), and no process has its pid. A lock naming this
  * process that this process does not hold is stale too: a container restarted after kill -9
@@ -129,7 +181,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
 function isStale(owner: LockOwner, me: LockOwner, path: string): boolean {
   if (owner.host !== me.host) return false;
   if (owner.boot && me.boot && owner.boot !== me.boot) return true;
-  if (owner.pid === me.pid) return !heldHere.has(resolve(path));
+  if (owner.pid === me.pid) return !claims.has(resolve(path));
   return !alive(owner.pid);
 }
 
@@ -169,7 +221,7 @@ function lockOf(path: string, text: string): DirLock {
     async release() {
       if (released) return;
       released = true;
-      heldHere.delete(resolve(path));
+      claim(resolve(path), -1);
       const now = await fsp.readFile(path, 'utf8').catch(() => null);
       if (now === text) {
         await fsp.unlink(path).catch((e: unknown) => { if (codeOf(e) !== 'ENOENT') throw e; });
