@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import process from 'node:process';
 import { dirname, join, resolve } from 'node:path';
 import { CairnError } from '../errors.js';
-import { nodeFsOps } from './fs.js';
+import { makeDirDurable, nodeFsOps } from './fs.js';
 
 export const LOCK_NAME = '.cairn-lock';
 /**
@@ -68,11 +68,7 @@ const ATTEMPTS_MAX = 5;
  */
 export async function acquireDirLock(dir: string): Promise<DirLock> {
   try {
-    // Missing directories are created each made durable in its parent, as FsCheckpointStorage does.
-    const root = resolve(dir);
-    const ancestors: string[] = [];
-    for (let p = root; dirname(p) !== p; p = dirname(p)) ancestors.unshift(p);
-    for (const d of ancestors) if (await nodeFsOps.mkdir(d)) await nodeFsOps.fsyncDir(dirname(d));
+    await makeDirDurable(nodeFsOps, dir);
   } catch (e) {
     throw new CairnError('unavailable', `cannot create checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
   }

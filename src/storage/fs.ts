@@ -69,6 +69,13 @@ function nodeHandle(handle: FsHandle): NodeFsHandle {
 }
 
 /** The real file system. */
+/** Creates `dir` and any missing ancestors, each fsynced into its parent as it is made. */
+export async function makeDirDurable(fs: FsOps, dir: string): Promise<void> {
+  const ancestors: string[] = [];
+  for (let p = resolve(dir); dirname(p) !== p; p = dirname(p)) ancestors.unshift(p);
+  for (const d of ancestors) if (await fs.mkdir(d)) await fs.fsyncDir(dirname(d));
+}
+
 export const nodeFsOps: FsOps = {
   async open(path) {
     return new NodeFsHandle(path, await fsp.open(path, 'wx'));
@@ -288,11 +295,7 @@ export class FsCheckpointStorage implements CheckpointStorage {
    */
   async #prepare(): Promise<void> {
     const root = resolve(this.dir);
-    const ancestors: string[] = [];
-    for (let p = root; dirname(p) !== p; p = dirname(p)) ancestors.unshift(p);
-    for (const dir of ancestors) {
-      if (await this.#fs.mkdir(dir)) await this.#fs.fsyncDir(dirname(dir));
-    }
+    await makeDirDurable(this.#fs, root);
     await this.#fs.fsyncDir(dirname(root));
     this.#knownDirs.add('');
     await this.#removeStaleTemps('');

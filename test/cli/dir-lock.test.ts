@@ -41,6 +41,20 @@ function deadPid(): number {
   return r.pid!;
 }
 
+/** Leaves in `dir` a lock of `owner` (this host, an old start unless given), as another process would. */
+function plantLock(dir: string, owner: { pid: number; host?: string; boot?: string }): string {
+  mkdirSync(dir, { recursive: true });
+  const text = JSON.stringify({ host: hostname(), since: '2026-01-01T00:00:00.000Z', ...owner });
+  writeFileSync(join(dir, LOCK_NAME), text);
+  return text;
+}
+
+/** Sets a file's times to `ms` in the past. */
+function age(path: string, ms: number): void {
+  const t = (Date.now() - ms) / 1000;
+  utimesSync(path, t, t);
+}
+
 test('setup', () => {
   writeFileSync(p('good.csv'), 'user,ts,amount\na,1000,5\nb,2000,3\na,61000,4\n');
   writeFileSync(p('bad.csv'), 'user,ts,amount\na,1000,5\nb,2000,x\n');
@@ -75,16 +89,13 @@ test('two runs started together on one directory: exactly one runs', async () =>
 
 test('a stale lock (its process is gone) is taken over; one from another host never is', async () => {
   const ck = p('stale');
-  mkdirSync(ck, { recursive: true });
-  writeFileSync(join(ck, LOCK_NAME), JSON.stringify({ pid: deadPid(), host: hostname(), since: new Date().toISOString() }));
+  plantLock(ck, { pid: deadPid() });
   const io = fakeIo();
   assert.is(await main(run(ck), io), 0, io.err());
   assert.not.ok(existsSync(join(ck, LOCK_NAME)));
 
   const foreign = p('foreign');
-  mkdirSync(foreign, { recursive: true });
-  const theirs = JSON.stringify({ pid: deadPid(), host: `not-${hostname()}`, since: '2026-01-01T00:00:00.000Z' });
-  writeFileSync(join(foreign, LOCK_NAME), theirs);
+  const theirs = plantLock(foreign, { pid: deadPid(), host: `not-${hostname()}` });
   const io2 = fakeIo();
   assert.is(await main(run(foreign), io2), 1, io2.err());
   assert.match(io2.err(), /in use by process \d+ on not-/);
@@ -94,8 +105,7 @@ test('a stale lock (its process is gone) is taken over; one from another host ne
 
 test('own pid not held here, or an earlier boot: stale; a live process on this boot: held', async () => {
   const mine = p('own-pid');
-  mkdirSync(mine, { recursive: true });
-  writeFileSync(join(mine, LOCK_NAME), JSON.stringify({ pid: process.pid, host: hostname(), since: '2026-01-01T00:00:00.000Z' }));
+  plantLock(mine, { pid: process.pid });
   const io = fakeIo();
   assert.is(await main(run(mine), io), 0, io.err());
   assert.not.ok(existsSync(join(mine, LOCK_NAME)));
@@ -108,16 +118,13 @@ test('own pid not held here, or an earlier boot: stale; a live process on this b
   }
   const parent = process.ppid; // alive: it started this test
   const earlier = p('earlier-boot');
-  mkdirSync(earlier, { recursive: true });
-  writeFileSync(join(earlier, LOCK_NAME), JSON.stringify({ pid: parent, host: hostname(), since: '2026-01-01T00:00:00.000Z', boot: 'an-earlier-boot' }));
+  plantLock(earlier, { pid: parent, boot: 'an-earlier-boot' });
   const io2 = fakeIo();
   // Where the kernel has no boot id to compare, the live pid decides: held.
   assert.is(await main(run(earlier), io2), boot ? 0 : 1, io2.err());
 
   const live = p('live');
-  mkdirSync(live, { recursive: true });
-  const theirs = JSON.stringify({ pid: parent, host: hostname(), since: '2026-01-01T00:00:00.000Z', ...(boot ? { boot } : {}) });
-  writeFileSync(join(live, LOCK_NAME), theirs);
+  const theirs = plantLock(live, { pid: parent, ...(boot ? { boot } : {}) });
   const io3 = fakeIo();
   assert.is(await main(run(live), io3), 1, io3.err());
   assert.match(io3.err(), new RegExp(`in use by process ${parent} on `));
@@ -126,8 +133,7 @@ test('own pid not held here, or an earlier boot: stale; a live process on this b
 
 test('two processes finding one stale lock: exactly one takes the directory; a dead breaker\'s file goes', async () => {
   const ck = p('break-race');
-  mkdirSync(ck, { recursive: true });
-  writeFileSync(join(ck, LOCK_NAME), JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-01T00:00:00.000Z' }));
+  plantLock(ck, { pid: deadPid() });
   const mod = new URL('../../src/storage/dir-lock.js', import.meta.url).href;
   // Each child tries once; the winner holds the lock for 2 s, so the other tries while it is held
   // (and may find it still empty, just created: refused as an unreadable lock, which is right too).
@@ -147,10 +153,9 @@ catch (e) { console.log(e.kind === 'unavailable' && /is in use by /.test(e.messa
   assert.not.ok(existsSync(join(ck, BREAK_NAME)));
 
   // A break file left by a process that died while breaking: removed once old, then the stale lock goes.
-  writeFileSync(join(ck, LOCK_NAME), JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-01T00:00:00.000Z' }));
+  plantLock(ck, { pid: deadPid() });
   writeFileSync(join(ck, BREAK_NAME), '');
-  const old = (Date.now() - 2 * BREAK_STALE_MS) / 1000;
-  utimesSync(join(ck, BREAK_NAME), old, old);
+  age(join(ck, BREAK_NAME), 2 * BREAK_STALE_MS);
   const io = fakeIo();
   assert.is(await main(run(ck), io), 0, io.err());
   assert.not.ok(existsSync(join(ck, BREAK_NAME)));
@@ -163,8 +168,7 @@ test('an unreadable lock is held while fresh and stale once old', async () => {
   const io = fakeIo();
   assert.is(await main(run(ck), io), 1, io.err());
   assert.match(io.err(), /unreadable lock file/);
-  const old = (Date.now() - 2 * UNREADABLE_STALE_MS) / 1000;
-  utimesSync(join(ck, LOCK_NAME), old, old);
+  age(join(ck, LOCK_NAME), 2 * UNREADABLE_STALE_MS);
   const io2 = fakeIo();
   assert.is(await main(run(ck), io2), 0, io2.err());
   assert.not.ok(existsSync(join(ck, LOCK_NAME)));
