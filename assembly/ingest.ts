@@ -229,6 +229,23 @@ function fusedPlanOnly(s: Store): bool {
  * Returns the events applied (all of them).
  */
 function fusedBlockI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i32 {
+  const hasSum = unchecked(s.fusedSum[0]) != 0;
+  const hasMin = unchecked(s.fusedMin[0]) != 0;
+  const hasMax = unchecked(s.fusedMax[0]) != 0;
+  const volatile = s.extremesVolatile;
+  // The usual plan (count, sum, min and max, no change tracking) gets loops of its own, with the
+  // flags as constants (after inlining the optimizer drops their tests from the loop). Measured
+  // warm, 1K keys: 7.8 to 6.9 ns per event; with applyField's, tumbling ingest at 10K keys 46 to
+  // 44 ms per 2M events.
+  if (!track && hasSum && hasMin && hasMax) {
+    return volatile
+      ? fusedLoopI64(s, b, e, keyPtr, false, true, true, true, true)
+      : fusedLoopI64(s, b, e, keyPtr, false, true, true, true, false);
+  }
+  return fusedLoopI64(s, b, e, keyPtr, track, hasSum, hasMin, hasMax, volatile);
+}
+
+@inline function fusedLoopI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool, hasSum: bool, hasMin: bool, hasMax: bool, volatile: bool): i32 {
   const stride = <usize>s.stride;
   // Offsets inside the row record (column pointers move when the rows grow; offsets do not).
   let rows = s.rows;
@@ -237,14 +254,10 @@ function fusedBlockI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i3
   const sumCol = unchecked(s.fusedSum[0]);
   const minCol = unchecked(s.fusedMin[0]);
   const maxCol = unchecked(s.fusedMax[0]);
-  const hasSum = sumCol != 0;
-  const hasMin = minCol != 0;
-  const hasMax = maxCol != 0;
   const oSum = sumCol - rows;
   const oMin = minCol - rows;
   const oMax = maxCol - rows;
   const v = unchecked(s.batchVals[0]);
-  const volatile = s.extremesVolatile;
   let changed = 0;
   let slots = s.slots;
   let mask = s.slotMask;
@@ -365,49 +378,16 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
   const volatile = s.extremesVolatile;
   let changed = 0;
   for (let f = 0; f < s.nFields; f++) {
-    const nc = unchecked(s.nullCnt[f]);
-    const v = unchecked(s.batchVals[f]);
-    const sum = unchecked(s.fusedSum[f]);
-    const mn = unchecked(s.fusedMin[f]);
-    const mx = unchecked(s.fusedMax[f]);
-    const first = f == 0;
-    for (let i = b; i < e; i++) {
-      const r = load<i32>(rows + (<usize>i << 2));
-      if (r < 0) continue;
-      const base = <usize>r * stride;
-      if (first) store<i64>(cnt + base, load<i64>(cnt + base) + 1);
-      const x = load<f64>(v + (<usize>i << 3));
-      if (x != x) {
-        store<i64>(nc + base, load<i64>(nc + base) + 1);
-        continue;
-      }
-      if (sum != 0) store<f64>(sum + base, load<f64>(sum + base) + x);
-      // See Store.extremesVolatile: unconditional stores while new extremes are common, a branch
-      // while they are rare. pickF64 keeps the comparison's exact semantics (an equal value, or
-      // -0 against 0, leaves the stored one).
-      if (volatile) {
-        if (mn != 0) {
-          const cur = load<f64>(mn + base);
-          const c = x < cur;
-          store<f64>(mn + base, pickF64(x, cur, c));
-          changed += <i32>c;
-        }
-        if (mx != 0) {
-          const cur = load<f64>(mx + base);
-          const c = x > cur;
-          store<f64>(mx + base, pickF64(x, cur, c));
-          changed += <i32>c;
-        }
-      } else {
-        if (mn != 0 && x < load<f64>(mn + base)) {
-          store<f64>(mn + base, x);
-          changed++;
-        }
-        if (mx != 0 && x > load<f64>(mx + base)) {
-          store<f64>(mx + base, x);
-          changed++;
-        }
-      }
+    const hasSum = unchecked(s.fusedSum[f]) != 0;
+    const hasMin = unchecked(s.fusedMin[f]) != 0;
+    const hasMax = unchecked(s.fusedMax[f]) != 0;
+    // The usual plan gets loops of its own, with the flags as constants (see fusedBlockI64).
+    if (f == 0 && hasSum && hasMin && hasMax) {
+      changed += volatile
+        ? applyField(s, b, e, rows, stride, 0, true, true, true, true, true)
+        : applyField(s, b, e, rows, stride, 0, true, true, true, true, false);
+    } else {
+      changed += applyField(s, b, e, rows, stride, f, f == 0, hasSum, hasMin, hasMax, volatile);
     }
   }
   s.extremesVolatile = isVolatile(changed, e - b, s.nFields);
@@ -458,6 +438,59 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
       }
     }
   }
+}
+
+/**
+ * applyBlock's loop for value field f: the event count (first field only), the non-null count and
+ * the field's fused sum, min and max. Returns the number of new extremes stored.
+ */
+@inline function applyField(s: Store, b: i32, e: i32, rows: usize, stride: usize, f: i32, first: bool, hasSum: bool, hasMin: bool, hasMax: bool, volatile: bool): i32 {
+  const cnt = s.cntCol;
+  const nc = unchecked(s.nullCnt[f]);
+  const v = unchecked(s.batchVals[f]);
+  const sum = unchecked(s.fusedSum[f]);
+  const mn = unchecked(s.fusedMin[f]);
+  const mx = unchecked(s.fusedMax[f]);
+  let changed = 0;
+  for (let i = b; i < e; i++) {
+    const r = load<i32>(rows + (<usize>i << 2));
+    if (r < 0) continue;
+    const base = <usize>r * stride;
+    if (first) store<i64>(cnt + base, load<i64>(cnt + base) + 1);
+    const x = load<f64>(v + (<usize>i << 3));
+    if (x != x) {
+      store<i64>(nc + base, load<i64>(nc + base) + 1);
+      continue;
+    }
+    if (hasSum) store<f64>(sum + base, load<f64>(sum + base) + x);
+    // See Store.extremesVolatile: unconditional stores while new extremes are common, a branch
+    // while they are rare. pickF64 keeps the comparison's exact semantics (an equal value, or
+    // -0 against 0, leaves the stored one).
+    if (volatile) {
+      if (hasMin) {
+        const cur = load<f64>(mn + base);
+        const c = x < cur;
+        store<f64>(mn + base, pickF64(x, cur, c));
+        changed += <i32>c;
+      }
+      if (hasMax) {
+        const cur = load<f64>(mx + base);
+        const c = x > cur;
+        store<f64>(mx + base, pickF64(x, cur, c));
+        changed += <i32>c;
+      }
+    } else {
+      if (hasMin && x < load<f64>(mn + base)) {
+        store<f64>(mn + base, x);
+        changed++;
+      }
+      if (hasMax && x > load<f64>(mx + base)) {
+        store<f64>(mx + base, x);
+        changed++;
+      }
+    }
+  }
+  return changed;
 }
 
 /**
