@@ -26,36 +26,26 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   // Blocks of BLOCK_EVENTS: resolve the rows of a block, then apply it one aggregate at a time.
   // The block's row records stay in L1/L2 between the two steps, and each step is a tight loop.
   // Late events (every window containing them is already purged) are counted and get row -1.
-  const W = s.watermark;
   let accepted = 0;
-  let late: i64 = 0;
-  let behind: i64 = 0;
   const panes = s.win == WIN_PANES;
   const slide = s.slide;
-  const horizon = s.size + s.lateness;
-  let minPane: i64 = i64.MAX_VALUE;
   const ttl = s.ttl;
   const int64 = s.keyType == KEY_INT64;
   const stride = <usize>s.stride;
   // Tables larger than the L2 cache get the slot-touching pass of step 2; small ones skip it.
   const large = <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride > L2_BYTES;
-  // Consecutive events mostly share a pane: reuse the last pane (and, for tumbling stores, its
-  // part of the index hash) instead of an i64 division and two hash mixes.
-  let lastPane: i64 = i64.MIN_VALUE;
-  let lastMix: u32 = nsMix(lastPane);
+  // Consecutive events mostly share a pane: ingestBlock reuses the last pane (and, for tumbling
+  // stores, its part of the index hash) instead of an i64 division and two hash mixes.
+  gLastPane = i64.MIN_VALUE;
+  gLastMix = nsMix(gLastPane);
+  gLate = 0;
+  gBehind = 0;
+  gMinPane = i64.MAX_VALUE;
   // Tumbling stores index (key, pane); hopping stores index keys and chain panes (Store.byNs).
   const byNs = s.byNs();
-  let slots = s.slots;
-  let mask = s.slotMask;
   const fusable = int64 && s.win == WIN_NONE && fusedPlanOnly(s);
   for (let b = 0; b < n; b += BLOCK_EVENTS) {
     const e = min<i32>(b + BLOCK_EVENTS, n);
-    // Per-event scratch (row, index hash, pane) lives in BLOCK_EVENTS entries reused by every
-    // block, so it stays in L1 instead of streaming a batch-sized array through the cache that
-    // holds the table. Based so that event i's entry is at base + i * width (u32 arithmetic wraps).
-    const rows = s.rowBuf - (<usize>b << 2);
-    const hashes = s.hashBuf - (<usize>b << 2);
-    const nss = s.nsBuf - (<usize>b << 3);
     // Tables up to a few times L2 take one pass per event (FUSED_MAX_BYTES): the passes below
     // exist to overlap cache misses, and with few to overlap they only add stores and loads of
     // rows and hashes. Checked per block, as a cold batch grows the table.
@@ -63,150 +53,204 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       accepted += fusedBlockI64(s, b, e, keyPtr, s.trackChanges || s.capActive);
       continue;
     }
-    // Step 1: windows, late events and key hashes; no table memory is read.
-    for (let i = b; i < e; i++) {
-      let ns: i64 = 0;
-      if (timePtr != 0) {
-        const t = load<i64>(timePtr + (<usize>i << 3));
-        if (ttl > 0 && t + ttl < s.nextEventAt) s.nextEventAt = t + ttl;
-        if (panes) {
-          if (t >= lastPane && t < lastPane + slide) ns = lastPane;
-          else {
-            ns = floorDiv(t, slide) * slide;
-            lastPane = ns;
-            lastMix = nsMix(ns);
-          }
-          store<i64>(nss + (<usize>i << 3), ns);
-          if (ns + slide <= W) {
-            // The pane's first window has ended: late, or (hopping) behind the index's folds.
-            if (ns + horizon <= W) {
-              store<i32>(rows + (<usize>i << 2), -1);
-              late++;
-              continue;
-            }
-            behind++;
-          }
-          if (ns < minPane) minPane = ns;
-        }
-      }
-      store<i32>(rows + (<usize>i << 2), 0);
-      let h: u32;
-      if (int64) h = probeHashI64(load<i64>(keyPtr + (<usize>i << 3)));
-      else {
-        const o = load<u32>(keyPtr + (<usize>i << 2));
-        h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
-      }
-      store<u32>(hashes + (<usize>i << 2), byNs ? hashWithMix(h, lastMix) : h);
+    const hasTime = timePtr != 0;
+    const ttlOn = ttl > 0;
+    // The usual window plans get copies of the block's loops with their flags as constants (after
+    // inlining the optimizer drops those tests from the loops).
+    if (hasTime && !ttlOn && panes && int64 && large) {
+      accepted += byNs
+        ? ingestBlock(s, b, e, keyPtr, keyBytesPtr, timePtr, seqBase, true, false, true, true, true, true)
+        : ingestBlock(s, b, e, keyPtr, keyBytesPtr, timePtr, seqBase, true, false, true, true, false, true);
+    } else {
+      accepted += ingestBlock(s, b, e, keyPtr, keyBytesPtr, timePtr, seqBase, hasTime, ttlOn, panes, int64, byNs, large);
     }
-    slots = s.slots;
-    mask = s.slotMask;
-    // Step 2: read each event's home slot once, in a loop of independent loads the CPU overlaps
-    // (Wasm has no prefetch instruction; this is one). The probes below then hit the cache.
-    let touch: u64 = 0;
-    if (large) {
-      for (let i = b; i < e; i++) touch ^= load<u64>(slots + <usize>(load<u32>(hashes + (<usize>i << 2)) & mask) * SLOT_BYTES);
-    }
-    prefetchSink ^= touch;
-    // Step 3: probe (and insert).
-    for (let i = b; i < e; i++) {
-      if (load<i32>(rows + (<usize>i << 2)) < 0) continue;
-      const ns: i64 = panes ? load<i64>(nss + (<usize>i << 3)) : 0;
-      const h = load<u32>(hashes + (<usize>i << 2));
-      let row: i32 = -1;
-      if (int64) {
-        // int64 keys inline: the slot holds the key itself. A slot with the event's hash and key is
-        // taken without reading the row (a cache miss per event, in a dependent chain): for
-        // tumbling stores h is the (key, pane) hash, so it is the pane unless two panes of the key
-        // share the 32-bit hash; for hopping stores it is the key's newest pane. The verify pass
-        // below checks the pane start (it reads every row anyway) and otherwise finds the pane.
-        // A probe that ends on an empty slot proves the pane (tumbling) or the key (hopping)
-        // absent, so it is inserted there.
-        const k = load<i64>(keyPtr + (<usize>i << 3));
-        let pos = h & mask;
-        let sp: usize;
-        while (true) {
-          sp = slots + <usize>pos * SLOT_BYTES;
-          const sl = load<u64>(sp);
-          if (sl == 0) break;
-          if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
-            row = <i32>(<u32>sl) - 1;
-            break;
+  }
+  const minPane = gMinPane;
+  if (panes && minPane != i64.MAX_VALUE && minPane + slide < s.nextEventAt) s.nextEventAt = minPane + slide;
+  s.lateEvents += gLate;
+  s.hopBehind += gBehind;
+  return accepted;
+}
+
+// ingestBlock's running state, kept across the blocks of one ingestBatch call.
+let gLastPane: i64 = 0;
+let gLastMix: u32 = 0;
+let gLate: i64 = 0;
+let gBehind: i64 = 0;
+let gMinPane: i64 = 0;
+
+/**
+ * The blocked path for events [b, e) (see ingestBatch): windows, late events and hashes; the slot
+ * reads; the probes; the row reads; the flags; then applyBlock. Returns the events accepted. The
+ * flags are the store's (hasTime: a time column; ttlOn: s.ttl > 0; panes: WIN_PANES; int64 keys;
+ * byNs: tumbling; large: beyond L2), passed so that callers can give constants.
+ */
+@inline function ingestBlock(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize, timePtr: usize, seqBase: i64,
+  hasTime: bool, ttlOn: bool, panes: bool, int64: bool, byNs: bool, large: bool): i32 {
+  const W = s.watermark;
+  const slide = s.slide;
+  const horizon = s.size + s.lateness;
+  const ttl = s.ttl;
+  const stride = <usize>s.stride;
+  let lastPane = gLastPane;
+  let lastMix = gLastMix;
+  let late = gLate;
+  let behind = gBehind;
+  let minPane = gMinPane;
+  let accepted = 0;
+  let slots = s.slots;
+  let mask = s.slotMask;
+  // Per-event scratch (row, index hash, pane) lives in BLOCK_EVENTS entries reused by every block,
+  // so it stays in L1 instead of streaming a batch-sized array through the cache that holds the
+  // table. Based so that event i's entry is at base + i * width (u32 arithmetic wraps).
+  const rows = s.rowBuf - (<usize>b << 2);
+  const hashes = s.hashBuf - (<usize>b << 2);
+  const nss = s.nsBuf - (<usize>b << 3);
+  // Step 1: windows, late events and key hashes; no table memory is read.
+  for (let i = b; i < e; i++) {
+    let ns: i64 = 0;
+    if (hasTime) {
+      const t = load<i64>(timePtr + (<usize>i << 3));
+      if (ttlOn && t + ttl < s.nextEventAt) s.nextEventAt = t + ttl;
+      if (panes) {
+        if (t >= lastPane && t < lastPane + slide) ns = lastPane;
+        else {
+          ns = floorDiv(t, slide) * slide;
+          lastPane = ns;
+          lastMix = nsMix(ns);
+        }
+        store<i64>(nss + (<usize>i << 3), ns);
+        if (ns + slide <= W) {
+          // The pane's first window has ended: late, or (hopping) behind the index's folds.
+          if (ns + horizon <= W) {
+            store<i32>(rows + (<usize>i << 2), -1);
+            late++;
+            continue;
           }
-          pos = (pos + 1) & mask;
+          behind++;
         }
-        if (row < 0) {
-          row = s.insertAt(sp, h, k, 0, 0, ns);
-          slots = s.slots;
-          mask = s.slotMask;
+        if (ns < minPane) minPane = ns;
+      }
+    }
+    store<i32>(rows + (<usize>i << 2), 0);
+    let h: u32;
+    if (int64) h = probeHashI64(load<i64>(keyPtr + (<usize>i << 3)));
+    else {
+      const o = load<u32>(keyPtr + (<usize>i << 2));
+      h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
+    }
+    store<u32>(hashes + (<usize>i << 2), byNs ? hashWithMix(h, lastMix) : h);
+  }
+  slots = s.slots;
+  mask = s.slotMask;
+  // Step 2: read each event's home slot once, in a loop of independent loads the CPU overlaps
+  // (Wasm has no prefetch instruction; this is one). The probes below then hit the cache.
+  let touch: u64 = 0;
+  if (large) {
+    for (let i = b; i < e; i++) touch ^= load<u64>(slots + <usize>(load<u32>(hashes + (<usize>i << 2)) & mask) * SLOT_BYTES);
+  }
+  prefetchSink ^= touch;
+  // Step 3: probe (and insert).
+  for (let i = b; i < e; i++) {
+    if (load<i32>(rows + (<usize>i << 2)) < 0) continue;
+    const ns: i64 = panes ? load<i64>(nss + (<usize>i << 3)) : 0;
+    const h = load<u32>(hashes + (<usize>i << 2));
+    let row: i32 = -1;
+    if (int64) {
+      // int64 keys inline: the slot holds the key itself. A slot with the event's hash and key is
+      // taken without reading the row (a cache miss per event, in a dependent chain): for
+      // tumbling stores h is the (key, pane) hash, so it is the pane unless two panes of the key
+      // share the 32-bit hash; for hopping stores it is the key's newest pane. The verify pass
+      // below checks the pane start (it reads every row anyway) and otherwise finds the pane.
+      // A probe that ends on an empty slot proves the pane (tumbling) or the key (hopping)
+      // absent, so it is inserted there.
+      const k = load<i64>(keyPtr + (<usize>i << 3));
+      let pos = h & mask;
+      let sp: usize;
+      while (true) {
+        sp = slots + <usize>pos * SLOT_BYTES;
+        const sl = load<u64>(sp);
+        if (sl == 0) break;
+        if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
+          row = <i32>(<u32>sl) - 1;
+          break;
         }
-      } else {
-        const o = load<u32>(keyPtr + (<usize>i << 2));
-        row = s.findOrInsertIdx(h, 0, keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o), ns);
+        pos = (pos + 1) & mask;
+      }
+      if (row < 0) {
+        row = s.insertAt(sp, h, k, 0, 0, ns);
         slots = s.slots;
         mask = s.slotMask;
       }
-      store<i32>(rows + (<usize>i << 2), row);
-      accepted++;
+    } else {
+      const o = load<u32>(keyPtr + (<usize>i << 2));
+      row = s.findOrInsertIdx(h, 0, keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o), ns);
+      slots = s.slots;
+      mask = s.slotMask;
     }
-    // Rows are touched in their own loop: for int64 keys the probe above reads only index slots
-    // (the key lives in the slot), so the row records are first read here, by independent loads
-    // the CPU can overlap, rather than one dependent miss per event inside the probe loop.
-    // Read each event's row record once in a loop of independent loads (as step 2 does for slots),
-    // so that the update loops below find their rows in cache. For int64 panes this read is the
-    // check of the pane start that the probe skipped.
-    if (panes && int64) {
-      let nsCol = s.nsCol;
-      for (let i = b; i < e; i++) {
-        const r = load<i32>(rows + (<usize>i << 2));
-        if (r < 0) continue;
-        const ns = load<i64>(nss + (<usize>i << 3));
-        let row = r;
-        if (load<i64>(nsCol + <usize>r * stride) != ns && byNs) {
-          // Two panes of this key share the 32-bit index hash: take the slow, exact path.
-          row = s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
-          store<i32>(rows + (<usize>i << 2), row);
-          nsCol = s.nsCol; // an insert may have grown (moved) the rows
-        } else if (load<i64>(nsCol + <usize>r * stride) != ns) {
-          // Not the pane the probe gave (the key's newest then; an earlier event of this block may
-          // have added a newer one since): find it in the key's chain from the newest pane.
-          let top = r;
-          let nx = load<i32>(s.newer + (<usize>top << 2));
-          while (nx >= 0) {
-            top = nx;
-            nx = load<i32>(s.newer + (<usize>top << 2));
-          }
-          row = s.paneOf(load<u32>(hashes + (<usize>i << 2)), top, load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
-          store<i32>(rows + (<usize>i << 2), row);
-          nsCol = s.nsCol; // an insert may have grown (moved) the rows
-        }
-        // The flag pass below, done here while the row is at hand.
-        s.touch(row);
-      }
-    } else if (large) {
-      const cntCol = s.cntCol;
-      let t2: i64 = 0;
-      for (let i = b; i < e; i++) {
-        const r = load<i32>(rows + (<usize>i << 2));
-        if (r >= 0) t2 ^= load<i64>(cntCol + <usize>r * stride);
-      }
-      prefetchSink ^= <u64>t2;
-    }
-    // Before the first checkpoint of a store without windows, no flag is read: skip the pass.
-    // (int64 panes were touched in their verify pass.)
-    // A capture in progress always has trackChanges set (the cut restarts the change log); the
-    // explicit capActive keeps this pass, which is the copy-on-write before applyBlock, from
-    // depending on that.
-    if (!(panes && int64) && (s.trackChanges || s.win != WIN_NONE || s.capActive)) {
-      for (let i = b; i < e; i++) {
-        const r = load<i32>(rows + (<usize>i << 2));
-        if (r >= 0) s.touch(r);
-      }
-    }
-    applyBlock(s, b, e, rows, stride, timePtr, seqBase);
+    store<i32>(rows + (<usize>i << 2), row);
+    accepted++;
   }
-  if (panes && minPane != i64.MAX_VALUE && minPane + slide < s.nextEventAt) s.nextEventAt = minPane + slide;
-  s.lateEvents += late;
-  s.hopBehind += behind;
+  // Rows are touched in their own loop: for int64 keys the probe above reads only index slots
+  // (the key lives in the slot), so the row records are first read here, by independent loads
+  // the CPU can overlap, rather than one dependent miss per event inside the probe loop.
+  // Read each event's row record once in a loop of independent loads (as step 2 does for slots),
+  // so that the update loops below find their rows in cache. For int64 panes this read is the
+  // check of the pane start that the probe skipped.
+  if (panes && int64) {
+    let nsCol = s.nsCol;
+    for (let i = b; i < e; i++) {
+      const r = load<i32>(rows + (<usize>i << 2));
+      if (r < 0) continue;
+      const ns = load<i64>(nss + (<usize>i << 3));
+      let row = r;
+      if (load<i64>(nsCol + <usize>r * stride) != ns && byNs) {
+        // Two panes of this key share the 32-bit index hash: take the slow, exact path.
+        row = s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
+        store<i32>(rows + (<usize>i << 2), row);
+        nsCol = s.nsCol; // an insert may have grown (moved) the rows
+      } else if (load<i64>(nsCol + <usize>r * stride) != ns) {
+        // Not the pane the probe gave (the key's newest then; an earlier event of this block may
+        // have added a newer one since): find it in the key's chain from the newest pane.
+        let top = r;
+        let nx = load<i32>(s.newer + (<usize>top << 2));
+        while (nx >= 0) {
+          top = nx;
+          nx = load<i32>(s.newer + (<usize>top << 2));
+        }
+        row = s.paneOf(load<u32>(hashes + (<usize>i << 2)), top, load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
+        store<i32>(rows + (<usize>i << 2), row);
+        nsCol = s.nsCol; // an insert may have grown (moved) the rows
+      }
+      // The flag pass below, done here while the row is at hand.
+      s.touch(row);
+    }
+  } else if (large) {
+    const cntCol = s.cntCol;
+    let t2: i64 = 0;
+    for (let i = b; i < e; i++) {
+      const r = load<i32>(rows + (<usize>i << 2));
+      if (r >= 0) t2 ^= load<i64>(cntCol + <usize>r * stride);
+    }
+    prefetchSink ^= <u64>t2;
+  }
+  // Before the first checkpoint of a store without windows, no flag is read: skip the pass.
+  // (int64 panes were touched in their verify pass.)
+  // A capture in progress always has trackChanges set (the cut restarts the change log); the
+  // explicit capActive keeps this pass, which is the copy-on-write before applyBlock, from
+  // depending on that.
+  if (!(panes && int64) && (s.trackChanges || s.win != WIN_NONE || s.capActive)) {
+    for (let i = b; i < e; i++) {
+      const r = load<i32>(rows + (<usize>i << 2));
+      if (r >= 0) s.touch(r);
+    }
+  }
+  applyBlock(s, b, e, rows, stride, timePtr, seqBase);
+  gLastPane = lastPane;
+  gLastMix = lastMix;
+  gLate = late;
+  gBehind = behind;
+  gMinPane = minPane;
   return accepted;
 }
 
