@@ -61,6 +61,11 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
       accepted += byNs
         ? ingestBlock(s, b, e, keyPtr, keyBytesPtr, timePtr, seqBase, true, false, true, true, true, true)
         : ingestBlock(s, b, e, keyPtr, keyBytesPtr, timePtr, seqBase, true, false, true, true, false, true);
+    } else if (!ttlOn && !panes && int64 && large && s.win == WIN_NONE) {
+      // Running aggregates of int64 keys beyond L2 (step 1 reads times only for panes and TTL;
+      // first and last read them in applyBlock). Measured warm, 2M events, alternating runs: 1M
+      // keys 64.5-66.6 to 59.5-61.2 ms; at 100K keys the runs spread too widely to tell (24-39 ms).
+      accepted += ingestBlock(s, b, e, keyPtr, keyBytesPtr, timePtr, seqBase, false, false, false, true, false, true);
     } else {
       accepted += ingestBlock(s, b, e, keyPtr, keyBytesPtr, timePtr, seqBase, hasTime, ttlOn, panes, int64, byNs, large);
     }
