@@ -26,7 +26,7 @@
 //    setWatermark clear it (invalidate()).
 // Otherwise advanceHopping runs the general emission and rebuilds the index from its sorted panes.
 // Rows created between emissions are queued by Store.newRow (pend) and linked at the next one.
-import { Store, F_LIVE, F_CHANGED, FN_COUNT, FN_MIN, FN_MAX, FN_FIRST, FN_MEAN, KEY_INT64, needsVal, needsTime, floorDiv } from './store';
+import { Store, F_LIVE, F_CHANGED, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_FIRST, FN_MEAN, KEY_INT64, needsVal, needsTime, floorDiv } from './store';
 import { allocZeroed, growZeroed, growState, release, growTransient, releaseTransient, fits } from './mem';
 import { out } from './out';
 import { compareKeys, mergeSort, radixByI64, sortI32 } from './sort';
@@ -83,6 +83,18 @@ export class Hop {
   /** Per aggregate: offset of its value (and time, for first/last) in a fold record, or -1. */
   offVal: StaticArray<i32>;
   offTime: StaticArray<i32>;
+  /**
+   * The plan is one value field with count, and at most one each of sum or mean, min and max of it
+   * (no first or last): recAddRow then folds a row without a loop over the aggregates. The record
+   * offsets of the sum (or mean), min and max values, -1 for none; the row columns are aggVal.
+   */
+  simple: bool = false;
+  simpleSum: i32 = -1;
+  simpleMin: i32 = -1;
+  simpleMax: i32 = -1;
+  simpleSumAgg: i32 = -1;
+  simpleMinAgg: i32 = -1;
+  simpleMaxAgg: i32 = -1;
 
   rowCap: i32 = 0;
   /**
@@ -132,6 +144,28 @@ export class Hop {
     }
     this.recBytes = <usize>off;
     this.sufBytes = S_REC + this.recBytes;
+    let simple = s.nFields == 1;
+    for (let a = 0; a < s.nAggs && simple; a++) {
+      const fn = unchecked(s.aggFn[a]);
+      if (fn == FN_COUNT) continue;
+      if (unchecked(s.aggField[a]) != 0) simple = false;
+      else if (fn == FN_SUM || fn == FN_MEAN) {
+        if (this.simpleSumAgg >= 0) simple = false;
+        this.simpleSumAgg = a;
+      } else if (fn == FN_MIN) {
+        if (this.simpleMinAgg >= 0) simple = false;
+        this.simpleMinAgg = a;
+      } else if (fn == FN_MAX) {
+        if (this.simpleMaxAgg >= 0) simple = false;
+        this.simpleMaxAgg = a;
+      } else simple = false;
+    }
+    this.simple = simple;
+    if (simple) {
+      if (this.simpleSumAgg >= 0) this.simpleSum = unchecked(this.offVal[this.simpleSumAgg]);
+      if (this.simpleMinAgg >= 0) this.simpleMin = unchecked(this.offVal[this.simpleMinAgg]);
+      if (this.simpleMaxAgg >= 0) this.simpleMax = unchecked(this.offVal[this.simpleMaxAgg]);
+    }
   }
 
   /** Queues a row created since the last emission (Store.newRow). */
@@ -332,6 +366,27 @@ function recAddRow(s: Store, h: Hop, d: usize, r: i32): void {
   const r8 = <usize>r * s.stride;
   const cnt = load<i64>(s.cntCol + r8);
   store<i64>(d, load<i64>(d) + cnt);
+  if (h.simple) {
+    // The same folds as the loop below, without its dispatch (see Hop.simple).
+    const nn = cnt - load<i64>(unchecked(s.nullCnt[0]) + r8);
+    store<i64>(d + 8, load<i64>(d + 8) + nn);
+    if (nn == 0) return;
+    if (h.simpleSum >= 0) {
+      const vp = d + <usize>h.simpleSum;
+      store<f64>(vp, load<f64>(vp) + load<f64>(unchecked(s.aggVal[h.simpleSumAgg]) + r8));
+    }
+    if (h.simpleMin >= 0) {
+      const vp = d + <usize>h.simpleMin;
+      const x = load<f64>(unchecked(s.aggVal[h.simpleMinAgg]) + r8);
+      if (x < load<f64>(vp)) store<f64>(vp, x);
+    }
+    if (h.simpleMax >= 0) {
+      const vp = d + <usize>h.simpleMax;
+      const x = load<f64>(unchecked(s.aggVal[h.simpleMaxAgg]) + r8);
+      if (x > load<f64>(vp)) store<f64>(vp, x);
+    }
+    return;
+  }
   for (let f = 0; f < s.nFields; f++) {
     const fp = d + 8 + (<usize>f << 3);
     store<i64>(fp, load<i64>(fp) + cnt - load<i64>(unchecked(s.nullCnt[f]) + r8));

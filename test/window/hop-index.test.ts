@@ -54,6 +54,17 @@ interface HopCase {
   /** Event time spread per event (ms): small spreads give dense panes, where fold order shows. */
   spread: number;
   fractional: boolean;
+  /** Aggregates: WINDOW_AGGS, or one of the plans the index folds without a loop (Hop.simple). */
+  plan?: 'all' | 'simple' | 'simple-reordered';
+}
+
+/** Count, sum, min and max of one field: the plan of the benchmarks. */
+const SIMPLE = { n: { fn: 'count' }, spend: { fn: 'sum', field: 'amount' }, lo: { fn: 'min', field: 'amount' }, hi: { fn: 'max', field: 'amount' } } as const;
+/** The same kind of plan in another order, with mean and count(field). */
+const SIMPLE_REORDERED = { hi: { fn: 'max', field: 'amount' }, avg: { fn: 'mean', field: 'amount' }, n: { fn: 'count' }, valued: { fn: 'count', field: 'amount' }, lo: { fn: 'min', field: 'amount' } } as const;
+
+function aggsOf(p: HopCase): Record<string, { fn: string; field?: string }> {
+  return p.plan === 'simple' ? SIMPLE : p.plan === 'simple-reordered' ? SIMPLE_REORDERED : AGGS;
 }
 
 /** One store in one Wasm instance, with the index on or off. */
@@ -84,7 +95,8 @@ class Side {
 
 async function runHopCase(p: HopCase): Promise<bigint> {
   const window: WindowSpec = { kind: 'hopping', size: p.slide * p.panes, slide: p.slide };
-  const spec = normalizeAggregateSpec({ key: { field: 'user', type: p.keyType }, time: 'ts', window, aggregates: AGGS, allowedLateness: p.lateness });
+  const aggregates = aggsOf(p);
+  const spec = normalizeAggregateSpec({ key: { field: 'user', type: p.keyType }, time: 'ts', window, aggregates: aggregates as never, allowedLateness: p.lateness });
   const cfg = storeConfigOf(spec);
   const rows = genEvents({
     seed: p.seed, n: p.n, keys: p.keys, keyType: p.keyType, disorderMs: p.disorder, timeSpread: Math.max(1, Math.round(p.n * p.spread)),
@@ -100,7 +112,7 @@ async function runHopCase(p: HopCase): Promise<bigint> {
   }
   const on = new Side(cfg, true);
   const off = new Side(cfg, false);
-  const model = p.fractional ? null : new WindowModel({ keyType: p.keyType, window, allowedLateness: p.lateness, aggregates: AGGS as never });
+  const model = p.fractional ? null : new WindowModel({ keyType: p.keyType, window, allowedLateness: p.lateness, aggregates: aggregates as never });
   const rng = new Rng(p.seed ^ 0x2545f491);
   const chunk = Math.max(1, Math.ceil(rows.length / p.steps));
   let tracking = false;
@@ -174,6 +186,7 @@ test('the hopping index fires the same rows and keeps the same state as the gene
       disorder: rng.pick([0, 0, 5, 60]),
       spread: rng.pick([0.05, 0.3, 3]),
       fractional: rng.float() < 0.5,
+      plan: rng.pick(['all', 'simple', 'simple-reordered'] as const),
     };
     try {
       served += await runHopCase(p);
