@@ -272,7 +272,8 @@ function fusedPlanOnly(s: Store): bool {
 }
 
 /**
- * Events [b, e) of an int64 store without windows whose index and rows fit in L2 (fusedPlanOnly):
+ * Events [b, e) of an int64 store without windows whose index and rows take at most
+ * FUSED_MAX_BYTES (fusedPlanOnly):
  * per event, one probe (and insert), then count, nulls, sum, min and max, with no intermediate
  * arrays. Rows are inserted in event order, as in the blocked path, so row ids are the same.
  * Returns the events applied (all of them).
