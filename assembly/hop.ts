@@ -61,7 +61,8 @@ const K_FEND: usize = 20; // slab entry of the kid's newest front pane (its fron
 const K_FOLD: usize = 24; // K_BNEXT when the current emission began (its panes get their flags cleared)
 const K_F: usize = 32; // the current split point F (i64), i64.MIN_VALUE before the first flip
 const K_TAILNS: usize = 40; // the start of the last pane (i64)
-const KREC: usize = 48;
+const K_HEADNS: usize = 48; // the start of the first pane (i64), so the purge reads no cold row to test it
+const KREC: usize = 56;
 // A front pane's slab entry: its start, then its suffix fold record. A kid's front panes are
 // consecutive entries, newest first, so the front pointer moves through memory in order.
 const S_NS: usize = 0;
@@ -304,6 +305,7 @@ function newKid(s: Store, h: Hop, r: i32): i32 {
   store<i64>(k + K_F, i64.MIN_VALUE);
   const p = s.rowNs(r);
   store<i64>(k + K_TAILNS, p);
+  store<i64>(k + K_HEADNS, p);
   h.sorted = false;
   if (s.keyType == KEY_INT64) store<i64>(h.keys + (<usize>kid << 3), load<i64>(s.p(s.keyCol, r)));
   h.liveKids++;
@@ -339,6 +341,7 @@ function linkPane(s: Store, h: Hop, kid: i32, r: i32, p: i64): void {
     return;
   } else if (load<i32>(s.older + (<usize>r << 2)) < 0) {
     store<i32>(k + K_HEAD, r);
+    store<i64>(k + K_HEADNS, p);
   }
   // The pane is at or after the fold boundary: it is not folded yet.
   const bn = load<i32>(k + K_BNEXT);
@@ -880,29 +883,41 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
   let minP: i64 = i64.MAX_VALUE;
   let maxP: i64 = i64.MIN_VALUE;
   ensurePurgeList(h.panes);
+  // The head pane's start is in the kid record (K_HEADNS), so the test reads no row: the purged
+  // rows are a window old, the coldest of the store. A new head's start is loaded to be stored,
+  // and tested only when it too could have expired (it starts at least a slide later), so in a
+  // steady stream no branch waits on a cold row and the loads of many kids overlap.
+  const slabNow = unchecked(h.slab[h.slabCur]);
   for (let kid = 0; kid < h.kidHwm; kid++) {
     const k = kidPtr(h, kid);
     let x = load<i32>(k + K_HEAD);
     if (x < 0) continue;
-    while (x >= 0 && s.rowNs(x) + horizon <= W) {
-      store<i32>(purgeRowsBuf + (<usize>np << 2), x);
-      np++;
-      const nx = load<i32>(next + (<usize>x << 2));
-      const f = load<i32>(k + K_FPTR);
-      if (f >= 0 && load<i64>(unchecked(h.slab[h.slabCur]) + <usize>f * h.sufBytes + S_NS) == s.rowNs(x)) {
-        store<i32>(k + K_FPTR, f - 1 >= load<i32>(k + K_FEND) ? f - 1 : -1);
+    let hn = load<i64>(k + K_HEADNS);
+    if (hn + horizon <= W) {
+      while (true) {
+        store<i32>(purgeRowsBuf + (<usize>np << 2), x);
+        np++;
+        const nx = load<i32>(next + (<usize>x << 2));
+        const f = load<i32>(k + K_FPTR);
+        if (f >= 0 && load<i64>(slabNow + <usize>f * sb + S_NS) == hn) {
+          store<i32>(k + K_FPTR, f - 1 >= load<i32>(k + K_FEND) ? f - 1 : -1);
+        }
+        if (load<i32>(k + K_BNEXT) == x) store<i32>(k + K_BNEXT, nx);
+        x = nx;
+        if (x < 0) break;
+        const could = hn + slide + horizon <= W;
+        hn = s.rowNs(x);
+        if (!could || hn + horizon > W) break;
       }
-      if (load<i32>(k + K_BNEXT) == x) store<i32>(k + K_BNEXT, nx);
-      x = nx;
+      store<i32>(k + K_HEAD, x);
+      if (x < 0) {
+        removeKid(h, kid);
+        continue;
+      }
+      store<i64>(k + K_HEADNS, hn);
     }
-    store<i32>(k + K_HEAD, x);
-    if (x < 0) {
-      removeKid(h, kid);
-      continue;
-    }
-    const p0 = s.rowNs(x);
-    if (p0 < minP) minP = p0;
-    const p1 = s.rowNs(load<i32>(k + K_TAIL));
+    if (hn < minP) minP = hn;
+    const p1 = load<i64>(k + K_TAILNS);
     if (p1 > maxP) maxP = p1;
   }
   h.panes -= np;
