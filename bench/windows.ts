@@ -26,7 +26,7 @@ import { benchColumns, type BenchColumns } from './data.js';
 import { MapWindows, type MapWindowSpec } from './baselines/map-windows.js';
 import { DuckBaseline, type DuckQuery } from './baselines/duckdb.js';
 import {
-  type BenchReport, type Contender, type Measured, type Table, type Target, bestSpeedup, fmtCount, fmtMs, fmtRate, fmtRatios, machineInfo, measure, median,
+  type BenchReport, type Contender, type Measured, type Table, type Target, bestSpeedup, fmtCount, fmtMs, fmtRate, fmtRatio, fmtRatios, machineInfo, measure, median,
   minOf, pairedSpeedup, rate, round, sumPhases, target, timing, type Timing,
 } from './report.js';
 
@@ -321,7 +321,7 @@ export async function benchWindows(o: { quick: boolean; log?: (line: string) => 
     results: { scenarios: results, steady },
     tables: [...tables(results), steadyTable(steady)],
     targets: [...targets(results), steadyTarget(steady)],
-    notes: [...notes(results), steadyNote(steady)],
+    notes: [...notes(results), ...[shortStreamNote(results)].filter((n): n is string => n !== null), steadyNote(steady)],
   };
   return report;
 }
@@ -391,7 +391,7 @@ function steadyTarget(r: SteadyResult): Target {
 }
 
 function steadyNote(r: SteadyResult): string {
-  return `Hopping against tumbling: the 10K-key scenarios above span only ${(250_000 / EVENTS_PER_MS / 1000).toFixed(1)} s of event time for hopping (the Map baseline updates 60 windows per event and cannot run longer here), shorter than one 60 s window, so their drain flushes 60 open windows per key: 2.5 rows out per event, against about 0.1 for tumbling, and "with final drain" then measures output volume, while the streaming phase alone fires almost none of the windows. The long-stream table runs Cairn alone for ${(r.spanMs / 1000).toFixed(0)} s of event time, where both kinds emit one row per key per second while the stream runs; its ratio (median of per-round ratios, drain included) is the steady-state throughput comparison (${(r.ratio * 100).toFixed(0)}% here). Firing goes through the hopping index (two-stack aggregation per key: one combine per fired window, each pane folded twice in its life), and hopping stores index keys (one slot per key, pointing at its newest pane), so neither firing nor lookups grow with size/slide. What remains is the larger state: 60 live panes per key (600K rows at 10K keys) against two or three for tumbling, each pane created, folded and purged once, and a final drain of 60 windows per key.`;
+  return `Hopping against tumbling, the target: the 10K-key scenarios above are short for hopping because its Map baseline updates 60 windows per event and cannot run longer here. The long-stream table runs Cairn alone for ${(r.spanMs / 1000).toFixed(0)} s of event time, where both kinds emit one row per key per second while the stream runs; its ratio (median of per-round ratios, drain included) is the steady-state throughput comparison (${(r.ratio * 100).toFixed(0)}% here). Firing goes through the hopping index (two-stack aggregation per key: one combine per fired window, each pane folded twice in its life), and hopping stores index keys (one slot per key, pointing at its newest pane), so neither firing nor lookups grow with size/slide. What remains is the larger state: 60 live panes per key (600K rows at 10K keys) against two or three for tumbling, each pane created, folded and purged once, and a final drain of 60 windows per key.`;
 }
 
 function summarize(sc: WindowScenario, s: Stream, m: Measured, rows: RowCounts): WindowScenarioResult {
@@ -472,15 +472,24 @@ function targets(rs: WindowScenarioResult[]): Target[] {
   const t10 = find(rs, 'tumbling', 10_000);
   if (t10?.cairnOver.map !== undefined) out.push(target('tumbling 10K keys: cairn >= 5x map', t10.cairnOver.map.median, '>=', 5));
   if (t10?.cairnOver.duckdb !== undefined) out.push(target('tumbling 10K keys: cairn >= 3x duckdb (load + query, 1 thread)', t10.cairnOver.duckdb.median, '>=', 3));
-  // At 1M keys the hopping stream is too short for windows to close while it runs (see the notes),
-  // so only the 10K-key pair is a like-for-like comparison.
+  // The hopping target is measured on the long stream (steadyTarget): the scenarios here are too
+  // short for it (see shortStreamNote).
+  return out;
+}
+
+/**
+ * The hopping/tumbling ratios of the 10K-key scenarios, reported but not held to the target: the
+ * hopping stream there (250K events, 2.5 s of event time) is 8 times shorter than the tumbling
+ * one and shorter than one 60 s window, so its figures weigh a fresh shard's fixed costs and the
+ * flush of every open window rather than throughput.
+ */
+function shortStreamNote(rs: WindowScenarioResult[]): string | null {
   const t = find(rs, 'tumbling', 10_000);
   const h = find(rs, 'hopping', 10_000);
-  if (t && h) {
-    out.push(target('hopping (size/slide 60) >= 0.5x tumbling throughput, 10K keys, 2.5 s stream, streaming phase only (few windows close)', h.eventsPerSec['cairn stream']! / t.eventsPerSec['cairn stream']!, '>=', 0.5));
-    out.push(target('hopping (size/slide 60) >= 0.5x tumbling throughput, 10K keys, 2.5 s stream, with final drain', h.eventsPerSec['cairn']! / t.eventsPerSec['cairn']!, '>=', 0.5));
-  }
-  return out;
+  if (!t || !h) return null;
+  const stream = h.eventsPerSec['cairn stream']! / t.eventsPerSec['cairn stream']!;
+  const whole = h.eventsPerSec['cairn']! / t.eventsPerSec['cairn']!;
+  return `Hopping against tumbling on the 10K-key scenarios above, not a target: ${fmtRatio(stream)} in the streaming phase and ${fmtRatio(whole)} with the final drain. The hopping stream there is ${fmtCount(h.events)} events (${(h.spanMs / 1000).toFixed(1)} s of event time) against ${fmtCount(t.events)} for tumbling, shorter than one 60 s window: its streaming phase fires almost nothing and weighs a fresh shard's fixed costs over 8 times fewer events, and its drain flushes 60 open windows per key (2.5 rows out per event). The target is measured on the long stream below, the same length for both kinds.`;
 }
 
 function notes(rs: WindowScenarioResult[]): string[] {
