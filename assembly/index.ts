@@ -2,7 +2,7 @@
 // caller. Strings never cross the boundary; keys and values travel as bytes in the scratch arena.
 import {
   Store, KIND_VALUE, KIND_AGG, KEY_INT64, KEY_UTF8, WIN_NONE, WIN_PANES, WIN_SESSION, FN_LAST, AGGS_MAX,
-  F_LIVE, probeHashOf, keyGroupHashOf,
+  F_LIVE, SLOT_BYTES, probeHashOf, keyGroupHashOf,
 } from './store';
 import { ingestBatch } from './ingest';
 import { advance } from './emit';
@@ -159,6 +159,18 @@ export function ingest(h: i32, n: i32, keyPtr: usize, keyBytesPtr: usize, timePt
   const r = ingestBatch(s, n, keyPtr, keyBytesPtr, timePtr, valTable, seqBase);
   if (r >= 0) s.maybeCompact();
   return r;
+}
+
+/**
+ * 1 when ingest of `n` events with `keyBytes` key bytes would pass its capacity check now, 0 when
+ * it would be refused (E_MEMORY_CAP). Changes nothing.
+ */
+export function ingestFits(h: i32, n: i32, keyBytes: u32): i32 {
+  const s = get(h);
+  if (s == null) return E_BAD_HANDLE;
+  if (s.kind != KIND_AGG) return E_WRONG_KIND;
+  if (n < 0) return E_BAD_ARGUMENT;
+  return s.fitsWorstCase(n, keyBytes, 0) ? 1 : 0;
 }
 
 export function advanceWatermark(h: i32, t: i64): i32 {
@@ -419,14 +431,27 @@ function removeSessionAny(s: Store, r: i32): void { removeSession(s, r); }
 // ---- metrics -----------------------------------------------------------------------------------
 
 /** Writes per key group row counts (u32[keyGroups]) to `outPtr`. */
-export function keyGroupRows(h: i32, keyGroups: i32, outPtr: usize): i32 {
+/**
+ * Per key group: live rows (u32 at outRows) and the state bytes they hold (f64 at outBytes): each
+ * row's record and chain links, its share of the index (slots over live rows), and its own key and
+ * value bytes. Spare capacity (rows and slots not in use, arena slack) is not attributed.
+ */
+export function keyGroupStats(h: i32, keyGroups: i32, outRows: usize, outBytes: usize): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
-  memory.fill(outPtr, 0, <usize>keyGroups << 2);
+  memory.fill(outRows, 0, <usize>keyGroups << 2);
+  memory.fill(outBytes, 0, <usize>keyGroups << 3);
+  const live = s.liveRows;
+  const perRow = <f64>(<usize>s.stride + s.rowExtraBytes()) + (live > 0 ? <f64>s.slotCap * <f64>SLOT_BYTES / <f64>live : 0);
+  const utf8 = s.keyType != KEY_INT64;
   for (let r = 0; r < s.hwm; r++) {
     if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
     const kg = <usize>(load<u32>(s.p(s.hashCol, r)) % <u32>keyGroups);
-    store<u32>(outPtr + (kg << 2), load<u32>(outPtr + (kg << 2)) + 1);
+    store<u32>(outRows + (kg << 2), load<u32>(outRows + (kg << 2)) + 1);
+    let bytes = perRow;
+    if (utf8) bytes += <f64>s.keyLen(r);
+    if (s.valueCol != 0) bytes += <f64>(load<u64>(s.p(s.valueCol, r)) >>> 32);
+    store<f64>(outBytes + (kg << 3), load<f64>(outBytes + (kg << 3)) + bytes);
   }
   return 0;
 }

@@ -389,6 +389,25 @@ export class Store {
    * Returns false (and changes nothing) when the cap would be passed.
    */
   reserve(rows: i32, keyBytes: u32, valBytes: u32): bool {
+    if (!this.fitsWorstCase(rows, keyBytes, valBytes)) return false;
+    if (valBytes > 0 && !this.valArena.reserve(valBytes)) return false;
+    // Ingest's per-event scratch covers one block of events (reused block after block).
+    const scratch = min<i32>(rows, SCRATCH_EVENTS);
+    if (scratch > this.rowBufCap) {
+      this.rowBuf = growTransient(this.rowBuf, <usize>this.rowBufCap * 4, <usize>scratch * 4);
+      this.hashBuf = growTransient(this.hashBuf, <usize>this.rowBufCap * 4, <usize>scratch * 4);
+      this.nsBuf = growTransient(this.nsBuf, <usize>this.rowBufCap * 8, <usize>scratch * 8);
+      this.rowBufCap = scratch;
+    }
+    return true;
+  }
+
+  /**
+   * reserve's test alone, changing nothing: whether `rows` more rows with `keyBytes` key bytes and
+   * `valBytes` value bytes fit under the cap in the worst case. The shard manager asks every shard
+   * of a split batch before any applies its slice, so a batch is refused whole (ingestFits).
+   */
+  fitsWorstCase(rows: i32, keyBytes: u32, valBytes: u32): bool {
     if (this.liveRows + rows > ROWS_MAX) return false;
     const need = this.idxEntries() + rows;
     if (this.stride == 0) this.layout();
@@ -404,17 +423,7 @@ export class Store {
     if (cap != this.slotCap) extra += <u64>cap * SLOT_BYTES;
     if (this.keyType == KEY_UTF8) extra += <u64>this.keyArena.usedBytes / 2 + <u64>keyBytes * 2 + 4096;
     extra += <u64>valBytes * 2;
-    if (!fits(<usize>min<u64>(extra, 0xffff_ffff))) return false;
-    if (valBytes > 0 && !this.valArena.reserve(valBytes)) return false;
-    // Ingest's per-event scratch covers one block of events (reused block after block).
-    const scratch = min<i32>(rows, SCRATCH_EVENTS);
-    if (scratch > this.rowBufCap) {
-      this.rowBuf = growTransient(this.rowBuf, <usize>this.rowBufCap * 4, <usize>scratch * 4);
-      this.hashBuf = growTransient(this.hashBuf, <usize>this.rowBufCap * 4, <usize>scratch * 4);
-      this.nsBuf = growTransient(this.nsBuf, <usize>this.rowBufCap * 8, <usize>scratch * 8);
-      this.rowBufCap = scratch;
-    }
-    return true;
+    return fits(<usize>min<u64>(extra, 0xffff_ffff));
   }
 
   /**

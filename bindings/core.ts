@@ -153,6 +153,14 @@ export class WasmCore {
   }
 
   /**
+   * Whether ingest of `n` events with `keyBytes` key bytes would pass the store's capacity check
+   * now (worst case: every event a new key). Changes nothing.
+   */
+  ingestFits(h: number, n: number, keyBytes: number): boolean {
+    return this.check(this.ex.ingestFits(h, n, keyBytes), 'ingest') === 1;
+  }
+
+  /**
    * Splits a batch by shard in one Wasm pass (assembly/route.ts). Each shard's slice leaves with one
    * copy into one ArrayBuffer from `alloc` (at least the bytes asked for; transferable as a whole)
    * that its columns are views into; null for a shard with no events. Also returns the events per
@@ -421,10 +429,13 @@ export class WasmCore {
     return this.check(this.ex.dropKeyGroups(h, p, keyGroups), 'drop key groups');
   }
 
-  keyGroupRows(h: number, keyGroups: number): Uint32Array {
-    const p = this.scratch(keyGroups * 4);
-    this.check(this.ex.keyGroupRows(h, keyGroups, p), 'metrics');
-    return new Uint32Array(this.u8.buffer.slice(p, p + keyGroups * 4));
+  /** Live rows and the state bytes they hold, per key group (see keyGroupStats in assembly/index.ts). */
+  keyGroupStats(h: number, keyGroups: number): { rows: Uint32Array; bytes: Float64Array } {
+    const p = this.scratch(keyGroups * 12 + 8);
+    const pb = p + keyGroups * 4 + ((8 - ((p + keyGroups * 4) & 7)) & 7);
+    this.check(this.ex.keyGroupStats(h, keyGroups, p, pb), 'metrics');
+    const buf = this.u8.buffer;
+    return { rows: new Uint32Array(buf.slice(p, p + keyGroups * 4)), bytes: new Float64Array(buf.slice(pb, pb + keyGroups * 8)) };
   }
 }
 

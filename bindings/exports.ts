@@ -10,6 +10,7 @@ export interface CairnExports {
   storeClose(h: number): number;
   ingest(h: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, valTable: number, seqBase: bigint): number;
   timesToI64(ptr: number, n: number): number;
+  ingestFits(h: number, n: number, keyBytes: number): number;
   advanceWatermark(h: number, t: bigint): number;
   watermark(h: number): bigint;
   setWatermark(h: number, w: bigint): number;
@@ -37,7 +38,7 @@ export interface CairnExports {
   snapshotLoad(h: number, ptr: number, len: number, kgMask: number, keyGroups: number): number;
   forceFull(h: number): void;
   dropKeyGroups(h: number, kgMask: number, keyGroups: number): number;
-  keyGroupRows(h: number, keyGroups: number, outPtr: number): number;
+  keyGroupStats(h: number, keyGroups: number, outRows: number, outBytes: number): number;
   liveRows(h: number): number;
   memUsed(): number;
   memTransient(): number;

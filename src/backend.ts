@@ -59,6 +59,11 @@ export interface RestoreReport {
 
 export interface ShardMetrics {
   shard: number;
+  /**
+   * Events of the key groups this shard owns now (they move with their key groups). Key groups are
+   * known for routed events, that is while there are two or more shards; a single shard's count
+   * also holds the events ingested while it was the only one.
+   */
   events: number;
   rows: number;
   /** Bytes of state (what the memory cap limits). */
@@ -69,9 +74,20 @@ export interface ShardMetrics {
   memoryBytes: number;
 }
 
+export interface KeyGroupMetrics {
+  keyGroup: number;
+  /** The shard that owns it now. */
+  shard: number;
+  /** Events routed to it (counted while there are two or more shards; see ShardMetrics.events). */
+  events: number;
+  rows: number;
+  /** State bytes its rows hold over all operators: records, their share of the index, key and value bytes. */
+  stateBytes: number;
+}
+
 export interface Metrics {
   shards: ShardMetrics[];
-  keyGroups: { keyGroup: number; shard: number; events: number; rows: number }[];
+  keyGroups: KeyGroupMetrics[];
   lateEvents: number;
   /** Largest shard load over mean shard load (events, or rows when no events were routed). */
   skew: number;
@@ -303,6 +319,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     return m.gate(async () => {
       const mem = await m.broadcast<MemoryStats>({ op: 'memory' });
       const kgRows = new Float64Array(m.keyGroups);
+      const kgBytes = new Float64Array(m.keyGroups);
       const shardRows = new Array(m.shardCount).fill(0);
       let late = 0n;
       for (const o of ops) {
@@ -311,15 +328,17 @@ export class StateBackend implements OperatorHost, CheckpointSource {
           shardRows[i] += s.rows;
           late += s.lateEvents;
           s.keyGroupRows.forEach((r, kg) => (kgRows[kg]! += r));
+          s.keyGroupBytes.forEach((b, kg) => (kgBytes[kg]! += b));
         });
         late += m.ops.get(o.op.id)!.lateBase;
       }
-      const shards = mem.map((x, i) => ({ shard: i, events: m.shardEvents[i]!, rows: shardRows[i], stateBytes: x.usedBytes, transientBytes: x.transientBytes, memoryBytes: x.memoryBytes }));
+      const events = m.shardEvents();
+      const shards = mem.map((x, i) => ({ shard: i, events: events[i]!, rows: shardRows[i], stateBytes: x.usedBytes, transientBytes: x.transientBytes, memoryBytes: x.memoryBytes }));
       const loads = shards.map((s) => s.events);
       const basis = loads.some((x) => x > 0) ? loads : shards.map((s) => s.rows);
       const mean = basis.reduce((a, b) => a + b, 0) / basis.length;
       const skew = mean > 0 ? Math.max(...basis) / mean : 1;
-      const keyGroups = Array.from({ length: m.keyGroups }, (_, kg) => ({ keyGroup: kg, shard: m.assign[kg]!, events: m.kgEvents[kg]!, rows: kgRows[kg]! }));
+      const keyGroups = Array.from({ length: m.keyGroups }, (_, kg) => ({ keyGroup: kg, shard: m.assign[kg]!, events: m.kgEvents[kg]!, rows: kgRows[kg]!, stateBytes: Math.round(kgBytes[kg]!) }));
       return { shards, keyGroups, lateEvents: Number(late), skew };
     });
   }

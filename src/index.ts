@@ -3,7 +3,7 @@
  * are not re-exported. Optional pieces live under subpaths: 'cairn/streams' and 'cairn/testing'.
  */
 export { StateBackend, DEFAULT_KEY_GROUPS } from './backend.js';
-export type { OpenOptions, Metrics, ShardMetrics } from './backend.js';
+export type { OpenOptions, Metrics, ShardMetrics, KeyGroupMetrics } from './backend.js';
 export { CairnError, RETRYABLE_KINDS } from './errors.js';
 export type { CairnErrorKind } from './errors.js';
 export { AggregateOperator } from './store/aggregate-operator.js';

@@ -11,3 +11,8 @@ export function batchBuffers(b: EncodedBatch): ArrayBuffer[] {
   b.values.forEach(add);
   return [...out];
 }
+
+/** Key bytes of a batch (0 for int64 keys): what a shard's capacity check needs besides the count. */
+export function batchKeyBytes(b: EncodedBatch): number {
+  return b.keys.type === 'utf8' ? b.keys.offsets[b.n]! - b.keys.offsets[0]! : 0;
+}

@@ -82,6 +82,12 @@ export class ShardHost {
         const s = this.store(req.id);
         return core.ingest(s.h, req.batch, req.seqBase);
       }
+      case 'fits': return core.ingestFits(this.store(req.id).h, req.n, req.keyBytes);
+      case 'commit':
+      case 'abort':
+        // Only a worker holds a batch between the two phases (worker.ts); in-process shards check
+        // with 'fits' instead.
+        throw new CairnError('internal', `shard: '${req.op}' without a held batch`);
       case 'advance': {
         const s = this.store(req.id);
         return core.advance(s.h, req.t, s.cfg);
@@ -151,11 +157,13 @@ export class ShardHost {
       }
       case 'stats': {
         const h = this.store(req.id).h;
+        const kg = core.keyGroupStats(h, req.keyGroups);
         const stats: StoreStats = {
           rows: core.check(core.ex.liveRows(h), 'stats'),
           lateEvents: core.ex.lateEvents(h),
           watermark: core.ex.watermark(h),
-          keyGroupRows: core.keyGroupRows(h, req.keyGroups),
+          keyGroupRows: kg.rows,
+          keyGroupBytes: kg.bytes,
         };
         return stats;
       }

@@ -16,7 +16,7 @@ import { LocalShard } from './local.js';
 import { WorkerShard } from './worker-shard.js';
 import type { MemoryStats, Shard, ShardRequest, ShardResponse, StoreStats } from './protocol.js';
 import { Router, contiguousAssignment, KEY_GROUPS_MAX, SHARDS_MAX } from './router.js';
-import { batchBuffers } from './buffers.js';
+import { batchBuffers, batchKeyBytes } from './buffers.js';
 import { checkTimes } from '../store/batch.js';
 import type { BufferPool } from './pool.js';
 
@@ -44,9 +44,12 @@ export class ShardManager {
   assign: Uint8Array;
   /** Events routed to each key group since start (for skew metrics and rebalancing). */
   readonly kgEvents: Float64Array;
-  shardEvents: number[] = [];
+  /** Events ingested while there was a single shard, which does not route (so no key groups). */
+  private singleShardEvents = 0;
   private readonly router = new Router();
   private barrier: Promise<void> | null = null;
+  /** Calls waiting for the barrier to fall, in call order (see gate). */
+  private readonly queue: (() => void)[] = [];
   private readonly inflight = new Set<Promise<unknown>>();
   readonly ops = new Map<number, OperatorShardState>();
   private failure: CairnError | null = null;
@@ -77,19 +80,42 @@ export class ShardManager {
     const pool = this.router.pool;
     const s = this.workers ? new WorkerShard(this.shards.length, this.memCapBytes, pool) : new LocalShard(this.memCapBytes, pool);
     this.shards.push(s);
-    this.shardEvents.push(0);
     return s;
   }
 
-  /** Runs `fn` once no barrier is up; `fn` must post its requests synchronously. */
-  async gate<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.barrier) await this.barrier;
-    if (this.failure) throw this.failure;
-    const p = fn();
+  /**
+   * Runs `fn` once no barrier is up, in call order; `fn` must post its requests synchronously.
+   * Calls made while a barrier is up (or while earlier calls still wait for one) queue here and
+   * are entered in call order, synchronously one after the other, when it falls: so a call made
+   * after another, even one made only after a rescale resolved, never posts before it.
+   */
+  gate<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.barrier !== null || this.queue.length > 0) {
+      return new Promise<T>((resolve, reject) => {
+        this.queue.push(() => this.enter(fn).then(resolve, reject));
+      });
+    }
+    return this.enter(fn);
+  }
+
+  private enter<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    let p: Promise<T>;
+    try {
+      p = fn();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     this.inflight.add(p);
     const done = () => this.inflight.delete(p);
     p.then(done, done);
     return p;
+  }
+
+  /** Lowers the barrier and enters queued calls in order, until one of them raises a new one. */
+  private lower(): void {
+    this.barrier = null;
+    while (this.barrier === null && this.queue.length > 0) this.queue.shift()!();
   }
 
   shardOfKey(key: EncodedKey): number {
@@ -134,26 +160,80 @@ export class ShardManager {
       const s = this.shards[0]!;
       if (s instanceof LocalShard) {
         const accepted = s.callNow<number>({ op: 'ingest', id, batch, seqBase });
-        this.shardEvents[0]! += batch.n;
+        this.singleShardEvents += batch.n;
         return Promise.resolve(accepted);
       }
       // A worker checks float times in Wasm only after this returns: check them here instead.
       if (batch.times instanceof Float64Array) checkTimes(batch.times, batch.timeField);
-      this.shardEvents[0]! += batch.n;
+      this.singleShardEvents += batch.n;
       // A worker would structured-clone each column's whole underlying buffer (a subarray view of a
       // large file buffer costs the whole file): compact each column once and transfer it instead.
       const own = compactBatch(batch, this.router.pool);
       return this.call<number>(0, { op: 'ingest', id, batch: own, seqBase }, batchBuffers(own));
     }
-    const slices = this.router.split(batch, this.keyGroups, this.assign, this.shards.length, this.kgEvents);
-    const calls: Promise<number>[] = [];
-    slices.forEach((b, s) => {
-      if (!b) return;
-      this.shardEvents[s]! += b.n;
-      // The slices are fresh arrays owned here: a worker shard takes them without a copy.
-      calls.push(this.call<number>(s, { op: 'ingest', id, batch: b, seqBase }, batchBuffers(b)));
-    });
+    const kgBatch = new Float64Array(this.keyGroups);
+    const slices = this.router.split(batch, this.keyGroups, this.assign, this.shards.length, kgBatch);
+    const involved: number[] = [];
+    slices.forEach((b, s) => { if (b) involved.push(s); });
+    // A batch applies on every shard or on none. In-process shards are asked synchronously whether
+    // their slices fit under the memory cap, before any applies its slice.
+    if (!this.workers && involved.length > 1) {
+      for (const s of involved) {
+        const b = slices[s]!;
+        if (!(this.shards[s] as LocalShard).callNow<boolean>({ op: 'fits', id, n: b.n, keyBytes: batchKeyBytes(b) })) {
+          for (const t of involved) batchBuffers(slices[t]!).forEach((buf) => this.router.pool.give(buf));
+          throw capReached(s);
+        }
+      }
+    }
+    this.countEvents(kgBatch, 1);
+    if (this.workers && involved.length > 1) {
+      return this.ingestTwoPhase(id, slices, involved, seqBase).catch((e: unknown) => {
+        this.countEvents(kgBatch, -1); // refused whole: not routed after all
+        throw e;
+      });
+    }
+    // The slices are fresh arrays owned here: a worker shard takes them without a copy.
+    const calls = involved.map((s) => this.call<number>(s, { op: 'ingest', id, batch: slices[s]!, seqBase }, batchBuffers(slices[s]!)));
     return Promise.all(calls).then((r) => r.reduce((a, x) => a + x, 0));
+  }
+
+  /**
+   * A batch split over several worker shards: each shard first checks that its slice fits under
+   * its memory cap and holds it (holding back every later request too); once all have answered,
+   * every shard applies its slice ('commit'), or, if any refused, every holder drops it ('abort')
+   * and the call fails with nothing changed. Costs each shard one round trip per batch, in which it
+   * idles.
+   */
+  private async ingestTwoPhase(id: number, slices: (EncodedBatch | null)[], involved: number[], seqBase: bigint): Promise<number> {
+    const checks = await Promise.allSettled(involved.map((s) =>
+      this.call<boolean>(s, { op: 'ingest', id, batch: slices[s]!, seqBase, hold: true }, batchBuffers(slices[s]!))));
+    const holding = involved.filter((_, i) => checks[i]!.status === 'fulfilled' && (checks[i] as PromiseFulfilledResult<boolean>).value);
+    if (holding.length === involved.length) {
+      const applied = await Promise.all(involved.map((s) => this.call<number>(s, { op: 'commit' })));
+      return applied.reduce((a, x) => a + x, 0);
+    }
+    await Promise.allSettled(holding.map((s) => this.call(s, { op: 'abort' })));
+    const failed = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed) throw failed.reason;
+    throw capReached(involved[checks.findIndex((c) => c.status === 'fulfilled' && !c.value)]!);
+  }
+
+  /** Adds (sign 1) or takes back (sign -1) a batch's routed events per key group. */
+  private countEvents(kgBatch: Float64Array, sign: number): void {
+    for (let kg = 0; kg < this.keyGroups; kg++) this.kgEvents[kg]! += sign * kgBatch[kg]!;
+  }
+
+  /**
+   * Events per shard, by the key groups each owns now (so a rescale or rebalance moves them with
+   * their key groups). Key groups are known for routed events only: with one shard, which does not
+   * route, its count also holds the events ingested while it was the only one.
+   */
+  shardEvents(): number[] {
+    const out = new Array<number>(this.shards.length).fill(0);
+    for (let kg = 0; kg < this.keyGroups; kg++) out[this.assign[kg]!]! += this.kgEvents[kg]!;
+    if (out.length === 1) out[0]! += this.singleShardEvents;
+    return out;
   }
 
   /** Moves to `n` shards with the default contiguous assignment. */
@@ -181,9 +261,20 @@ export class ShardManager {
     return next;
   }
 
+  /**
+   * Moves key groups to the assignment `next` over `n` shards. Ordered like every other call (it
+   * waits behind a barrier already up, so rescales never overlap); it raises its own barrier, waits
+   * for the calls posted before it, and lowers the barrier when done.
+   */
   private reassign(next: Uint8Array, n: number): Promise<void> {
+    return this.gate(() => this.reassignNow(next, n));
+  }
+
+  private reassignNow(next: Uint8Array, n: number): Promise<void> {
+    // The calls posted before this one (this call itself is not yet in the set).
+    const before = [...this.inflight];
     const run = async () => {
-      await Promise.allSettled([...this.inflight]);
+      await Promise.allSettled(before);
       const old = this.assign;
       const oldN = this.shards.length;
       try {
@@ -220,7 +311,6 @@ export class ShardManager {
         // Shards beyond n now own nothing: fold their late-event counts into the operator, then close.
         while (this.shards.length > n) {
           const s = this.shards.pop()!;
-          this.shardEvents.pop();
           for (const op of this.ops.values()) {
             const st = await s.call<StoreStats>({ op: 'stats', id: op.id, keyGroups: this.keyGroups });
             op.lateBase += st.lateEvents;
@@ -237,7 +327,10 @@ export class ShardManager {
       }
     };
     const p = run();
-    this.barrier = p.then(() => undefined, () => undefined).finally(() => { this.barrier = null; });
+    const barrier: Promise<void> = p.then(() => undefined, () => undefined).then(() => {
+      if (this.barrier === barrier) this.lower();
+    });
+    this.barrier = barrier;
     return p;
   }
 
@@ -277,6 +370,10 @@ function compactBatch(b: EncodedBatch, pool: BufferPool): EncodedBatch {
     : b.times instanceof Float64Array ? new Float64Array(buf, put(b.times), b.n) : new BigInt64Array(buf, put(b.times), b.n);
   const values = b.values.map((v) => new Float64Array(buf, put(v), b.n));
   return b.timeField === undefined ? { n: b.n, keys, times, values } : { n: b.n, keys, times, values, timeField: b.timeField };
+}
+
+function capReached(shard: number): CairnError {
+  return new CairnError('unavailable', `ingest: shard ${shard} memory cap reached; nothing was changed (the batch applies on every shard or on none)`);
 }
 
 function checkShardCount(n: number, keyGroups: number): void {

@@ -7,7 +7,16 @@ import type { EncodedBatch, EncodedKey, OutColumns, StoreConfig } from '../../bi
 
 export type ShardRequest =
   | { op: 'open'; id: number; cfg: StoreConfig }
-  | { op: 'ingest'; id: number; batch: EncodedBatch; seqBase: bigint }
+  /**
+   * With `hold`, a worker shard only checks that the batch fits under its memory cap and answers
+   * true (it then holds the batch, and every later request, until 'commit' applies it or 'abort'
+   * drops it) or false (refused, nothing held): the two phases that make a batch split over several
+   * worker shards apply whole or not at all (ShardManager.ingest).
+   */
+  | { op: 'ingest'; id: number; batch: EncodedBatch; seqBase: bigint; hold?: boolean }
+  | { op: 'commit' }
+  | { op: 'abort' }
+  | { op: 'fits'; id: number; n: number; keyBytes: number }
   | { op: 'advance'; id: number; t: bigint }
   | { op: 'export'; id: number }
   | { op: 'get'; id: number; key: EncodedKey }
@@ -32,6 +41,8 @@ export interface StoreStats {
   lateEvents: bigint;
   watermark: bigint;
   keyGroupRows: Uint32Array;
+  /** State bytes held by each key group's rows (record, index share, key and value bytes). */
+  keyGroupBytes: Float64Array;
 }
 
 /**

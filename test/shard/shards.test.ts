@@ -90,8 +90,67 @@ test('rebalance evens out a skewed assignment and keeps every row', async () => 
   const rowsPer = after.shards.map((s) => s.rows);
   const mean = rowsPer.reduce((a, x) => a + x, 0) / rowsPer.length;
   assert.ok(Math.max(...rowsPer) / mean < before.skew, `rows per shard after rebalance: ${rowsPer}, skew before ${before.skew}`);
+  // The reported skew follows the key groups to their new shards.
+  assert.ok(after.skew < before.skew, `skew after rebalance ${after.skew}, before ${before.skew}`);
   assert.equal(rowsOf(await op.toArrow(), 'k'), am.rows());
   await b.close();
+});
+
+test('metrics: events, rows and state bytes per key group and per shard add up, and follow moves', async () => {
+  for (const workers of [false, true]) {
+    const b = await StateBackend.open({ shards: 3, workers, keyGroups: 16 });
+    try {
+      const agg = b.aggregate('a', { key: { field: 'k', type: 'utf8' }, aggregates: { n: { fn: 'count' } } });
+      const kv = b.values('v', { key: { type: 'utf8' } });
+      const { hashKey } = await import('../../src/index.js');
+      // Per key group, independently of Cairn: events, keys, and key and value bytes.
+      const events = new Float64Array(16);
+      const keys = new Map<string, number>();
+      const batch: string[] = [];
+      for (let i = 0; i < 4000; i++) {
+        const k = `key-${(i * 7919) % 1300}-${'x'.repeat(i % 9)}`;
+        batch.push(k);
+        events[hashKey(k) % 16]! += 1;
+        keys.set(k, hashKey(k) % 16);
+      }
+      await agg.ingest({ k: batch });
+      const valueBytes = new Float64Array(16);
+      for (let i = 0; i < 50; i++) {
+        const k = `v${i}`;
+        await kv.put(k, new Uint8Array(100 + i));
+        valueBytes[hashKey(k) % 16]! += 100 + i;
+      }
+      const check = async (what: string) => {
+        const m = await b.metrics();
+        assert.equal(m.keyGroups.map((g) => g.events), Array.from(events), `${what}: events per key group`);
+        const rowsPerKg = new Float64Array(16);
+        for (const kg of keys.values()) rowsPerKg[kg]! += 1;
+        for (let i = 0; i < 50; i++) rowsPerKg[hashKey(`v${i}`) % 16]! += 1;
+        assert.equal(m.keyGroups.map((g) => g.rows), Array.from(rowsPerKg), `${what}: rows per key group`);
+        // State bytes: at least each key group's key and value bytes, and within the shards' total.
+        const keyBytes = new Float64Array(16);
+        for (const [k, kg] of keys) keyBytes[kg]! += new TextEncoder().encode(k).length;
+        for (let i = 0; i < 50; i++) keyBytes[hashKey(`v${i}`) % 16]! += `v${i}`.length;
+        m.keyGroups.forEach((g, kg) => assert.ok(g.stateBytes >= keyBytes[kg]! + valueBytes[kg]!, `${what}: key group ${kg} holds ${g.stateBytes} bytes`));
+        const kgTotal = m.keyGroups.reduce((a, g) => a + g.stateBytes, 0);
+        const shardTotal = m.shards.reduce((a, x) => a + x.stateBytes, 0);
+        assert.ok(kgTotal <= shardTotal, `${what}: key groups hold ${kgTotal} bytes, shards ${shardTotal}`);
+        // Events and rows per shard are those of the key groups it owns.
+        m.shards.forEach((x, s) => {
+          const owned = m.keyGroups.filter((g) => g.shard === s);
+          assert.is(x.events, owned.reduce((a, g) => a + g.events, 0), `${what}: events of shard ${s}`);
+          assert.is(x.rows, owned.reduce((a, g) => a + g.rows, 0), `${what}: rows of shard ${s}`);
+        });
+      };
+      await check('3 shards');
+      await b.rescale(2);
+      await check('after rescale to 2');
+      await b.rebalance();
+      await check('after rebalance');
+    } finally {
+      await b.close();
+    }
+  }
 });
 
 test.run();

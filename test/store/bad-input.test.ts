@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tableFromArrays, tableFromJSON, vectorFromArray, Dictionary, Utf8, Int32, makeTable } from 'apache-arrow';
-import { StateBackend, CairnError } from '../../src/index.js';
+import { StateBackend, CairnError, hashKey } from '../../src/index.js';
 import { rowsOf, show } from '../helpers.js';
 
 const SPEC = {
@@ -122,6 +122,55 @@ test('the memory cap gives a clear error, changes nothing, and the state stays u
   assert.ok(await op.delete(5));
   assert.is(await op.get(5), undefined);
   await b.close();
+});
+
+test('a batch split over shards that hits one shard\'s memory cap is refused on every shard', async () => {
+  for (const [shards, workers] of [[2, false], [3, false], [2, true]] as const) {
+    const keyGroups = 128;
+    const b = await StateBackend.open({ shards, workers, keyGroups, memoryCapBytes: 8 * 1024 * 1024 });
+    try {
+      const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+      // Keys by the shard that owns them (contiguous key-group ranges).
+      const shardOf = (k: bigint) => Math.floor(((hashKey(k) % keyGroups) * shards) / keyGroups);
+      let probe = 0n;
+      const keysFor = (shard: number, n: number): bigint[] => {
+        const out: bigint[] = [];
+        while (out.length < n) { if (shardOf(probe) === shard) out.push(probe); probe++; }
+        return out;
+      };
+      const model = new Map<bigint, number>();
+      const apply = async (keys: bigint[]): Promise<boolean> => {
+        try {
+          await op.ingest({ k: BigInt64Array.from(keys) });
+        } catch (e) {
+          assert.instance(e, CairnError);
+          assert.is((e as CairnError).kind, 'unavailable');
+          assert.match((e as Error).message, /memory cap/);
+          return false;
+        }
+        for (const k of keys) model.set(k, (model.get(k) ?? 0) + 1);
+        return true;
+      };
+      // Fill shard 0 until it refuses; every other shard holds a few keys.
+      const others = Array.from({ length: shards - 1 }, (_, i) => keysFor(i + 1, 5)).flat();
+      assert.ok(await apply(others));
+      let filled = false;
+      for (let i = 0; i < 400 && !filled; i++) filled = !(await apply(keysFor(0, 20_000)));
+      assert.ok(filled, 'shard 0 never reached its cap');
+      // A batch with new keys for every shard, too many for shard 0: refused on all of them.
+      const rowsBefore = (await b.metrics()).shards.map((x) => x.rows);
+      assert.not.ok(await apply([...others, ...keysFor(1, 50), ...keysFor(0, 20_000)]), 'the mixed batch was accepted');
+      assert.equal((await b.metrics()).shards.map((x) => x.rows), rowsBefore, `rows per shard after the refused batch (shards ${shards}, workers ${workers})`);
+      const rows = rowsOf(await op.toArrow(), 'k');
+      assert.is(rows.length, model.size);
+      for (const r of rows) assert.is(r['n'], model.get(r['key'] as bigint), `count of key ${r['key']}`);
+      // Still usable, on every shard.
+      assert.ok(await apply(others));
+      assert.equal(await op.get(others[0]!), { n: model.get(others[0]!)! });
+    } finally {
+      await b.close();
+    }
+  }
 });
 
 test('value state matches a Map model under random puts, gets and deletes', async () => {

@@ -1,0 +1,105 @@
+// Calls that overlap a rescale or rebalance: every public call takes effect in call order, whether
+// it was made before a rescale, while one runs, or right after one resolved, and rescales called
+// back to back (not awaited) queue instead of overlapping. Random interleavings of ingest,
+// watermark advances, value puts, rescales and rebalances, none of them awaited before the next
+// call, must give exactly the reference models' output (the models apply the calls in call order).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { StateBackend } from '../../src/index.js';
+import { WindowModel } from '../oracle/window-model.js';
+import { Rng } from '../oracle/gen.js';
+import { rowsOf } from '../helpers.js';
+
+const AGGS = { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' }, l: { fn: 'last', field: 'v' } } as const;
+const WINDOW = { kind: 'tumbling', size: 50 } as const;
+const LATENESS = 20;
+
+async function interleaved(seed: number, workers: boolean): Promise<void> {
+  const rng = new Rng(seed);
+  const b = await StateBackend.open({ shards: 2, workers, keyGroups: 32 });
+  const op = b.aggregate('w', { key: { field: 'k', type: 'utf8' }, time: 't', window: WINDOW, aggregates: AGGS, allowedLateness: LATENESS });
+  const kv = b.values('kv', { key: { type: 'int64' } });
+  const model = new WindowModel({ keyType: 'utf8', window: WINDOW, allowedLateness: LATENESS, aggregates: AGGS as never });
+  const values = new Map<bigint, number>();
+  // Fired tables in call order, and what the model fired for each call.
+  const fired: Promise<unknown>[] = [];
+  const expected: unknown[] = [];
+  const pending: Promise<unknown>[] = [];
+  let t = 0;
+  let rescales = 0;
+  try {
+    for (let step = 0; step < 70; step++) {
+      const c = rng.int(0, 9);
+      if (c < 5) {
+        const n = 1 + rng.int(0, 199);
+        const rows = [];
+        for (let i = 0; i < n; i++) rows.push({ key: `u${rng.int(0, 299)}`, time: t + rng.int(0, 29) - 15, v: rng.int(0, 999) });
+        t += n;
+        pending.push(op.ingest({ k: rows.map((r) => r.key), t: rows.map((r) => r.time), v: rows.map((r) => r.v) }));
+        model.ingest(rows.map((r) => ({ key: r.key, time: r.time, values: { v: r.v } })));
+        const k = BigInt(rng.int(0, 99));
+        pending.push(kv.put(k, new Uint8Array([step])));
+        values.set(k, step);
+      } else if (c < 8) {
+        const w = t - 25;
+        fired.push(op.advanceWatermark(w).then((table) => rowsOf(table, 'k')));
+        expected.push(model.advanceWatermark(w));
+      } else if (c < 9) {
+        // Two rescales called back to back, calls made while they run, then a call made only
+        // once the second resolved: it must still come after the calls made before it.
+        const a = b.rescale(1 + rng.int(0, 4));
+        const batch = [{ key: `mid${step}`, time: t, v: step }];
+        pending.push(op.ingest({ k: [batch[0]!.key], t: [batch[0]!.time], v: [step] }));
+        model.ingest(batch.map((r) => ({ key: r.key, time: r.time, values: { v: r.v } })));
+        const z = b.rescale(1 + rng.int(0, 4));
+        rescales += 2;
+        pending.push(a);
+        await z;
+        const w = t - 25;
+        fired.push(op.advanceWatermark(w).then((table) => rowsOf(table, 'k')));
+        expected.push(model.advanceWatermark(w));
+      } else {
+        pending.push(b.rebalance());
+      }
+    }
+    await Promise.all(pending);
+    assert.ok(rescales > 0, 'the seed drew at least one rescale');
+    assert.equal(await Promise.all(fired), expected, 'fired windows, call by call');
+    const final = t + 1000;
+    assert.equal(rowsOf(await op.advanceWatermark(final), 'k'), model.advanceWatermark(final), 'final flush');
+    assert.is(await op.lateEvents(), model.lateEvents, 'late events');
+    for (let k = 0n; k < 100n; k++) {
+      const got = await kv.get(k);
+      const want = values.get(k);
+      assert.equal(got === undefined ? undefined : got[0], want, `value of ${k}`);
+    }
+  } finally {
+    await b.close();
+  }
+}
+
+for (const workers of [false, true]) {
+  test(`calls overlapping rescales and rebalances apply in call order${workers ? ' (workers)' : ''}`, async () => {
+    for (const seed of workers ? [11, 12] : [1, 2, 3, 4, 5]) await interleaved(seed, workers);
+  });
+}
+
+test('a call made right after an awaited rescale comes after the calls made during it', async () => {
+  for (const workers of [false, true]) {
+    const b = await StateBackend.open({ shards: 2, workers });
+    try {
+      const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, time: 't', window: { kind: 'tumbling', size: 10 }, aggregates: { n: { fn: 'count' } } });
+      const p = b.rescale(3);
+      const ingested = op.ingest({ k: [1], t: [5] });
+      await p;
+      const fired = await op.advanceWatermark(1000);
+      assert.is(fired.numRows, 1, `the window of the ingest made during the rescale fired (workers: ${workers})`);
+      assert.is((await ingested).accepted, 1);
+      assert.is(await op.lateEvents(), 0);
+    } finally {
+      await b.close();
+    }
+  }
+});
+
+test.run();
