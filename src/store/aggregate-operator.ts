@@ -116,6 +116,7 @@ export class AggregateOperator {
 
   /** Late events dropped so far (over all shards). */
   async lateEvents(): Promise<number> {
+    this.host.assertOpen();
     const m = this.host.manager;
     const stats = await m.gate(() => m.broadcast<StoreStats>({ op: 'stats', id: this.id, keyGroups: m.keyGroups }));
     return Number(stats.reduce((a, s) => a + s.lateEvents, this.state.lateBase));

@@ -34,6 +34,9 @@ function columnOf(input: BatchInput, field: string): Column {
   }
   const c = (input as Record<string, Column>)[field];
   if (c === undefined) throw invalid(`batch: missing field '${field}' (available: ${Object.keys(input).join(', ')})`);
+  if (c === null || typeof c !== 'object' || typeof (c as { length?: unknown }).length !== 'number') {
+    throw invalid(`batch: column '${field}' must be an array, a typed array or an Arrow vector, found ${c === null ? 'null' : typeof c}`);
+  }
   return c;
 }
 
@@ -66,13 +69,17 @@ function encodeInt64Keys(c: Column, field: string, n: number): BigInt64Array {
     const t = c.type.typeId;
     if (c.nullCount > 0) throw invalid(`batch: key field '${field}' has ${c.nullCount} null keys`);
     if (!isArrowInt(t)) throw invalid(`batch: key field '${field}' must be an integer column for int64 keys, found ${c.type}`);
+    // Uint64 values of 2^63 and more do not fit int64 (they would alias negative keys).
+    const unsigned64 = !(c.type as { isSigned: boolean }).isSigned && (c.type as { bitWidth: number }).bitWidth === 64;
     let i = 0;
     for (const d of c.data as Data[]) {
       const vals = d.values as ArrayLike<number | bigint>;
       for (let j = 0; j < d.length; j++, i++) {
         const v = vals[j]!;
-        if (typeof v === 'bigint') out[i] = v;
-        else putSafeInt(w, i, v);
+        if (typeof v === 'bigint') {
+          if (unsigned64 && v >= 2n ** 63n) throw invalid(`batch: key field '${field}' row ${i}: ${v} does not fit int64`);
+          out[i] = v;
+        } else putSafeInt(w, i, v);
       }
     }
     return out;
@@ -120,7 +127,7 @@ function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
       return checkKeyLengths({ type: 'utf8', offsets, bytes }, field, n);
     }
     if (t === Type.Dictionary) {
-      const direct = dictionaryKeys(c, n, offsets);
+      const direct = dictionaryKeys(c, field, n, offsets);
       if (direct) return checkKeyLengths(direct, field, n);
       const strings: string[] = new Array(n);
       for (let i = 0; i < n; i++) strings[i] = c.get(i) as string;
@@ -137,7 +144,7 @@ function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
  * dictionary with nulls or in several chunks, 64-bit indices): the caller then decodes per row.
  * Sliced buffers (indices, dictionary offsets) are already sliced: Data.offset is not added.
  */
-function dictionaryKeys(c: Vector, n: number, offsets: Uint32Array): (EncodedKeys & { type: 'utf8' }) | null {
+function dictionaryKeys(c: Vector, field: string, n: number, offsets: Uint32Array): (EncodedKeys & { type: 'utf8' }) | null {
   interface Part { dOff: Int32Array; dBytes: Uint8Array; idx: ArrayLike<number>; len: number }
   const parts: Part[] = [];
   let total = 0;
@@ -148,8 +155,12 @@ function dictionaryKeys(c: Vector, n: number, offsets: Uint32Array): (EncodedKey
     if (idx instanceof BigInt64Array || idx instanceof BigUint64Array) return null;
     const dd = dict.data[0]!;
     const p: Part = { dOff: dd.valueOffsets as Int32Array, dBytes: dd.values as Uint8Array, idx: idx as ArrayLike<number>, len: d.length };
+    const entries = dd.length;
     for (let j = 0; j < p.len; j++) {
       const k = p.idx[j]!;
+      if (!(k >= 0 && k < entries)) {
+        throw invalid(`batch: key field '${field}' row ${parts.reduce((a, q) => a + q.len, 0) + j}: dictionary index ${k} is outside the dictionary's ${entries} entries`);
+      }
       total += p.dOff[k + 1]! - p.dOff[k]!;
     }
     parts.push(p);
@@ -286,6 +297,21 @@ function encodeTimes(c: Column, field: string, n: number): BigInt64Array | Float
       const v = src[i]!;
       if (v > 9007199254740992n || v < -9007199254740992n) throw bad(i, v);
       out[i] = v;
+    }
+    return out;
+  }
+  if (c instanceof Vector && c.type.typeId === Type.Timestamp) {
+    // Arrow timestamps count seconds, ms, us or ns (TimeUnit 0-3): event time is ms, rounded down.
+    if (c.nullCount > 0) throw invalid(`batch: time field '${field}' has ${c.nullCount} null times`);
+    const unit = (c.type as { unit: number }).unit;
+    const raw = c.toArray() as ArrayLike<bigint | number>;
+    const div = unit === 2 ? 1000n : unit === 3 ? 1000000n : 1n;
+    for (let i = 0; i < n; i++) {
+      const v = BigInt(raw[i]!);
+      let ms = unit === 0 ? v * 1000n : v / div;
+      if (ms * div > v && unit >= 2) ms -= 1n; // floor, not truncation, for times before 1970
+      if (ms > 9007199254740992n || ms < -9007199254740992n) throw bad(i, v);
+      out[i] = ms;
     }
     return out;
   }

@@ -4,7 +4,7 @@
 // against a Map model, and Arrow input (Table, RecordBatch, Dictionary keys, nulls).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tableFromArrays, tableFromJSON, vectorFromArray, Dictionary, Utf8, Int32, makeTable } from 'apache-arrow';
+import { tableFromArrays, tableFromJSON, vectorFromArray, makeData, makeVector, Table, Vector, type Data, Dictionary, Utf8, Int32, Int64, Uint64, TimestampSecond, TimestampMillisecond, TimestampMicrosecond, TimestampNanosecond, makeTable } from 'apache-arrow';
 import { StateBackend, CairnError, hashKey } from '../../src/index.js';
 import { rowsOf, show } from '../helpers.js';
 
@@ -12,6 +12,11 @@ const SPEC = {
   key: { field: 'user', type: 'utf8' as const },
   aggregates: { n: { fn: 'count' as const }, spend: { fn: 'sum' as const, field: 'amount' }, top: { fn: 'max' as const, field: 'amount' } },
 };
+
+/** An Arrow table from vectors or Data (makeTable takes typed arrays only). */
+function arrowTable(cols: Record<string, Data | Vector>): Table {
+  return new Table(Object.fromEntries(Object.entries(cols).map(([k, v]) => [k, v instanceof Vector ? v : makeVector(v)])));
+}
 
 async function expectError(p: Promise<unknown> | (() => unknown), kind: string, re: RegExp): Promise<void> {
   try {
@@ -39,10 +44,66 @@ test('bad batches are rejected whole and leave state untouched', async () => {
     [{ user: ['a', 'b'], amount: ['x', 2] }, /expected a number/],
     [{ user: ['a'], amount: [1], extra: [1, 2] }, /column 'extra' has length 2/],
     [null, /expected an Arrow Table/],
+    [{ user: 'ab', amount: [1, 2] }, /column 'user' must be an array, a typed array or an Arrow vector, found string/],
+    [{ user: ['a', 'b'], amount: 7 }, /column 'amount' must be an array/],
+    // Dictionary indices outside the dictionary (Arrow does not check them).
+    [arrowTable({ user: makeData({ type: new Dictionary(new Utf8(), new Int32()), data: new Int32Array([0, 5]), dictionary: vectorFromArray(['a'], new Utf8()) }), amount: vectorFromArray([1, 2]) }), /row 1: dictionary index 5 is outside the dictionary's 1 entries/],
+    [arrowTable({ user: makeData({ type: new Dictionary(new Utf8(), new Int32()), data: new Int32Array([0, -1]), dictionary: vectorFromArray(['a'], new Utf8()) }), amount: vectorFromArray([1, 2]) }), /row 1: dictionary index -1 is outside/],
   ];
   for (const [batch, re] of cases) {
     await expectError(op.ingest(batch as never), 'invalid', re);
     assert.is(show(rowsOf(await op.toArrow(), 'user')), before, `state changed after ${show(batch)}`);
+  }
+  await b.close();
+});
+
+test('bad int64 keys are rejected whole and leave state untouched; Int32 and Uint64 Arrow keys are read exactly', async () => {
+  const spec = { key: { field: 'k', type: 'int64' as const }, aggregates: { n: { fn: 'count' as const }, s: { fn: 'sum' as const, field: 'v' } } };
+  const b = await StateBackend.open({ shards: 2 });
+  const op = b.aggregate('i', spec);
+  await op.ingest(arrowTable({ k: makeData({ type: new Int32(), data: new Int32Array([-7, 2147483647, -7]) }), v: vectorFromArray([1, 2, 3]) }));
+  await op.ingest(arrowTable({ k: makeData({ type: new Uint64(), data: new BigUint64Array([2n ** 63n - 1n, 0n]) }), v: vectorFromArray([4, 5]) }));
+  const expected = [
+    { key: -7n, n: 2, s: 4 },
+    { key: 0n, n: 1, s: 5 },
+    { key: 2147483647n, n: 1, s: 2 },
+    { key: 2n ** 63n - 1n, n: 1, s: 4 },
+  ];
+  const now = async () => rowsOf(await op.toArrow(), 'k').sort((x, y) => ((x['key'] as bigint) < (y['key'] as bigint) ? -1 : 1));
+  assert.equal(await now(), expected);
+  const cases: [unknown, RegExp][] = [
+    [{ k: [1, 1.5], v: [1, 2] }, /row 1: expected an integer/],
+    [{ k: [1, NaN], v: [1, 2] }, /row 1: expected an integer/],
+    [{ k: [1, 2 ** 53], v: [1, 2] }, /row 1: expected an integer/],
+    [{ k: [1, 2n ** 63n], v: [1, 2] }, /row 1: 9223372036854775808 does not fit int64/],
+    [{ k: [1, -(2n ** 63n) - 1n], v: [1, 2] }, /does not fit int64/],
+    [{ k: [1, null], v: [1, 2] }, /row 1 is null/],
+    [{ k: [1, '2'], v: [1, 2] }, /row 1: expected an integer/],
+    [arrowTable({ k: makeData({ type: new Uint64(), data: new BigUint64Array([1n, 2n ** 64n - 1n]) }), v: vectorFromArray([1, 2]) }), /row 1: 18446744073709551615 does not fit int64/],
+    [arrowTable({ k: vectorFromArray([1, null], new Int32()), v: vectorFromArray([1, 2]) }), /1 null keys/],
+    [arrowTable({ k: vectorFromArray([1.5, 2]), v: vectorFromArray([1, 2]) }), /must be an integer column/],
+  ];
+  for (const [batch, re] of cases) {
+    await expectError(op.ingest(batch as never), 'invalid', re);
+    assert.equal(await now(), expected, `state changed after ${show(batch)}`);
+  }
+  await b.close();
+});
+
+test('Arrow timestamp times are read in their unit and rounded down to ms', async () => {
+  const b = await StateBackend.open();
+  const window = { kind: 'tumbling' as const, size: 1000 };
+  const cases: [string, unknown, bigint[], number[]][] = [
+    ['s', new TimestampSecond(), [1n, 5n], [1000, 5000]],
+    ['ms', new TimestampMillisecond(), [1500n, 5000n], [1000, 5000]],
+    ['us', new TimestampMicrosecond(), [1_999_999n, -1n], [1000, -1000]],
+    ['ns', new TimestampNanosecond(), [2_000_000_000n, -1_000_000_001n], [2000, -2000]],
+  ];
+  for (const [unit, type, raw, starts] of cases) {
+    const op = b.aggregate(`t${unit}`, { key: { field: 'k', type: 'int64' }, time: 't', window, aggregates: { n: { fn: 'count' } } });
+    await op.ingest(arrowTable({ k: makeData({ type: new Int64(), data: new BigInt64Array([1n, 2n]) }), t: makeData({ type: type as TimestampSecond, data: BigInt64Array.from(raw) }) }));
+    const got = rowsOf(await op.toArrow(), 'k').map((r) => r['window_start']).sort((x, y) => (x as number) - (y as number));
+    assert.equal(got, [...starts].sort((x, y) => x - y), `Timestamp[${unit}]`);
   }
   await b.close();
 });
@@ -91,6 +152,9 @@ test('a closed backend answers with kind closed', async () => {
   await expectError(() => op.ingest({ user: ['a'], amount: [1] }), 'closed', /closed/);
   await expectError(() => b.aggregate('u', SPEC), 'closed', /closed/);
   await expectError(() => b.metrics(), 'closed', /closed/);
+  await expectError(() => op.lateEvents(), 'closed', /closed/);
+  await expectError(() => op.advanceWatermark(1), 'closed', /closed/);
+  await expectError(() => op.toArrow(), 'closed', /closed/);
 });
 
 test('the memory cap gives a clear error, changes nothing, and the state stays usable', async () => {
