@@ -83,11 +83,6 @@ export class ShardHost {
         return core.ingest(s.h, req.batch, req.seqBase);
       }
       case 'fits': return core.ingestFits(this.store(req.id).h, req.n, req.keyBytes);
-      case 'commit':
-      case 'abort':
-        // Only a worker holds a batch between the two phases (worker.ts); in-process shards check
-        // with 'fits' instead.
-        throw new CairnError('internal', `shard: '${req.op}' without a held batch`);
       case 'advance': {
         const s = this.store(req.id);
         return core.advance(s.h, req.t, s.cfg);

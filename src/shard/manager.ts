@@ -14,7 +14,8 @@ import { CairnError } from '../errors.js';
 import { murmur3Bytes, murmur3Int64 } from './hash.js';
 import { LocalShard } from './local.js';
 import { WorkerShard } from './worker-shard.js';
-import type { MemoryStats, Shard, ShardRequest, ShardResponse, StoreStats } from './protocol.js';
+import { REFUSED_HERE, type MemoryStats, type Shard, type ShardRequest, type ShardResponse, type StoreStats } from './protocol.js';
+import { VoteBoard, newBoard } from './votes.js';
 import { Router, contiguousAssignment, KEY_GROUPS_MAX, SHARDS_MAX } from './router.js';
 import { batchBuffers, batchKeyBytes } from './buffers.js';
 import { checkTimes } from '../store/batch.js';
@@ -47,6 +48,8 @@ export class ShardManager {
   /** Events ingested while there was a single shard, which does not route (so no key groups). */
   private singleShardEvents = 0;
   private readonly router = new Router();
+  /** Where worker shards vote on split batches (null with in-process shards). */
+  private readonly votes: VoteBoard | null;
   private barrier: Promise<void> | null = null;
   /** Calls waiting for the barrier to fall, in call order (see gate). */
   private readonly queue: (() => void)[] = [];
@@ -69,6 +72,7 @@ export class ShardManager {
     const bad = this.assign.findIndex((sh) => sh >= o.shards);
     if (bad >= 0) throw new CairnError('invalid', `assignment: key group ${bad} maps to shard ${this.assign[bad]}, expected a shard below ${o.shards}`);
     this.kgEvents = new Float64Array(o.keyGroups);
+    this.votes = o.workers ? new VoteBoard(newBoard()) : null;
     for (let i = 0; i < o.shards; i++) this.addShard();
   }
 
@@ -78,7 +82,7 @@ export class ShardManager {
 
   private addShard(): Shard {
     const pool = this.router.pool;
-    const s = this.workers ? new WorkerShard(this.shards.length, this.memCapBytes, pool) : new LocalShard(this.memCapBytes, pool);
+    const s = this.workers ? new WorkerShard(this.shards.length, this.memCapBytes, pool, this.votes!.buffer) : new LocalShard(this.memCapBytes, pool);
     this.shards.push(s);
     return s;
   }
@@ -90,7 +94,7 @@ export class ShardManager {
    * after another, even one made only after a rescale resolved, never posts before it.
    */
   gate<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.barrier !== null || this.queue.length > 0) {
+    if (this.barrier !== null || this.queue.length > 0 || this.boardFull()) {
       return new Promise<T>((resolve, reject) => {
         this.queue.push(() => this.enter(fn).then(resolve, reject));
       });
@@ -112,10 +116,18 @@ export class ShardManager {
     return p;
   }
 
-  /** Lowers the barrier and enters queued calls in order, until one of them raises a new one. */
+  /**
+   * Lowers the barrier and enters queued calls in order, until one of them raises a new one (or
+   * fills the vote board).
+   */
   private lower(): void {
     this.barrier = null;
-    while (this.barrier === null && this.queue.length > 0) this.queue.shift()!();
+    while (this.barrier === null && !this.boardFull() && this.queue.length > 0) this.queue.shift()!();
+  }
+
+  /** Every slot of the vote board is taken by split batches in flight (see ingestSplit). */
+  private boardFull(): boolean {
+    return this.votes !== null && this.votes.full;
   }
 
   shardOfKey(key: EncodedKey): number {
@@ -188,7 +200,7 @@ export class ShardManager {
     }
     this.countEvents(kgBatch, 1);
     if (this.workers && involved.length > 1) {
-      return this.ingestTwoPhase(id, slices, involved, seqBase).catch((e: unknown) => {
+      return this.ingestSplit(id, slices, involved, seqBase).catch((e: unknown) => {
         this.countEvents(kgBatch, -1); // refused whole: not routed after all
         throw e;
       });
@@ -199,24 +211,33 @@ export class ShardManager {
   }
 
   /**
-   * A batch split over several worker shards: each shard first checks that its slice fits under
-   * its memory cap and holds it (holding back every later request too); once all have answered,
-   * every shard applies its slice ('commit'), or, if any refused, every holder drops it ('abort')
-   * and the call fails with nothing changed. Costs each shard one round trip per batch, in which it
-   * idles.
+   * A batch split over several worker shards: each shard checks its slice against its memory cap,
+   * votes on the vote board and waits there for the others (votes.ts); then every shard applies
+   * its slice, or, if any refused, every shard drops it and the call fails with nothing changed.
+   * Nothing goes through this thread between the vote and the apply.
    */
-  private async ingestTwoPhase(id: number, slices: (EncodedBatch | null)[], involved: number[], seqBase: bigint): Promise<number> {
-    const checks = await Promise.allSettled(involved.map((s) =>
-      this.call<boolean>(s, { op: 'ingest', id, batch: slices[s]!, seqBase, hold: true }, batchBuffers(slices[s]!))));
-    const holding = involved.filter((_, i) => checks[i]!.status === 'fulfilled' && (checks[i] as PromiseFulfilledResult<boolean>).value);
-    if (holding.length === involved.length) {
-      const applied = await Promise.all(involved.map((s) => this.call<number>(s, { op: 'commit' })));
-      return applied.reduce((a, x) => a + x, 0);
-    }
-    await Promise.allSettled(holding.map((s) => this.call(s, { op: 'abort' })));
-    const failed = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
-    if (failed) throw failed.reason;
-    throw capReached(involved[checks.findIndex((c) => c.status === 'fulfilled' && !c.value)]!);
+  private ingestSplit(id: number, slices: (EncodedBatch | null)[], involved: number[], seqBase: bigint): Promise<number> {
+    const board = this.votes!;
+    const { slot, txn } = board.open(involved.length);
+    const calls = involved.map((s) => {
+      const b = slices[s]!;
+      // A shard that cannot vote (its worker died) must not leave the others waiting.
+      return this.call<number>(s, { op: 'ingest', id, batch: b, seqBase, hold: { slot, txn } }, batchBuffers(b)).catch((e: unknown) => {
+        board.abort(slot);
+        throw e;
+      });
+    });
+    return Promise.allSettled(calls).then((rs) => {
+      board.close(slot);
+      if (this.barrier === null) this.lower(); // calls held back while the board was full
+      const failed = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const values = rs.map((r) => (r as PromiseFulfilledResult<number>).value);
+      const refused = values.indexOf(REFUSED_HERE);
+      if (refused >= 0) throw capReached(involved[refused]!);
+      if (values.some((v) => v < 0)) throw new CairnError('internal', `ingest: shards answered ${values.join(', ')} to a split batch`);
+      return values.reduce((a, x) => a + x, 0);
+    });
   }
 
   /** Adds (sign 1) or takes back (sign -1) a batch's routed events per key group. */

@@ -8,14 +8,11 @@ import type { EncodedBatch, EncodedKey, OutColumns, StoreConfig } from '../../bi
 export type ShardRequest =
   | { op: 'open'; id: number; cfg: StoreConfig }
   /**
-   * With `hold`, a worker shard only checks that the batch fits under its memory cap and answers
-   * true (it then holds the batch, and every later request, until 'commit' applies it or 'abort'
-   * drops it) or false (refused, nothing held): the two phases that make a batch split over several
-   * worker shards apply whole or not at all (ShardManager.ingest).
+   * With `hold`, a slice of a batch split over several worker shards: the shard votes on whether it
+   * fits under its memory cap in transaction `txn` of the vote board's `slot`, and applies it only
+   * if every involved shard voted yes (votes.ts); else it answers REFUSED_HERE or REFUSED_ELSEWHERE.
    */
-  | { op: 'ingest'; id: number; batch: EncodedBatch; seqBase: bigint; hold?: boolean }
-  | { op: 'commit' }
-  | { op: 'abort' }
+  | { op: 'ingest'; id: number; batch: EncodedBatch; seqBase: bigint; hold?: { slot: number; txn: number } }
   | { op: 'fits'; id: number; n: number; keyBytes: number }
   | { op: 'advance'; id: number; t: bigint }
   | { op: 'export'; id: number }
@@ -35,6 +32,10 @@ export type ShardRequest =
   | { op: 'stats'; id: number; keyGroups: number }
   | { op: 'memory' }
   | { op: 'crash' };
+
+/** Answers of a held slice that was dropped: this shard's cap refused it, or another shard's. */
+export const REFUSED_HERE = -2;
+export const REFUSED_ELSEWHERE = -1;
 
 export interface StoreStats {
   rows: number;

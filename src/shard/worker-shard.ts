@@ -25,9 +25,10 @@ export class WorkerShard implements Shard {
   private keepAlive: ReturnType<typeof setInterval> | null = null;
 
   /** `pool` receives the buffers of ingested batches back from the worker. */
-  constructor(index: number, memCapBytes?: number, pool?: BufferPool) {
+  /** `votes`: the vote board of split batches (votes.ts), shared with every worker shard. */
+  constructor(index: number, memCapBytes?: number, pool?: BufferPool, votes?: SharedArrayBuffer) {
     // The compiled module goes along (shared, not copied): see adoptCompiledModule.
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes, module: compiledModule() } });
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes, module: compiledModule(), votes } });
     this.worker.on('message', (m: { seq: number; ok: boolean; value?: unknown; kind?: CairnErrorKind; message?: string; back?: ArrayBuffer[] }) => {
       if (pool && m.back) for (const b of m.back) pool.give(b);
       const p = this.pending.get(m.seq);

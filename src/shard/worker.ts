@@ -2,8 +2,8 @@
  * Worker-thread entry: runs one ShardHost and answers requests in order. Errors travel back as
  * { kind, message } and become CairnError again on the caller's side.
  *
- * A batch split over several worker shards arrives in two phases (`hold`, then commit or abort;
- * see `held` below), so that it applies on every shard or on none.
+ * A batch split over several worker shards applies on every shard or on none: each slice comes with
+ * `hold`, and the shards vote on it in shared memory before applying it (votes.ts).
  *
  * Buffers move rather than copy in both directions: an ingest's batch buffers go back with the
  * answer (`back`) once copied into Wasm memory, for the caller's pool to reuse, and the answer's
@@ -15,73 +15,47 @@ import { ShardHost } from './host.js';
 import { CairnError } from '../errors.js';
 import type { ShardRequest } from './protocol.js';
 import { batchBuffers, batchKeyBytes } from './buffers.js';
+import { voteAndWait } from './votes.js';
+import { REFUSED_ELSEWHERE, REFUSED_HERE } from './protocol.js';
 import { adoptCompiledModule } from '../../bindings/module.js';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
-const data = workerData as { memCapBytes?: number; module?: WebAssembly.Module } | undefined;
+const data = workerData as { memCapBytes?: number; module?: WebAssembly.Module; votes?: SharedArrayBuffer } | undefined;
+const votes = data?.votes instanceof SharedArrayBuffer ? data.votes : null;
 if (data?.module instanceof WebAssembly.Module) adoptCompiledModule(data.module);
 const host = new ShardHost(data?.memCapBytes);
 
 interface Message { seq: number; req: ShardRequest }
 
-/**
- * A batch checked and held by the first phase of a split ingest ('ingest' with `hold`): until
- * 'commit' or 'abort' arrives, every other request waits in `deferred`, so nothing can change the
- * state between the check and the apply, and requests still run in the order they were posted.
- */
-let held: (Message & { req: { op: 'ingest' } }) | null = null;
-const deferred: Message[] = [];
-
 port.on('message', (msg: Message) => {
-  if (held !== null && msg.req.op !== 'commit' && msg.req.op !== 'abort') {
-    deferred.push(msg);
-    return;
-  }
-  handle(msg);
-  while (held === null && deferred.length > 0) handle(deferred.shift()!);
-});
-
-function handle(msg: Message): void {
   const req = msg.req;
   if (req.op === 'crash') {
     // Test hook: die the way a crashed worker does, without answering.
     process.exit(70);
   }
+  const back = req.op === 'ingest' ? batchBuffers(req.batch) : [];
   if (req.op === 'ingest' && req.hold) {
-    const back = batchBuffers(req.batch);
-    let fits: boolean;
+    // A slice of a split batch: check it, vote, wait for the other shards' votes (blocking: nothing
+    // else may run in between), then apply it or drop it. The answer is the accepted events, or
+    // REFUSED_HERE / REFUSED_ELSEWHERE.
+    const { slot, txn } = req.hold;
+    let fits = false;
+    let error: unknown = null;
     try {
       fits = host.handle({ op: 'fits', id: req.id, n: req.batch.n, keyBytes: batchKeyBytes(req.batch) }) as boolean;
     } catch (e) {
-      fail(msg.seq, e, back);
-      return;
+      error = e;
     }
-    if (fits) {
-      held = { seq: msg.seq, req };
-      port.postMessage({ seq: msg.seq, ok: true, value: true });
-    } else {
-      port.postMessage({ seq: msg.seq, ok: true, value: false, back }, back);
-    }
+    if (!votes) error ??= new CairnError('internal', 'shard: a split ingest without a vote board');
+    const decision = votes ? voteAndWait(votes, slot, txn, fits && error === null) : 'abort';
+    if (error !== null) fail(msg.seq, error, back);
+    else if (decision === 'abort') port.postMessage({ seq: msg.seq, ok: true, value: fits ? REFUSED_ELSEWHERE : REFUSED_HERE, back }, back);
+    else answer(msg.seq, { ...req, hold: undefined }, back);
     return;
   }
-  if (req.op === 'commit' || req.op === 'abort') {
-    const h = held;
-    held = null;
-    if (h === null) {
-      fail(msg.seq, new CairnError('internal', `shard: '${req.op}' without a held batch`), []);
-      return;
-    }
-    const back = batchBuffers(h.req.batch);
-    if (req.op === 'abort') {
-      port.postMessage({ seq: msg.seq, ok: true, value: null, back }, back);
-      return;
-    }
-    answer(msg.seq, { ...h.req, hold: false }, back);
-    return;
-  }
-  answer(msg.seq, req, req.op === 'ingest' ? batchBuffers(req.batch) : []);
-}
+  answer(msg.seq, req, back);
+});
 
 /** Runs a request and posts its answer, with `back` (buffers the caller gave up) going home. */
 function answer(seq: number, req: ShardRequest, back: ArrayBuffer[]): void {
