@@ -5,10 +5,11 @@
 // call, must give exactly the reference models' output (the models apply the calls in call order).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StateBackend } from '../../src/index.js';
+import { StateBackend, hashKey } from '../../src/index.js';
 import { WindowModel } from '../oracle/window-model.js';
 import { Rng } from '../oracle/gen.js';
 import { rowsOf } from '../helpers.js';
+import { TXN_SLOTS } from '../../src/shard/votes.js';
 
 const AGGS = { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' }, l: { fn: 'last', field: 'v' } } as const;
 const WINDOW = { kind: 'tumbling', size: 50 } as const;
@@ -99,6 +100,27 @@ test('a call made right after an awaited rescale comes after the calls made duri
     } finally {
       await b.close();
     }
+  }
+});
+
+test('more split batches in flight than the vote board has slots: held back, then applied in order', async () => {
+  const b = await StateBackend.open({ shards: 2, workers: true, keyGroups: 16 });
+  try {
+    const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' }, l: { fn: 'last', field: 'v' } } });
+    // Keys on both shards (key groups 4, 4, 3 of shard 0 and 8+ of shard 1), so every batch is split.
+    const keys = [1n, 2n, 3n, 8n, 10n, 13n];
+    const shardOf = (k: bigint) => Math.floor(((hashKey(k) % 16) * 2) / 16);
+    assert.equal(keys.map(shardOf), [0, 0, 0, 1, 1, 1]);
+    const calls: Promise<unknown>[] = [];
+    const n = TXN_SLOTS + 100;
+    for (let i = 0; i < n; i++) calls.push(op.ingest({ k: keys, v: keys.map(() => i) }));
+    // Called after all of them, while some still wait for a slot: must see every one applied.
+    const rows = op.toArrow();
+    await Promise.all(calls);
+    const got = rowsOf(await rows, 'k').map((r) => [r['key'], r['n'], r['l']]);
+    assert.equal(got, [...keys].sort((x, y) => (x < y ? -1 : 1)).map((k) => [k, n, n - 1]));
+  } finally {
+    await b.close();
   }
 });
 
