@@ -1,8 +1,9 @@
 // Calls that overlap a rescale or rebalance: every public call takes effect in call order, whether
 // it was made before a rescale, while one runs, or right after one resolved, and rescales called
 // back to back (not awaited) queue instead of overlapping. Random interleavings of ingest,
-// watermark advances, value puts, rescales and rebalances, none of them awaited before the next
-// call, must give exactly the reference models' output (the models apply the calls in call order).
+// watermark advances (tumbling and session windows), value puts, rescales and rebalances, none of
+// them awaited before the next call, must give exactly the reference models' output (the models
+// apply the calls in call order).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StateBackend, hashKey } from '../../src/index.js';
@@ -13,12 +14,15 @@ import { TXN_SLOTS } from '../../src/shard/votes.js';
 
 const AGGS = { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' }, l: { fn: 'last', field: 'v' } } as const;
 const WINDOW = { kind: 'tumbling', size: 50 } as const;
+const SESSION = { kind: 'session', gap: 30 } as const;
 const LATENESS = 20;
 
 async function interleaved(seed: number, workers: boolean): Promise<void> {
   const rng = new Rng(seed);
   const b = await StateBackend.open({ shards: 2, workers, keyGroups: 32 });
   const op = b.aggregate('w', { key: { field: 'k', type: 'utf8' }, time: 't', window: WINDOW, aggregates: AGGS, allowedLateness: LATENESS });
+  const so = b.aggregate('s', { key: { field: 'k', type: 'utf8' }, time: 't', window: SESSION, aggregates: AGGS, allowedLateness: LATENESS });
+  const smodel = new WindowModel({ keyType: 'utf8', window: SESSION, allowedLateness: LATENESS, aggregates: AGGS as never });
   const kv = b.values('kv', { key: { type: 'int64' } });
   const model = new WindowModel({ keyType: 'utf8', window: WINDOW, allowedLateness: LATENESS, aggregates: AGGS as never });
   const values = new Map<bigint, number>();
@@ -36,8 +40,10 @@ async function interleaved(seed: number, workers: boolean): Promise<void> {
         const rows = [];
         for (let i = 0; i < n; i++) rows.push({ key: `u${rng.int(0, 299)}`, time: t + rng.int(0, 29) - 15, v: rng.int(0, 999) });
         t += n;
-        pending.push(op.ingest({ k: rows.map((r) => r.key), t: rows.map((r) => r.time), v: rows.map((r) => r.v) }));
+        const cols = { k: rows.map((r) => r.key), t: rows.map((r) => r.time), v: rows.map((r) => r.v) };
+        pending.push(op.ingest(cols), so.ingest(cols));
         model.ingest(rows.map((r) => ({ key: r.key, time: r.time, values: { v: r.v } })));
+        smodel.ingest(rows.map((r) => ({ key: r.key, time: r.time, values: { v: r.v } })));
         const k = BigInt(rng.int(0, 99));
         pending.push(kv.put(k, new Uint8Array([step])));
         values.set(k, step);
@@ -45,6 +51,8 @@ async function interleaved(seed: number, workers: boolean): Promise<void> {
         const w = t - 25;
         fired.push(op.advanceWatermark(w).then((table) => rowsOf(table, 'k')));
         expected.push(model.advanceWatermark(w));
+        fired.push(so.advanceWatermark(w).then((table) => rowsOf(table, 'k')));
+        expected.push(smodel.advanceWatermark(w));
       } else if (c < 9) {
         // Two rescales called back to back, calls made while they run, then a call made only
         // once the second resolved: it must still come after the calls made before it.
@@ -68,6 +76,8 @@ async function interleaved(seed: number, workers: boolean): Promise<void> {
     assert.equal(await Promise.all(fired), expected, 'fired windows, call by call');
     const final = t + 1000;
     assert.equal(rowsOf(await op.advanceWatermark(final), 'k'), model.advanceWatermark(final), 'final flush');
+    assert.equal(rowsOf(await so.advanceWatermark(final), 'k'), smodel.advanceWatermark(final), 'final flush of sessions');
+    assert.is(await so.lateEvents(), smodel.lateEvents, 'late events of sessions');
     assert.is(await op.lateEvents(), model.lateEvents, 'late events');
     for (let k = 0n; k < 100n; k++) {
       const got = await kv.get(k);
