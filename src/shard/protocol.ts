@@ -31,7 +31,8 @@ export type ShardRequest =
   | { op: 'setState'; id: number; watermark: bigint; lateEvents: bigint }
   | { op: 'stats'; id: number; keyGroups: number }
   | { op: 'memory' }
-  | { op: 'crash' };
+  /** Test hook: a worker dies without answering, by exiting or by an uncaught exception. */
+  | { op: 'crash'; how?: 'exit' | 'throw' };
 
 /** Answers of a held slice that was dropped: this shard's cap refused it, or another shard's. */
 export const REFUSED_HERE = -2;

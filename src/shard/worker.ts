@@ -32,6 +32,12 @@ port.on('message', (msg: Message) => {
   const req = msg.req;
   if (req.op === 'crash') {
     // Test hook: die the way a crashed worker does, without answering.
+    if (req.how === 'throw') {
+      setTimeout(() => {
+        throw new Error('shard worker: uncaught exception (test hook)');
+      }, 0);
+      return;
+    }
     process.exit(70);
   }
   const back = req.op === 'ingest' ? batchBuffers(req.batch) : [];

@@ -67,6 +67,11 @@ async function interleaved(seed: number, workers: boolean): Promise<void> {
         const w = t - 25;
         fired.push(op.advanceWatermark(w).then((table) => rowsOf(table, 'k')));
         expected.push(model.advanceWatermark(w));
+        // The open windows and sessions, as of this call (it is applied in call order).
+        fired.push(op.toArrow().then((table) => rowsOf(table, 'k')));
+        expected.push(model.state());
+        fired.push(so.toArrow().then((table) => rowsOf(table, 'k')));
+        expected.push(smodel.state());
       } else {
         pending.push(b.rebalance());
       }

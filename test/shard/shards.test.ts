@@ -70,6 +70,35 @@ test('a dead worker is a CairnError on the next call, never a hang', async () =>
   await b.close();
 });
 
+test('a worker that throws is a CairnError on the next call, never a hang; a refused request leaves the shard usable', async () => {
+  const b = await StateBackend.open({ shards: 2, workers: true });
+  try {
+    const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+    await op.ingest({ k: [1, 2, 3, 4] });
+    // A request the shard refuses comes back as its CairnError; the shard goes on.
+    let refused: unknown;
+    await b.manager.call(0, { op: 'get', id: 999, key: { type: 'int64', value: 1n } }).catch((e: unknown) => { refused = e; });
+    assert.instance(refused, CairnError);
+    assert.is((refused as CairnError).kind, 'internal');
+    assert.match((refused as Error).message, /no operator 999/);
+    await op.ingest({ k: [1, 2, 3, 4] });
+    assert.equal(await op.get(1), { n: 2 });
+    // An uncaught exception on a worker's thread kills it: the next call fails, and does not hang.
+    await b.manager.call(1, { op: 'crash', how: 'throw' }).catch(() => undefined);
+    let err: unknown;
+    try {
+      await op.ingest({ k: [1, 2, 3, 4, 5, 6, 7, 8] });
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, CairnError);
+    assert.is((err as CairnError).kind, 'unavailable');
+    assert.match((err as Error).message, /worker/);
+  } finally {
+    await b.close();
+  }
+});
+
 test('rebalance evens out a skewed assignment and keeps every row', async () => {
   const b = await StateBackend.open({ shards: 4, keyGroups: 32 });
   const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
