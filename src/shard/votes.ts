@@ -10,6 +10,8 @@
  * slices, and frees it once every involved shard has answered. A shard that died cannot vote: the manager then
  * sets the slot's abort flag, so the others stop waiting and drop their slices.
  */
+import { CairnError } from '../errors.js';
+
 export const TXN_SLOTS = 256;
 const FIELDS = 5;
 const F_TXN = 0;
@@ -46,7 +48,7 @@ export class VoteBoard {
   /** A slot for a new transaction with `voters` shards; there must be a free one (see `full`). */
   open(voters: number): { slot: number; txn: number } {
     const slot = this.free.pop();
-    if (slot === undefined) throw new Error('vote board: no free slot');
+    if (slot === undefined) throw new CairnError('internal', 'vote board: no free slot');
     const txn = this.next++ & 0x7fffffff;
     const o = slot * FIELDS;
     Atomics.store(this.a, o + F_VOTERS, voters);
@@ -79,7 +81,9 @@ export class VoteBoard {
 export function voteAndWait(buffer: SharedArrayBuffer, slot: number, txn: number, yes: boolean): Decision {
   const a = new Int32Array(buffer);
   const o = slot * FIELDS;
-  if (Atomics.load(a, o + F_TXN) !== txn) throw new Error(`vote board: slot ${slot} holds transaction ${Atomics.load(a, o + F_TXN)}, expected ${txn}`);
+  if (Atomics.load(a, o + F_TXN) !== txn) {
+    throw new CairnError('internal', `vote board: slot ${slot} holds transaction ${Atomics.load(a, o + F_TXN)}, expected ${txn}`);
+  }
   Atomics.add(a, o + (yes ? F_YES : F_NO), 1);
   Atomics.add(a, o + F_GEN, 1);
   Atomics.notify(a, o + F_GEN);

@@ -15,7 +15,7 @@ import { ShardHost } from './host.js';
 import { CairnError } from '../errors.js';
 import type { ShardRequest } from './protocol.js';
 import { batchBuffers, batchKeyBytes } from './buffers.js';
-import { voteAndWait } from './votes.js';
+import { voteAndWait, type Decision } from './votes.js';
 import { REFUSED_ELSEWHERE, REFUSED_HERE } from './protocol.js';
 import { adoptCompiledModule } from '../../bindings/module.js';
 
@@ -54,7 +54,13 @@ port.on('message', (msg: Message) => {
       error = e;
     }
     if (!votes) error ??= new CairnError('internal', 'shard: a split ingest without a vote board');
-    const decision = votes ? voteAndWait(votes, slot, txn, fits && error === null) : 'abort';
+    let decision: Decision = 'abort';
+    try {
+      if (votes) decision = voteAndWait(votes, slot, txn, fits && error === null);
+    } catch (e) {
+      // Not voted: the manager sees this call fail and aborts the slot for the other shards.
+      error ??= e;
+    }
     if (error !== null) fail(msg.seq, error, back);
     else if (decision === 'abort') port.postMessage({ seq: msg.seq, ok: true, value: fits ? REFUSED_ELSEWHERE : REFUSED_HERE, back }, back);
     else answer(msg.seq, { ...req, hold: undefined }, back);
