@@ -430,11 +430,11 @@ function removeSessionAny(s: Store, r: i32): void { removeSession(s, r); }
 
 // ---- metrics -----------------------------------------------------------------------------------
 
-/** Writes per key group row counts (u32[keyGroups]) to `outPtr`. */
 /**
  * Per key group: live rows (u32 at outRows) and the state bytes they hold (f64 at outBytes): each
- * row's record and chain links, its share of the index (slots over live rows), and its own key and
- * value bytes. Spare capacity (rows and slots not in use, arena slack) is not attributed.
+ * row's record and chain links, its share of the whole index (every slot, used or not, over the
+ * live rows), and its own key and value bytes. Row capacity not in use and arena slack are not
+ * attributed.
  */
 export function keyGroupStats(h: i32, keyGroups: i32, outRows: usize, outBytes: usize): i32 {
   const s = get(h);

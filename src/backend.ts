@@ -81,7 +81,10 @@ export interface KeyGroupMetrics {
   /** Events routed to it (counted while there are two or more shards; see ShardMetrics.events). */
   events: number;
   rows: number;
-  /** State bytes its rows hold over all operators: records, their share of the index, key and value bytes. */
+  /**
+   * State bytes its rows hold over all operators: records and chain links, their share of the
+   * whole index (every slot over the live rows), key and value bytes.
+   */
   stateBytes: number;
 }
 
@@ -302,14 +305,24 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     await this.manager.rescale(n);
   }
 
-  /** Moves key groups so shard loads even out; returns the new assignment (key group -> shard). */
+  /**
+   * Moves key groups so shard loads even out; returns the new assignment (key group -> shard). The
+   * loads are events routed per key group, or rows when no events were routed, as of this call:
+   * it takes its place in call order like every other call.
+   */
   async rebalance(): Promise<Uint8Array> {
     this.assertOpen();
-    const m = await this.metrics();
-    const load = new Float64Array(this.keyGroups);
-    const useEvents = m.keyGroups.some((k) => k.events > 0);
-    for (const k of m.keyGroups) load[k.keyGroup] = useEvents ? k.events : k.rows;
-    return this.manager.rebalance(load);
+    const m = this.manager;
+    const ops = [...this.operators.values()];
+    return m.rebalance(async () => {
+      if (m.kgEvents.some((x) => x > 0)) return Float64Array.from(m.kgEvents);
+      const rows = new Float64Array(m.keyGroups);
+      for (const o of ops) {
+        const st = await m.broadcast<StoreStats>({ op: 'stats', id: o.op.id, keyGroups: m.keyGroups });
+        for (const s of st) s.keyGroupRows.forEach((r, kg) => (rows[kg]! += r));
+      }
+      return rows;
+    });
   }
 
   async metrics(): Promise<Metrics> {

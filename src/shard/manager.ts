@@ -2,11 +2,12 @@
  * The shard manager: owns the shards (in-process or worker threads), the key-group assignment and
  * routing, and moves key groups when rescaling or rebalancing.
  *
- * Ordering: every public operation posts its shard requests synchronously when it is called, and
- * each shard applies requests in the order received. So an operation observes exactly the
- * operations called before it; a checkpoint's capture is a consistent cut at one batch boundary.
- * Rescaling raises a barrier: it waits for operations in flight, moves key groups, and operations
- * called meanwhile wait for it before posting.
+ * Ordering: every public operation posts its shard requests synchronously, in call order: when it
+ * is called, or, if it had to wait (a barrier up, or every slot of the vote board taken), when it
+ * leaves the queue, before anything called after it. Each shard applies requests in the order
+ * received. So an operation observes exactly the operations called before it; a checkpoint's
+ * capture is a consistent cut at one batch boundary. Rescaling and rebalancing raise a barrier:
+ * they wait for operations in flight, move key groups, and operations called meanwhile queue.
  */
 import type { EncodedBatch, EncodedKey, StoreConfig } from '../../bindings/types.js';
 import { MODE_EXTRACT } from '../../bindings/exports.js';
@@ -88,10 +89,10 @@ export class ShardManager {
   }
 
   /**
-   * Runs `fn` once no barrier is up, in call order; `fn` must post its requests synchronously.
-   * Calls made while a barrier is up (or while earlier calls still wait for one) queue here and
-   * are entered in call order, synchronously one after the other, when it falls: so a call made
-   * after another, even one made only after a rescale resolved, never posts before it.
+   * Runs `fn` once no barrier is up and the vote board has a free slot, in call order; `fn` must
+   * post its requests synchronously. Calls made meanwhile (or while earlier calls still wait) queue
+   * here and are entered in call order, synchronously one after the other, when the way is clear:
+   * so a call made after another, even one made only after a rescale resolved, never posts before it.
    */
   gate<T>(fn: () => Promise<T>): Promise<T> {
     if (this.barrier !== null || this.queue.length > 0 || this.boardFull()) {
@@ -181,33 +182,46 @@ export class ShardManager {
       // A worker would structured-clone each column's whole underlying buffer (a subarray view of a
       // large file buffer costs the whole file): compact each column once and transfer it instead.
       const own = compactBatch(batch, this.router.pool);
-      return this.call<number>(0, { op: 'ingest', id, batch: own, seqBase }, batchBuffers(own));
+      return this.call<number>(0, { op: 'ingest', id, batch: own, seqBase }, batchBuffers(own)).catch((e: unknown) => {
+        this.singleShardEvents -= batch.n; // refused: not ingested after all
+        throw e;
+      });
     }
     const kgBatch = new Float64Array(this.keyGroups);
     const slices = this.router.split(batch, this.keyGroups, this.assign, this.shards.length, kgBatch);
     const involved: number[] = [];
     slices.forEach((b, s) => { if (b) involved.push(s); });
-    // A batch applies on every shard or on none. In-process shards are asked synchronously whether
-    // their slices fit under the memory cap, before any applies its slice.
-    if (!this.workers && involved.length > 1) {
-      for (const s of involved) {
-        const b = slices[s]!;
-        if (!(this.shards[s] as LocalShard).callNow<boolean>({ op: 'fits', id, n: b.n, keyBytes: batchKeyBytes(b) })) {
-          for (const t of involved) batchBuffers(slices[t]!).forEach((buf) => this.router.pool.give(buf));
-          throw capReached(s);
+    if (!this.workers) {
+      // A batch applies on every shard or on none: in-process shards are asked synchronously whether
+      // their slices fit under the memory cap before any applies its slice, and then apply them now
+      // (so a refusal throws here, before the caller's arrival sequence moves).
+      if (involved.length > 1) {
+        for (const s of involved) {
+          const b = slices[s]!;
+          if (!(this.shards[s] as LocalShard).callNow<boolean>({ op: 'fits', id, n: b.n, keyBytes: batchKeyBytes(b) })) {
+            for (const t of involved) batchBuffers(slices[t]!).forEach((buf) => this.router.pool.give(buf));
+            throw capReached(s);
+          }
         }
       }
+      let accepted = 0;
+      for (const s of involved) {
+        const b = slices[s]!;
+        accepted += (this.shards[s] as LocalShard).callNow<number>({ op: 'ingest', id, batch: b, seqBase }, batchBuffers(b));
+      }
+      this.countEvents(kgBatch, 1);
+      return Promise.resolve(accepted);
     }
     this.countEvents(kgBatch, 1);
-    if (this.workers && involved.length > 1) {
-      return this.ingestSplit(id, slices, involved, seqBase).catch((e: unknown) => {
-        this.countEvents(kgBatch, -1); // refused whole: not routed after all
-        throw e;
-      });
-    }
-    // The slices are fresh arrays owned here: a worker shard takes them without a copy.
-    const calls = involved.map((s) => this.call<number>(s, { op: 'ingest', id, batch: slices[s]!, seqBase }, batchBuffers(slices[s]!)));
-    return Promise.all(calls).then((r) => r.reduce((a, x) => a + x, 0));
+    const applied = involved.length > 1
+      ? this.ingestSplit(id, slices, involved, seqBase)
+      // One shard's slice: it applies whole or not at all on its own. The slices are fresh arrays
+      // owned here: a worker shard takes them without a copy.
+      : this.call<number>(involved[0]!, { op: 'ingest', id, batch: slices[involved[0]!]!, seqBase }, batchBuffers(slices[involved[0]!]!));
+    return applied.catch((e: unknown) => {
+      this.countEvents(kgBatch, -1); // refused whole: not routed after all
+      throw e;
+    });
   }
 
   /**
@@ -260,42 +274,50 @@ export class ShardManager {
   /** Moves to `n` shards with the default contiguous assignment. */
   rescale(n: number): Promise<void> {
     checkShardCount(n, this.keyGroups);
-    return this.reassign(contiguousAssignment(this.keyGroups, n), n);
+    return this.reassign(() => ({ next: contiguousAssignment(this.keyGroups, n), n })).then(() => undefined);
   }
 
   /**
-   * Moves key groups so that the shards' event loads even out (longest-processing-time greedy over
-   * key groups by routed events, falling back to rows). The assignment need not stay contiguous.
+   * Moves key groups so that the shards' loads even out (longest-processing-time greedy over key
+   * groups by `kgLoad`). The assignment need not stay contiguous. `kgLoad` runs inside the barrier,
+   * once the calls made before this one have applied, so it sees their effects and nothing later;
+   * it must ask the shards directly (`broadcast`), not through `gate`.
    */
-  async rebalance(kgLoad: Float64Array): Promise<Uint8Array> {
-    const n = this.shards.length;
-    const order = Array.from({ length: this.keyGroups }, (_, kg) => kg).sort((a, b) => kgLoad[b]! - kgLoad[a]! || a - b);
-    const load = new Float64Array(n);
-    const next = new Uint8Array(this.keyGroups);
-    for (const kg of order) {
-      let best = 0;
-      for (let s = 1; s < n; s++) if (load[s]! < load[best]!) best = s;
-      next[kg] = best;
-      load[best]! += kgLoad[kg]!;
-    }
-    await this.reassign(next, n);
-    return next;
+  rebalance(kgLoad: () => Promise<Float64Array>): Promise<Uint8Array> {
+    return this.reassign(async () => {
+      const loads = await kgLoad();
+      const n = this.shards.length;
+      const order = Array.from({ length: this.keyGroups }, (_, kg) => kg).sort((a, b) => loads[b]! - loads[a]! || a - b);
+      const load = new Float64Array(n);
+      const next = new Uint8Array(this.keyGroups);
+      for (const kg of order) {
+        let best = 0;
+        for (let s = 1; s < n; s++) if (load[s]! < load[best]!) best = s;
+        next[kg] = best;
+        load[best]! += loads[kg]!;
+      }
+      return { next, n };
+    });
   }
 
   /**
-   * Moves key groups to the assignment `next` over `n` shards. Ordered like every other call (it
-   * waits behind a barrier already up, so rescales never overlap); it raises its own barrier, waits
-   * for the calls posted before it, and lowers the barrier when done.
+   * Moves key groups to the assignment that `target` gives (computed once the calls before this
+   * one have applied). Ordered like every other call (it waits behind a barrier already up, so
+   * moves never overlap); it raises its own barrier, waits for the calls posted before it, and
+   * lowers the barrier when done. Resolves to the new assignment.
    */
-  private reassign(next: Uint8Array, n: number): Promise<void> {
-    return this.gate(() => this.reassignNow(next, n));
+  private reassign(target: () => { next: Uint8Array; n: number } | Promise<{ next: Uint8Array; n: number }>): Promise<Uint8Array> {
+    return this.gate(() => this.reassignNow(target));
   }
 
-  private reassignNow(next: Uint8Array, n: number): Promise<void> {
+  private reassignNow(target: () => { next: Uint8Array; n: number } | Promise<{ next: Uint8Array; n: number }>): Promise<Uint8Array> {
     // The calls posted before this one (this call itself is not yet in the set).
     const before = [...this.inflight];
-    const run = async () => {
+    const run = async (): Promise<Uint8Array> => {
       await Promise.allSettled(before);
+      // Nothing has moved if this fails: the backend stays as it was.
+      const { next, n } = await target();
+      checkShardCount(n, this.keyGroups);
       const old = this.assign;
       const oldN = this.shards.length;
       try {
@@ -342,6 +364,7 @@ export class ShardManager {
         for (const op of this.ops.values()) await this.broadcast({ op: 'forceFull', id: op.id });
         this.assign = next;
         this.epoch++;
+        return next;
       } catch (e) {
         this.failure = new CairnError('internal', 'rescale failed part-way; this backend must be restored from a checkpoint', { cause: e });
         throw this.failure;

@@ -10,7 +10,8 @@ export type ShardRequest =
   /**
    * With `hold`, a slice of a batch split over several worker shards: the shard votes on whether it
    * fits under its memory cap in transaction `txn` of the vote board's `slot`, and applies it only
-   * if every involved shard voted yes (votes.ts); else it answers REFUSED_HERE or REFUSED_ELSEWHERE.
+   * if every involved shard voted yes (votes.ts); else it answers REFUSED_HERE or REFUSED_ELSEWHERE
+   * (or fails with a CairnError when it could not vote: the manager then aborts the slot).
    */
   | { op: 'ingest'; id: number; batch: EncodedBatch; seqBase: bigint; hold?: { slot: number; txn: number } }
   | { op: 'fits'; id: number; n: number; keyBytes: number }

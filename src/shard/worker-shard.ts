@@ -24,8 +24,10 @@ export class WorkerShard implements Shard {
    */
   private keepAlive: ReturnType<typeof setInterval> | null = null;
 
-  /** `pool` receives the buffers of ingested batches back from the worker. */
-  /** `votes`: the vote board of split batches (votes.ts), shared with every worker shard. */
+  /**
+   * `pool` receives the buffers of ingested batches back from the worker; `votes` is the vote board
+   * of split batches (votes.ts), shared with every worker shard.
+   */
   constructor(index: number, memCapBytes?: number, pool?: BufferPool, votes?: SharedArrayBuffer) {
     // The compiled module goes along (shared, not copied): see adoptCompiledModule.
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes, module: compiledModule(), votes } });

@@ -54,7 +54,9 @@ export class AggregateOperator {
     return m.gate(async () => {
       const enc = encodeBatch(batch, this.spec);
       if (enc.n === 0) return { events: 0, accepted: 0 };
-      // A refused batch throws here, before the arrival sequence moves (see ShardManager.ingest).
+      // In-process shards refuse a batch here, before the arrival sequence moves (see
+      // ShardManager.ingest); a worker's refusal comes back later, and the sequence then keeps a
+      // gap, which leaves arrival order as it is.
       const applied = m.ingest(this.id, enc, this.seq);
       this.seq += BigInt(enc.n);
       return { events: enc.n, accepted: await applied };

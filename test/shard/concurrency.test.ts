@@ -118,6 +118,27 @@ test('a call made right after an awaited rescale comes after the calls made duri
   }
 });
 
+test('rebalance takes its place in call order: its loads and shard count are those of the calls before it', async () => {
+  for (const workers of [false, true]) {
+    const b = await StateBackend.open({ shards: 2, keyGroups: 16, workers });
+    try {
+      const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+      await op.ingest({ k: Array.from({ length: 1000 }, (_, i) => BigInt(i)) });
+      const moved = b.rebalance();
+      const seen = b.metrics(); // called after the rebalance: sees its assignment
+      const assignment = await moved;
+      assert.equal((await seen).keyGroups.map((k) => k.shard), Array.from(assignment), `metrics after rebalance (workers: ${workers})`);
+      const first = b.rebalance();
+      const second = b.rescale(4); // called after: the rebalance must not read 4 shards, nor undo them
+      await Promise.all([first, second]);
+      assert.is((await b.metrics()).shards.length, 4);
+      assert.is(rowsOf(await op.toArrow(), 'k').length, 1000);
+    } finally {
+      await b.close();
+    }
+  }
+});
+
 test('more split batches in flight than the vote board has slots: held back, then applied in order', async () => {
   const b = await StateBackend.open({ shards: 2, workers: true, keyGroups: 16 });
   try {

@@ -175,6 +175,7 @@ test('the memory cap gives a clear error, changes nothing, and the state stays u
       assert.is((e as CairnError).kind, 'unavailable');
       assert.match((e as Error).message, /memory cap/);
       assert.is((await b.metrics()).shards[0]!.rows, before, 'rows changed by a failed batch');
+      assert.is((await b.metrics()).shards[0]!.events, next, 'a failed batch is not counted as events');
       failed = true;
     }
   }
@@ -222,9 +223,13 @@ test('a batch split over shards that hits one shard\'s memory cap is refused on 
       for (let i = 0; i < 400 && !filled; i++) filled = !(await apply(keysFor(0, 20_000)));
       assert.ok(filled, 'shard 0 never reached its cap');
       // A batch with new keys for every shard, too many for shard 0: refused on all of them.
-      const rowsBefore = (await b.metrics()).shards.map((x) => x.rows);
+      const before = await b.metrics();
       assert.not.ok(await apply([...others, ...keysFor(1, 50), ...keysFor(0, 20_000)]), 'the mixed batch was accepted');
-      assert.equal((await b.metrics()).shards.map((x) => x.rows), rowsBefore, `rows per shard after the refused batch (shards ${shards}, workers ${workers})`);
+      // A batch for shard 0 alone is refused too.
+      assert.not.ok(await apply(keysFor(0, 20_000)), 'the batch for shard 0 alone was accepted');
+      const after = await b.metrics();
+      assert.equal(after.shards.map((x) => x.rows), before.shards.map((x) => x.rows), `rows per shard after the refused batches (shards ${shards}, workers ${workers})`);
+      assert.equal(after.keyGroups.map((g) => g.events), before.keyGroups.map((g) => g.events), 'refused batches are not counted as routed events');
       const rows = rowsOf(await op.toArrow(), 'k');
       assert.is(rows.length, model.size);
       for (const r of rows) assert.is(r['n'], model.get(r['key'] as bigint), `count of key ${r['key']}`);
