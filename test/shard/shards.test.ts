@@ -4,7 +4,7 @@
 // CairnError on the next call (never a hang), metrics add up, and rebalance evens out skew.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StateBackend, CairnError } from '../../src/index.js';
+import { StateBackend, CairnError, type AggregateOperator } from '../../src/index.js';
 import { WindowModel } from '../oracle/window-model.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
 import { genEvents, toColumns } from '../oracle/gen.js';
@@ -53,38 +53,14 @@ for (const workers of [false, true]) {
   });
 }
 
-test('a dead worker is a CairnError on the next call, never a hang', async () => {
-  const b = await StateBackend.open({ shards: 2, workers: true });
-  const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
-  await op.ingest({ k: [1, 2, 3, 4] });
-  await b.manager.call(1, { op: 'crash' }).catch(() => undefined);
-  let err: unknown;
-  try {
-    await op.ingest({ k: [1, 2, 3, 4, 5, 6, 7, 8] });
-  } catch (e) {
-    err = e;
-  }
-  assert.instance(err, CairnError);
-  assert.is((err as CairnError).kind, 'unavailable');
-  assert.match((err as Error).message, /worker/);
-  await b.close();
-});
-
-test('a worker that throws is a CairnError on the next call, never a hang; a refused request leaves the shard usable', async () => {
+/** Kills worker shard 1 (`how`), then checks that the next split batch fails with a CairnError, not a hang. */
+async function killAndIngest(how: 'exit' | 'throw', before?: (b: StateBackend, op: AggregateOperator) => Promise<void>): Promise<void> {
   const b = await StateBackend.open({ shards: 2, workers: true });
   try {
     const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
     await op.ingest({ k: [1, 2, 3, 4] });
-    // A request the shard refuses comes back as its CairnError; the shard goes on.
-    let refused: unknown;
-    await b.manager.call(0, { op: 'get', id: 999, key: { type: 'int64', value: 1n } }).catch((e: unknown) => { refused = e; });
-    assert.instance(refused, CairnError);
-    assert.is((refused as CairnError).kind, 'internal');
-    assert.match((refused as Error).message, /no operator 999/);
-    await op.ingest({ k: [1, 2, 3, 4] });
-    assert.equal(await op.get(1), { n: 2 });
-    // An uncaught exception on a worker's thread kills it: the next call fails, and does not hang.
-    await b.manager.call(1, { op: 'crash', how: 'throw' }).catch(() => undefined);
+    await before?.(b, op);
+    await b.manager.call(1, { op: 'crash', how }).catch(() => undefined);
     let err: unknown;
     try {
       await op.ingest({ k: [1, 2, 3, 4, 5, 6, 7, 8] });
@@ -97,6 +73,23 @@ test('a worker that throws is a CairnError on the next call, never a hang; a ref
   } finally {
     await b.close();
   }
+}
+
+test('a dead worker is a CairnError on the next call, never a hang', async () => {
+  await killAndIngest('exit');
+});
+
+test('a worker that throws is a CairnError on the next call, never a hang; a refused request leaves the shard usable', async () => {
+  await killAndIngest('throw', async (b, op) => {
+    // A request the shard refuses comes back as its CairnError; the shard goes on.
+    let refused: unknown;
+    await b.manager.call(0, { op: 'get', id: 999, key: { type: 'int64', value: 1n } }).catch((e: unknown) => { refused = e; });
+    assert.instance(refused, CairnError);
+    assert.is((refused as CairnError).kind, 'internal');
+    assert.match((refused as Error).message, /no operator 999/);
+    await op.ingest({ k: [1, 2, 3, 4] });
+    assert.equal(await op.get(1), { n: 2 });
+  });
 });
 
 test('rebalance evens out a skewed assignment and keeps every row', async () => {
