@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { StateBackend } from '../../src/index.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
-import { genEvents, toColumns, collidingInt64Keys, collidingUtf8Keys, type GenRow } from '../oracle/gen.js';
+import { genEvents, toColumns, collidingInt64Keys, collidingUtf8Keys, Rng, type GenRow } from '../oracle/gen.js';
 import { rowsOf, show } from '../helpers.js';
 import { WasmCore } from '../../bindings/core.js';
 
@@ -84,6 +84,29 @@ test('aggregates match the reference model on random streams', async () => {
     ),
     { numRuns: process.env.CAIRN_STRESS ? 300 : 25 },
   );
+});
+
+test('first and last break ties of event time by arrival: first keeps the earliest, last takes the latest', async () => {
+  // Few distinct times per key, so most events tie; through 1 and 3 shards, in batches and in process
+  // and on workers: the shards must agree with one store on which event of a tie wins.
+  const rng = new Rng(31);
+  const rows = Array.from({ length: 3000 }, () => ({ key: BigInt(rng.int(0, 49)), time: rng.int(0, 3), values: { amount: rng.int(0, 999) } }));
+  const aggs = { first: { fn: 'first', field: 'amount' }, last: { fn: 'last', field: 'amount' }, n: { fn: 'count' } } as const;
+  const model = new AggregateModel({ keyType: 'int64', time: true, aggregates: aggs as never });
+  model.ingest(rows);
+  for (const [shards, workers] of [[1, false], [3, false], [3, true]] as const) {
+    const b = await StateBackend.open({ shards, workers });
+    try {
+      const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, time: 'ts', aggregates: aggs });
+      for (let o = 0; o < rows.length; o += 700) {
+        const part = rows.slice(o, o + 700);
+        await op.ingest({ k: part.map((r) => r.key), ts: part.map((r) => r.time), amount: part.map((r) => r.values.amount) });
+      }
+      assert.equal(rowsOf(await op.toArrow(), 'k'), model.rows(), `shards ${shards}, workers ${workers}`);
+    } finally {
+      await b.close();
+    }
+  }
 });
 
 test('growth through several rehashes keeps every row (200K int64 keys)', async () => {
