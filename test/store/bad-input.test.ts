@@ -189,6 +189,61 @@ test('the memory cap gives a clear error, changes nothing, and the state stays u
   await b.close();
 });
 
+test('the memory cap with utf8 keys and value state: refused calls change nothing, the state stays usable', async () => {
+  const b = await StateBackend.open({ memoryCapBytes: 6 * 1024 * 1024 });
+  try {
+    const op = b.aggregate('t', { key: { field: 'k', type: 'utf8' }, aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' } } });
+    const kv = b.values('kv', { key: { type: 'utf8' } });
+    const keyOf = (i: number) => `key-${i}-${'x'.repeat(i % 40)}`;
+    let next = 0;
+    let refused = false;
+    while (!refused && next < 1_000_000) {
+      const k = Array.from({ length: 4000 }, (_, j) => keyOf(next + j));
+      const before = show(rowsOf(await op.toArrow(), 'k'));
+      try {
+        await op.ingest({ k, v: new Float64Array(k.length).fill(1) });
+        next += k.length;
+      } catch (e) {
+        assert.instance(e, CairnError);
+        assert.is((e as CairnError).kind, 'unavailable');
+        assert.is(show(rowsOf(await op.toArrow(), 'k')), before, 'a refused utf8 batch changed state');
+        refused = true;
+      }
+    }
+    assert.ok(refused, 'cap never reached with utf8 keys');
+    assert.is((await op.toArrow()).numRows, next);
+    // Usable: existing keys update; deletes make room for new and re-inserted keys.
+    await op.ingest({ k: [keyOf(0)], v: [5] });
+    assert.equal(await op.get(keyOf(0)), { n: 2, s: 6 });
+    for (let d = 1; d < 3000; d++) assert.ok(await op.delete(keyOf(d)));
+    await op.ingest({ k: ['brand-new', keyOf(1)], v: [1, 3] });
+    assert.equal(await op.get(keyOf(1)), { n: 1, s: 3 });
+    // Value state at the cap: the refused put leaves no key, and earlier values stay intact.
+    let puts = 0;
+    let vrefused: unknown = null;
+    while (vrefused === null && puts < 100_000) {
+      try {
+        await kv.put(`v${puts}`, new Uint8Array(2000).fill(puts & 255));
+        puts++;
+      } catch (e) {
+        vrefused = e;
+      }
+    }
+    assert.instance(vrefused, CairnError);
+    assert.is((vrefused as CairnError).kind, 'unavailable');
+    assert.is(await kv.get(`v${puts}`), undefined);
+    assert.equal(await kv.get('v1'), new Uint8Array(2000).fill(1));
+    // A bigger overwrite that does not fit leaves the old value.
+    await expectError(kv.put('v1', new Uint8Array(4_000_000)), 'unavailable', /memory cap/);
+    assert.equal(await kv.get('v1'), new Uint8Array(2000).fill(1));
+    assert.ok(await kv.delete('v0'));
+    await kv.put('v0', new Uint8Array(10));
+    assert.equal(await kv.get('v0'), new Uint8Array(10));
+  } finally {
+    await b.close();
+  }
+});
+
 test('a batch split over shards that hits one shard\'s memory cap is refused on every shard', async () => {
   for (const [shards, workers] of [[2, false], [3, false], [2, true]] as const) {
     const keyGroups = 128;
