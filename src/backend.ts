@@ -10,7 +10,7 @@ import type { CheckpointStorage } from './storage/storage.js';
 import { defaultCodec, type Codec } from './codec/codec.js';
 import { contiguousAssignment } from './shard/router.js';
 import { WATERMARK_MIN } from './store/aggregate-operator.js';
-import { ShardManager } from './shard/manager.js';
+import { ShardManager, type OperatorShardState } from './shard/manager.js';
 import type { MemoryStats, StoreStats } from './shard/protocol.js';
 import { AggregateOperator, type OperatorHost } from './store/aggregate-operator.js';
 import { ValueState } from './store/value-state.js';
@@ -225,11 +225,10 @@ export class StateBackend implements OperatorHost, CheckpointSource {
       return existing.op;
     }
     const id = this.nextId++;
-    this.register(id, norm);
-    const state = this.manager.ops.get(id)!;
+    const state = this.newOperatorState(id, norm);
     const op = new AggregateOperator(name, id, norm, this, state);
     this.operators.set(name, { kind: 'aggregate', op });
-    this.restoreOperator(name, id, norm, (seq) => (op.seq = seq));
+    this.register(name, state, (seq) => (op.seq = seq));
     return op;
   }
 
@@ -244,26 +243,27 @@ export class StateBackend implements OperatorHost, CheckpointSource {
       return existing.op;
     }
     const id = this.nextId++;
-    this.register(id, norm);
+    const state = this.newOperatorState(id, norm);
     const op = new ValueState(name, id, norm, this);
     this.operators.set(name, { kind: 'value', op });
-    this.restoreOperator(name, id, norm, () => undefined);
+    this.register(name, state, () => undefined);
     return op;
   }
 
   /**
    * Loads a restored operator's state: every layer's files (base, then deltas) into every shard,
-   * each shard keeping the key groups it owns. Posted synchronously, so it precedes any later call.
+   * each shard keeping the key groups it owns now. Called when the operator's opening leaves the
+   * gate (see register), so it precedes any later call and never meets a rescale half-way.
    */
-  private restoreOperator(name: string, id: number, norm: NormalizedSpec, setSeq: (seq: bigint) => void): void {
+  private restoreOperator(name: string, state: OperatorShardState, setSeq: (seq: bigint) => void): Promise<unknown>[] {
     const p = this.pending.get(name);
-    if (!p) return;
+    if (!p) return [];
     this.pending.delete(name);
     const m = this.manager;
+    const id = state.id;
     const masks = m.shards.map((_, s) => m.assign.map((owner) => (owner === s ? 1 : 0)));
     const late = BigInt(p.entry.lateEvents);
     const watermark = BigInt(p.entry.watermark);
-    const state = m.ops.get(id)!;
     state.watermark = watermark;
     setSeq(BigInt(p.entry.seq));
     const calls: Promise<unknown>[] = [];
@@ -274,9 +274,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
       }
     }
     masks.forEach((_, s) => calls.push(m.call(s, { op: 'setState', id, watermark, lateEvents: s === 0 ? late : 0n })));
-    Promise.all(calls).catch((e) => { this.openFailure = e; });
-    void norm;
-    void WATERMARK_MIN;
+    return calls;
   }
 
   private existing(name: string, norm: NormalizedSpec): Operator | undefined {
@@ -293,10 +291,20 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     return e;
   }
 
-  private register(id: number, norm: NormalizedSpec): void {
+  private newOperatorState(id: number, norm: NormalizedSpec): OperatorShardState {
     if (this.operators.size >= OPERATORS_MAX) throw new CairnError('invalid', `at most ${OPERATORS_MAX} operators`);
-    // Posted now, so it is ordered before anything the caller does with the operator.
-    this.manager.openOperator(id, storeConfigOf(norm)).catch((e) => { this.openFailure = e; });
+    return { id, cfg: storeConfigOf(norm), watermark: WATERMARK_MIN, lateBase: 0n };
+  }
+
+  /**
+   * Opens an operator's store on every shard and, if a restored checkpoint holds it, loads its
+   * state: through the gate, so in call order (before anything the caller does with the operator)
+   * and never while a rescale moves key groups.
+   */
+  private register(name: string, state: OperatorShardState, setSeq: (seq: bigint) => void): void {
+    const m = this.manager;
+    m.gate(() => Promise.all([m.openOperator(state), ...this.restoreOperator(name, state, setSeq)]))
+      .catch((e: unknown) => { this.openFailure = e; });
   }
 
   /** Moves key groups to `n` shards. State is neither lost nor duplicated. */

@@ -102,29 +102,37 @@ export class CheckpointCoordinator {
     this.assignmentSeen = assignmentKey(manager);
   }
 
-  /** Starts a checkpoint now (captures synchronously) and resolves once its manifest is written. */
+  /**
+   * Starts a checkpoint: its capture is posted in call order (through the gate: at once, or when
+   * a rescale queued before it has finished), and that is where it decides what to capture (full
+   * or delta, which operators), so it sees every call made before it and nothing made after.
+   * Resolves once its manifest is written.
+   */
   checkpoint(src: CheckpointSource, meta: unknown): Promise<CheckpointResult> {
     const t0 = performance.now();
     const m = src.manager;
     const id = this.nextId++;
-    if (assignmentKey(m) !== this.assignmentSeen) {
-      this.allFull = true;
-      this.assignmentSeen = assignmentKey(m);
-    }
-    const ops = src.liveOperators();
-    const plan = ops.map((op) => {
-      const chain = this.chains.get(op.name) ?? [];
-      const base = chain[0];
-      const deltaBytes = chain.slice(1).reduce((a, l) => a + l.bytes, 0);
-      const full = this.allFull || !base ||
-        (base.bytes > 0 && deltaBytes > this.maxDeltaRatio * base.bytes);
-      return { op, full };
-    });
-    const incremental = plan.length > 0 && plan.every((p) => !p.full);
     const metaJson = meta === undefined ? null : JSON.parse(JSON.stringify(meta)) as unknown;
-    const pending = src.pendingEntries();
-    // Capture: posted synchronously (through the gate) so the cut is at this call.
+    // Resolves when this checkpoint has read its captures out (or failed): a rescale that comes
+    // after it in call order waits for that before moving key groups (see the gate fn below).
+    let readOut!: () => void;
+    const done = new Promise<void>((resolve) => { readOut = resolve; });
     const captured = m.gate(async () => {
+      m.track(done);
+      if (assignmentKey(m) !== this.assignmentSeen) {
+        this.allFull = true;
+        this.assignmentSeen = assignmentKey(m);
+      }
+      const plan = src.liveOperators().map((op) => {
+        const chain = this.chains.get(op.name) ?? [];
+        const base = chain[0];
+        const deltaBytes = chain.slice(1).reduce((a, l) => a + l.bytes, 0);
+        const full = this.allFull || !base ||
+          (base.bytes > 0 && deltaBytes > this.maxDeltaRatio * base.bytes);
+        return { op, full };
+      });
+      const incremental = plan.length > 0 && plan.every((p) => !p.full);
+      const pending = src.pendingEntries();
       const shardCount = m.shardCount;
       // Each shard serializes its rows and holds the bytes in Wasm memory; they are read out in
       // chunks while writing, so the capture is all that holds up ingest.
@@ -133,9 +141,16 @@ export class CheckpointCoordinator {
           m.call<CaptureInfo>(s, { op: 'capture', id: p.op.id, mode: p.full ? MODE_FULL : MODE_DELTA, keyGroups: m.keyGroups, mask: null }))));
       const lates = plan.map((p) => p.op.lateEvents());
       const states = plan.map((p) => ({ watermark: p.op.watermark, seq: p.op.seq }));
-      const held = await Promise.all(all);
+      const settled = await Promise.allSettled(all);
+      const held = settled.map((r) => (r.status === 'fulfilled' ? r.value : []));
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        // Release what the other operators captured before failing the checkpoint.
+        releaseCaptures(m, plan, held);
+        throw failed.reason;
+      }
       const stallMs = performance.now() - t0;
-      return { held, lates: await Promise.all(lates), states, shards: shardCount, assignment: Array.from(m.assign), stallMs };
+      return { plan, incremental, pending, held, lates: await Promise.all(lates), states, shards: shardCount, assignment: Array.from(m.assign), stallMs };
     });
     const previous = this.tail;
     let previousFailed = false;
@@ -145,8 +160,10 @@ export class CheckpointCoordinator {
         cap = await captured;
       } catch (e) {
         this.allFull = true;
+        readOut();
         throw wrap(e, `checkpoint ${id}: capture failed`);
       }
+      const plan = cap.plan;
       try {
         await completeCaptures(m, plan, cap.held);
         await previous.catch(() => { previousFailed = true; });
@@ -154,20 +171,18 @@ export class CheckpointCoordinator {
           this.allFull = true;
           throw new CairnError('unavailable', `checkpoint ${id}: the previous checkpoint failed, so this one has no valid parent; the next checkpoint will be a full one`);
         }
-        return await this.write(m, id, plan, cap, pending, metaJson, incremental, t0);
+        return await this.write(m, id, plan, cap, cap.pending, metaJson, cap.incremental, t0);
       } catch (e) {
         this.allFull = true;
         throw e instanceof CairnError && e.message.startsWith(`checkpoint ${id}`) ? e : wrap(e, `checkpoint ${id} failed`);
       } finally {
         // Whatever happened, the shards may drop the captured bytes now.
-        cap.held.forEach((perShard, i) => perShard.forEach((c, s) => {
-          m.call(s, { op: 'snapRelease', id: plan[i]!.op.id, token: c.token }).catch(() => undefined);
-        }));
+        releaseCaptures(m, plan, cap.held);
+        readOut();
       }
     })();
     this.tail = run;
-    // A rescale waits for this checkpoint to read its captures out of the shards.
-    return m.track(run);
+    return run;
   }
 
   private async write(
@@ -339,6 +354,13 @@ function wrap(e: unknown, what: string): CairnError {
  * it, an in-process shard runs it at the event loop's next turn or after the next request (see
  * LocalShard). Rows an ingest changes meanwhile were copied before the change.
  */
+/** Lets the shards drop captured bytes (best effort: a shard that is gone has dropped them). */
+function releaseCaptures(m: ShardManager, plan: { op: CheckpointOperator }[], held: CaptureInfo[][]): void {
+  held.forEach((perShard, i) => perShard.forEach((c, s) => {
+    m.call(s, { op: 'snapRelease', id: plan[i]!.op.id, token: c.token }).catch(() => undefined);
+  }));
+}
+
 async function completeCaptures(m: ShardManager, plan: { op: CheckpointOperator }[], held: CaptureInfo[][]): Promise<void> {
   await Promise.all(held.flatMap((perShard, i) => perShard.map(async (c, shard) => {
     let left = c.pending;

@@ -57,6 +57,8 @@ export class ShardManager {
   private readonly inflight = new Set<Promise<unknown>>();
   readonly ops = new Map<number, OperatorShardState>();
   private failure: CairnError | null = null;
+  /** Set by close(): calls still queued then, and any later, fail with `closed`. */
+  private closed = false;
   /** Bumped by every rescale or rebalance: the next checkpoint after a change of epoch is full. */
   epoch = 0;
 
@@ -104,6 +106,7 @@ export class ShardManager {
   }
 
   private enter<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new CairnError('closed', 'the backend is closed'));
     if (this.failure) return Promise.reject(this.failure);
     let p: Promise<T>;
     try {
@@ -157,9 +160,10 @@ export class ShardManager {
     return Promise.all(this.shards.map((s) => s.call<T>(req)));
   }
 
-  async openOperator(id: number, cfg: StoreConfig): Promise<void> {
-    this.ops.set(id, { id, cfg, watermark: -(2n ** 63n), lateBase: 0n });
-    await this.broadcast({ op: 'open', id, cfg });
+  /** Registers an operator and opens its store on every shard (call it through `gate`). */
+  async openOperator(state: OperatorShardState): Promise<void> {
+    this.ops.set(state.id, state);
+    await this.broadcast({ op: 'open', id: state.id, cfg: state.cfg });
   }
 
   /**
@@ -382,8 +386,18 @@ export class ShardManager {
     return this.broadcast<MemoryStats>({ op: 'memory' });
   }
 
+  /**
+   * Stops every shard once every call made before this one has finished, those still queued
+   * (behind a rescale, or for a vote slot) included; calls that reach the manager afterwards fail
+   * with `closed` instead of running on shards that are gone (or starting new ones).
+   */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.inflight]);
+    while (this.inflight.size > 0 || this.queue.length > 0) {
+      if (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      // Nothing in flight: no barrier or vote slot can still hold the queue back.
+      else this.lower();
+    }
+    this.closed = true;
     await Promise.all(this.shards.map((s) => s.close()));
     this.shards = [];
   }
