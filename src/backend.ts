@@ -176,8 +176,13 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     return this.coordinator.checkpoint(this, meta);
   }
 
+  /**
+   * The operators a checkpoint captures: those whose opening has left the gate, that is, those
+   * declared before the checkpoint in call order (an operator declared after it is still queued,
+   * and a restored one then stays among the pending entries).
+   */
   liveOperators(): CheckpointOperator[] {
-    return [...this.operators.values()].map((o) => {
+    return [...this.operators.values()].filter((o) => this.manager.ops.has(o.op.id)).map((o) => {
       const state = this.manager.ops.get(o.op.id)!;
       return {
         name: o.op.name,

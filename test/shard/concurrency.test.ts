@@ -184,6 +184,31 @@ test('checkpoints, close and operator declarations queued behind rescales: no de
   }
 });
 
+test('a checkpoint holds the operators declared before it in call order, not those declared after it', async () => {
+  const spec = { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } } as const;
+  for (const workers of [false, true]) {
+    const storage = new MemoryCheckpointStorage();
+    const b = await StateBackend.open({ shards: 2, workers, keyGroups: 32, checkpoints: { storage } });
+    const x = b.aggregate('x', spec);
+    await x.ingest({ k: [1n, 2n, 3n] });
+    const moving = b.rescale(3);
+    const ckpt = b.checkpoint(); // queued behind the rescale
+    const y = b.aggregate('y', spec); // declared after it: queued behind it
+    const yIngest = y.ingest({ k: [9n] });
+    await moving;
+    await ckpt;
+    await yIngest;
+    await b.close();
+    const r = await StateBackend.restore({ storage, workers });
+    try {
+      assert.is((await r.aggregate('x', spec).toArrow()).numRows, 3, `x in the checkpoint (workers: ${workers})`);
+      assert.is((await r.aggregate('y', spec).toArrow()).numRows, 0, 'y was declared after the checkpoint');
+    } finally {
+      await r.close();
+    }
+  }
+});
+
 test('more split batches in flight than the vote board has slots: held back, then applied in order', async () => {
   const b = await StateBackend.open({ shards: 2, workers: true, keyGroups: 16 });
   try {
