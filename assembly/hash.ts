@@ -35,6 +35,11 @@ const C2: u32 = 0x1b873593;
 }
 
 export function hashBytes(ptr: usize, len: i32): u32 {
+  return hashBytesInline(ptr, len);
+}
+
+/** hashBytes, inlined into a hot loop. */
+@inline export function hashBytesInline(ptr: usize, len: i32): u32 {
   let h: u32 = 0;
   const blocks = len >> 2;
   for (let i = 0; i < blocks; i++) {

@@ -10,7 +10,7 @@ import {
   FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
-import { hashI64, hashBytes, probeHashI64, nsMix, hashWithMix } from './hash';
+import { hashI64, hashBytes, hashBytesInline, probeHashI64, nsMix, hashWithMix } from './hash';
 import { E_MEMORY_CAP } from './errors';
 
 /** Returns the number of accepted events, or E_MEMORY_CAP. */
@@ -43,14 +43,16 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
   gMinPane = i64.MAX_VALUE;
   // Tumbling stores index (key, pane); hopping stores index keys and chain panes (Store.byNs).
   const byNs = s.byNs();
-  const fusable = int64 && s.win == WIN_NONE && fusedPlanOnly(s);
+  const fusable = s.win == WIN_NONE && fusedPlanOnly(s);
   for (let b = 0; b < n; b += BLOCK_EVENTS) {
     const e = min<i32>(b + BLOCK_EVENTS, n);
     // Tables up to a few times L2 take one pass per event (FUSED_MAX_BYTES): the passes below
     // exist to overlap cache misses, and with few to overlap they only add stores and loads of
     // rows and hashes. Checked per block, as a cold batch grows the table.
-    if (fusable && <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride <= FUSED_MAX_BYTES) {
-      accepted += fusedBlockI64(s, b, e, keyPtr, s.trackChanges || s.capActive);
+    if (fusable && <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride + (int64 ? 0 : <usize>s.keyArena.usedBytes) <= FUSED_MAX_BYTES) {
+      accepted += int64
+        ? fusedBlockI64(s, b, e, keyPtr, s.trackChanges || s.capActive)
+        : fusedBlockUtf8(s, b, e, keyPtr, keyBytesPtr, s.trackChanges || s.capActive);
       continue;
     }
     const hasTime = timePtr != 0;
@@ -153,6 +155,16 @@ let gMinPane: i64 = 0;
   let touch: u64 = 0;
   if (large) {
     for (let i = b; i < e; i++) touch ^= load<u64>(slots + <usize>(load<u32>(hashes + (<usize>i << 2)) & mask) * SLOT_BYTES);
+    if (!int64) {
+      // utf8 keys: the key bytes a home slot of the same hash refers to, read the same way, so the
+      // probe's byte comparison hits the cache too (slots are in cache now).
+      const arena = s.keyArena.base;
+      for (let i = b; i < e; i++) {
+        const h = load<u32>(hashes + (<usize>i << 2));
+        const sp = slots + <usize>(h & mask) * SLOT_BYTES;
+        if (<u32>(load<u64>(sp) >>> 32) == h) touch ^= <u64>load<u8>(arena + <usize>(<u32>load<u64>(sp, 8)));
+      }
+    }
   }
   prefetchSink ^= touch;
   // Step 3: probe (and insert).
@@ -289,13 +301,31 @@ function fusedBlockI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i3
   // 44 ms per 2M events.
   if (!track && hasSum && hasMin && hasMax) {
     return volatile
-      ? fusedLoopI64(s, b, e, keyPtr, false, true, true, true, true)
-      : fusedLoopI64(s, b, e, keyPtr, false, true, true, true, false);
+      ? fusedLoop(s, b, e, keyPtr, 0, true, false, true, true, true, true)
+      : fusedLoop(s, b, e, keyPtr, 0, true, false, true, true, true, false);
   }
-  return fusedLoopI64(s, b, e, keyPtr, track, hasSum, hasMin, hasMax, volatile);
+  return fusedLoop(s, b, e, keyPtr, 0, true, track, hasSum, hasMin, hasMax, volatile);
 }
 
-@inline function fusedLoopI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool, hasSum: bool, hasMin: bool, hasMax: bool, volatile: bool): i32 {
+/**
+ * fusedBlockI64 for utf8 keys: per event, the key's hash, one probe comparing the key bytes the
+ * slot refers to (Store.slotKeyEq), then the same updates.
+ */
+function fusedBlockUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize, track: bool): i32 {
+  const hasSum = unchecked(s.fusedSum[0]) != 0;
+  const hasMin = unchecked(s.fusedMin[0]) != 0;
+  const hasMax = unchecked(s.fusedMax[0]) != 0;
+  const volatile = s.extremesVolatile;
+  if (!track && hasSum && hasMin && hasMax) {
+    return volatile
+      ? fusedLoop(s, b, e, keyPtr, keyBytesPtr, false, false, true, true, true, true)
+      : fusedLoop(s, b, e, keyPtr, keyBytesPtr, false, false, true, true, true, false);
+  }
+  return fusedLoop(s, b, e, keyPtr, keyBytesPtr, false, track, hasSum, hasMin, hasMax, volatile);
+}
+
+@inline function fusedLoop(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize, int64: bool, track: bool, hasSum: bool, hasMin: bool, hasMax: bool,
+  volatile: bool): i32 {
   const stride = <usize>s.stride;
   // Offsets inside the row record (column pointers move when the rows grow; offsets do not).
   let rows = s.rows;
@@ -312,38 +342,63 @@ function fusedBlockI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i3
   let slots = s.slots;
   let mask = s.slotMask;
   for (let i = b; i < e; i++) {
-    const k = load<i64>(keyPtr + (<usize>i << 3));
-    const h = probeHashI64(k);
-    // The home slot and the next one are checked without branches (a key equal to k in a used
-    // slot is the row: no windows, so the key alone names it); at load factor <= 0.7 most keys sit
-    // in one of them, so the branch below is well predicted, where a probe loop's exit is not.
-    const pos = h & mask;
-    const sp0 = slots + <usize>pos * SLOT_BYTES;
-    const sp1 = slots + <usize>((pos + 1) & mask) * SLOT_BYTES;
-    const s0 = load<u64>(sp0);
-    const s1 = load<u64>(sp1);
-    const in0 = (s0 != 0) & (load<i64>(sp0, 8) == k);
-    const in1 = (s0 != 0) & (s1 != 0) & (load<i64>(sp1, 8) == k);
-    let row = select<i32>(<i32>(<u32>s0) - 1, select<i32>(<i32>(<u32>s1) - 1, -1, in1), in0);
+    let row: i32 = -1;
     let sp: usize = 0;
-    if (row < 0) {
-      let p = pos;
+    if (int64) {
+      const k = load<i64>(keyPtr + (<usize>i << 3));
+      const h = probeHashI64(k);
+      // The home slot and the next one are checked without branches (a key equal to k in a used
+      // slot is the row: no windows, so the key alone names it); at load factor <= 0.7 most keys sit
+      // in one of them, so the branch below is well predicted, where a probe loop's exit is not.
+      const pos = h & mask;
+      const sp0 = slots + <usize>pos * SLOT_BYTES;
+      const sp1 = slots + <usize>((pos + 1) & mask) * SLOT_BYTES;
+      const s0 = load<u64>(sp0);
+      const s1 = load<u64>(sp1);
+      const in0 = (s0 != 0) & (load<i64>(sp0, 8) == k);
+      const in1 = (s0 != 0) & (s1 != 0) & (load<i64>(sp1, 8) == k);
+      row = select<i32>(<i32>(<u32>s0) - 1, select<i32>(<i32>(<u32>s1) - 1, -1, in1), in0);
+      if (row < 0) {
+        let p = pos;
+        while (true) {
+          sp = slots + <usize>p * SLOT_BYTES;
+          const sl = load<u64>(sp);
+          if (sl == 0) break;
+          if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
+            row = <i32>(<u32>sl) - 1;
+            break;
+          }
+          p = (p + 1) & mask;
+        }
+      }
+      if (row < 0) {
+        row = s.insertAt(sp, h, k, 0, 0, 0);
+        slots = s.slots;
+        mask = s.slotMask;
+        rows = s.rows;
+      }
+    } else {
+      const o = load<u32>(keyPtr + (<usize>i << 2));
+      const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
+      const kp = keyBytesPtr + <usize>o;
+      const h = hashBytesInline(kp, len);
+      let p = h & mask;
       while (true) {
         sp = slots + <usize>p * SLOT_BYTES;
         const sl = load<u64>(sp);
         if (sl == 0) break;
-        if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
+        if (<u32>(sl >>> 32) == h && s.slotKeyEq(sp, kp, len)) {
           row = <i32>(<u32>sl) - 1;
           break;
         }
         p = (p + 1) & mask;
       }
-    }
-    if (row < 0) {
-      row = s.insertAt(sp, h, k, 0, 0, 0);
-      slots = s.slots;
-      mask = s.slotMask;
-      rows = s.rows;
+      if (row < 0) {
+        row = s.insertAt(sp, h, 0, kp, len, 0);
+        slots = s.slots;
+        mask = s.slotMask;
+        rows = s.rows;
+      }
     }
     if (track) s.touch(row);
     const base = rows + <usize>row * stride;
