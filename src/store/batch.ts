@@ -185,39 +185,44 @@ function dictionaryKeys(c: Vector, field: string, n: number, offsets: Uint32Arra
   return i === n ? { type: 'utf8', offsets, bytes } : null;
 }
 
+/** Reused output of encodeStrings (grown on demand; kept only up to SCRATCH_KEEP_BYTES). */
+let stringScratch = new Uint8Array(1 << 16);
+const SCRATCH_KEEP_BYTES = 8 << 20;
+
 /**
  * Encodes string keys to UTF-8 in one pass over their characters: ASCII (the common case) is
  * written byte by byte, anything else goes through TextEncoder for that key. A TextEncoder call
- * per key, or joining the keys first, costs more than the encoding itself.
+ * per key, or joining the keys first, costs more than the encoding itself. The bytes go to a reused
+ * scratch buffer and leave as one exact-size copy: one pass touches each key string once (a first
+ * pass to size the output measured 15% slower), and no output buffer is zero-filled at 3 bytes a
+ * character.
  */
 function encodeStrings(c: ArrayLike<unknown>, field: string, n: number, offsets: Uint32Array): EncodedKeys {
-  let chars = 0;
+  let bytes = stringScratch;
+  let at = 0;
   for (let i = 0; i < n; i++) {
     const s = c[i];
     if (typeof s !== 'string') {
       if (s === null || s === undefined) throw invalid(`batch: key field '${field}' row ${i} is null; keys must not be null`);
       throw invalid(`batch: key field '${field}' row ${i}: expected a string for a utf8 key, found ${typeof s}`);
     }
-    chars += s.length;
-  }
-  const bytes = new Uint8Array(chars * 3);
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    const s = c[i] as string;
-    const start = at;
-    let ascii = true;
-    for (let j = 0; j < s.length; j++) {
-      const ch = s.charCodeAt(j);
-      if (ch >= 0x80) {
-        ascii = false;
-        break;
-      }
-      bytes[at++] = ch;
+    const len = s.length;
+    if (at + len * 3 > bytes.length) {
+      const grown = new Uint8Array(Math.max(bytes.length * 2, at + len * 3));
+      grown.set(bytes.subarray(0, at));
+      bytes = grown;
+      if (grown.length <= SCRATCH_KEEP_BYTES) stringScratch = grown;
     }
-    if (!ascii) at = start + encoder.encodeInto(s, bytes.subarray(start)).written;
+    let j = 0;
+    for (; j < len; j++) {
+      const ch = s.charCodeAt(j);
+      if (ch >= 0x80) break;
+      bytes[at + j] = ch;
+    }
+    at += j < len ? encoder.encodeInto(s, bytes.subarray(at)).written : len;
     offsets[i + 1] = at;
   }
-  return checkKeyLengths({ type: 'utf8', offsets, bytes: bytes.subarray(0, at) }, field, n);
+  return checkKeyLengths({ type: 'utf8', offsets, bytes: bytes.slice(0, at) }, field, n);
 }
 
 function checkKeyLengths(k: EncodedKeys & { type: 'utf8' }, field: string, n: number): EncodedKeys {
