@@ -6,10 +6,15 @@
 // - cairn-core: the same batches already encoded (encodeBatch, timed as its own phase) straight into
 //   WasmCore.ingest, i.e. one copy into Wasm memory plus the Wasm work, without the SDK around it;
 // - typed and map: the baselines over the same batches.
+// - for utf8 keys, the same batches as Arrow Utf8 columns (built beforehand, untimed), the input
+//   a columnar store is meant for: cairn-arrow (the public API on them), typed-bytes (a JS
+//   typed-array table hashing and comparing the keys' UTF-8 bytes in place) and map-arrow (the Map
+//   on a string decoded per row with Vector.get).
 // Every contender runs "cold" (a fresh store: every key is inserted, tables grow and rehash) and then
 // "warm" (the same events again on the same store: every key is already present). Throughput is
 // events per second of the median round; ratios are medians of per-round ratios.
 // Memory per key comes from bench/memory.ts.
+import { Utf8, vectorFromArray, type Vector } from 'apache-arrow';
 import { StateBackend, type AggregateOperator } from '../src/index.js';
 import { WasmCore } from '../bindings/core.js';
 import type { EncodedBatch, StoreConfig } from '../bindings/types.js';
@@ -17,7 +22,7 @@ import { encodeBatch } from '../src/store/batch.js';
 import { normalizeAggregateSpec, storeConfigOf, type AggregateSpec } from '../src/store/spec.js';
 import { benchColumns, type BenchColumns } from './data.js';
 import { MapStore } from './baselines/map-store.js';
-import { TypedTableInt64, TypedTableUtf8 } from './baselines/typed-table.js';
+import { TypedTableBytes, TypedTableInt64, TypedTableUtf8 } from './baselines/typed-table.js';
 import { measureMemory, type MemoryResult } from './memory.js';
 import {
   type BenchReport, type Contender, type Measured, type Target, bestSpeedup, fmtBytes, fmtCount, fmtRate, fmtRatio, fmtRatios, machineInfo, measure,
@@ -64,6 +69,11 @@ export interface Batches {
   values: Float64Array[];
 }
 
+/** String key batches as Arrow Utf8 columns. */
+export function arrowKeys(b: Batches): Vector<Utf8>[] {
+  return b.keys.map((k) => vectorFromArray(k as string[], new Utf8()));
+}
+
 export function cut(cols: BenchColumns): Batches {
   const n = cols.amount.length;
   const out: Batches = { keys: [], values: [] };
@@ -75,16 +85,17 @@ export function cut(cols: BenchColumns): Batches {
   return out;
 }
 
-function cairnContender(s: StoreScenario, b: Batches): Contender {
+function cairnContender(s: StoreScenario, b: Batches, arrow?: Vector<Utf8>[]): Contender {
   let backend: StateBackend | null = null;
   let op: AggregateOperator | null = null;
+  const keys = arrow ?? b.keys;
   const pass = async (): Promise<number> => {
     const t0 = performance.now();
-    for (let i = 0; i < b.keys.length; i++) await op!.ingest({ k: b.keys[i]!, v: b.values[i]! });
+    for (let i = 0; i < keys.length; i++) await op!.ingest({ k: keys[i]!, v: b.values[i]! });
     return performance.now() - t0;
   };
   return {
-    name: 'cairn',
+    name: arrow ? 'cairn-arrow' : 'cairn',
     prepare: async () => {
       backend = await StateBackend.open({ shards: 1 });
       op = backend.aggregate('bench', specFor(s.keyType));
@@ -150,6 +161,57 @@ function typedContender(s: StoreScenario, b: Batches): Contender {
   };
 }
 
+function typedBytesContender(b: Batches, arrow: Vector<Utf8>[]): Contender {
+  let t: TypedTableBytes | null = null;
+  const pass = () => {
+    const t0 = performance.now();
+    for (let i = 0; i < arrow.length; i++) {
+      const d = arrow[i]!.data[0]!;
+      t!.ingest(d.valueOffsets, d.values, b.values[i]!);
+    }
+    return performance.now() - t0;
+  };
+  return {
+    name: 'typed-bytes',
+    prepare: () => {
+      t = new TypedTableBytes();
+    },
+    run: () => ({ cold: pass(), warm: pass() }),
+    cleanup: () => {
+      t = null;
+    },
+  };
+}
+
+function mapArrowContender(b: Batches, arrow: Vector<Utf8>[]): Contender {
+  let m: MapStore | null = null;
+  const pass = () => {
+    const t0 = performance.now();
+    for (let i = 0; i < arrow.length; i++) m!.ingestUtf8Vector(arrow[i]!, b.values[i]!);
+    return performance.now() - t0;
+  };
+  return {
+    name: 'map-arrow',
+    prepare: () => {
+      m = new MapStore();
+    },
+    run: () => ({ cold: pass(), warm: pass() }),
+    cleanup: () => {
+      m = null;
+    },
+  };
+}
+
+/** Every contender of a scenario: the four above, and for utf8 keys the three on Arrow input. */
+function contendersOf(s: StoreScenario, b: Batches): Contender[] {
+  const out = [cairnContender(s, b), coreContender(s, b), typedContender(s, b), mapContender(s, b)];
+  if (s.keyType === 'utf8') {
+    const arrow = arrowKeys(b);
+    out.push(cairnContender(s, b, arrow), typedBytesContender(b, arrow), mapArrowContender(b, arrow));
+  }
+  return out;
+}
+
 function mapContender(s: StoreScenario, b: Batches): Contender {
   let m: MapStore | null = null;
   const pass = () => {
@@ -177,6 +239,8 @@ export interface StoreScenarioResult extends StoreScenario {
   eventsPerSec: Record<string, Record<string, number>>;
   /** Medians of per-round speed-ups, and speed-ups of the best runs ("best"). */
   ratios: Record<'cold' | 'warm', Record<'cairnOverTyped' | 'cairnOverMap' | 'coreOverTyped' | 'coreOverMap', { median: number; best: number }>>;
+  /** utf8 keys on Arrow input: cairn-arrow over typed-bytes and over map-arrow. */
+  arrowRatios?: Record<'cold' | 'warm', Record<'cairnOverTyped' | 'cairnOverMap', { median: number; best: number }>>;
   /**
    * Share of the public-API cold ingest time not spent in WasmCore.ingest (encode, validation,
    * promises), from the best runs of each (the least disturbed by other processes).
@@ -203,10 +267,10 @@ export async function benchStore(o: BenchOptions): Promise<BenchReport> {
     log(`store: ${scenarioLabel(s)}, ${fmtCount(s.events)} events`);
     const cols = benchColumns({ n: s.events, distinct: s.distinct, keyType: s.keyType, seed: 7 });
     const b = cut(cols);
-    const contenders = [cairnContender(s, b), coreContender(s, b), typedContender(s, b), mapContender(s, b)];
+    const contenders = contendersOf(s, b);
     // A short warm-up of every contender first, so no round pays for JIT compilation.
     const warmup = cut(benchColumns({ n: Math.min(s.events, 4 * BATCH_ROWS), distinct: s.distinct, keyType: s.keyType, seed: 8 }));
-    await measure([cairnContender(s, warmup), coreContender(s, warmup), typedContender(s, warmup), mapContender(s, warmup)], { minRounds: 1, maxRounds: 1, budgetMs: 0 });
+    await measure(contendersOf(s, warmup), { minRounds: 1, maxRounds: 1, budgetMs: 0 });
     const m = await measure(contenders, {
       minRounds: o.quick ? 1 : 3,
       maxRounds: o.quick ? 1 : 15,
@@ -261,6 +325,10 @@ function summarize(s: StoreScenario, m: Measured, memory: MemoryResult): StoreSc
     coreOverTyped: ratio('cairn-core', 'typed', phase),
     coreOverMap: ratio('cairn-core', 'map', phase),
   });
+  const arrowRatios = m['cairn-arrow'] ? (phase: string) => ({
+    cairnOverTyped: ratio('cairn-arrow', 'typed-bytes', phase),
+    cairnOverMap: ratio('cairn-arrow', 'map-arrow', phase),
+  }) : null;
   const api = minOf(m['cairn']!['cold']!);
   const core = minOf(m['cairn-core']!['cold']!);
   return {
@@ -268,6 +336,7 @@ function summarize(s: StoreScenario, m: Measured, memory: MemoryResult): StoreSc
     timings,
     eventsPerSec,
     ratios: { cold: ratios('cold'), warm: ratios('warm') },
+    ...(arrowRatios ? { arrowRatios: { cold: arrowRatios('cold'), warm: arrowRatios('warm') } } : {}),
     jsOverheadShareCold: round(Math.max(0, api - core) / api, 3),
     memory,
   };
@@ -284,6 +353,17 @@ function tables(rs: StoreScenarioResult[]): BenchReport['tables'] {
       fmtRatios(r.ratios[phase].cairnOverTyped.median, r.ratios[phase].cairnOverTyped.best),
       fmtRatios(r.ratios[phase].cairnOverMap.median, r.ratios[phase].cairnOverMap.best),
       fmtRatios(r.ratios[phase].coreOverTyped.median, r.ratios[phase].coreOverTyped.best),
+    ])),
+  };
+  const arrowRows = rs.filter((r) => r.arrowRatios);
+  const arrow = {
+    title: 'utf8 keys on Arrow Utf8 input (events/s, median round): cairn-arrow is the public API, typed-bytes a JS typed-array table over the keys\' bytes, map-arrow the Map on Vector.get(i)',
+    columns: ['scenario', 'mode', 'cairn-arrow', 'typed-bytes', 'map-arrow', 'cairn/typed-bytes', 'cairn/map-arrow'],
+    rows: arrowRows.flatMap((r) => (['cold', 'warm'] as const).map((phase) => [
+      scenarioLabel(r), phase,
+      fmtRate(r.eventsPerSec['cairn-arrow']![phase]!), fmtRate(r.eventsPerSec['typed-bytes']![phase]!), fmtRate(r.eventsPerSec['map-arrow']![phase]!),
+      fmtRatios(r.arrowRatios![phase].cairnOverTyped.median, r.arrowRatios![phase].cairnOverTyped.best),
+      fmtRatios(r.arrowRatios![phase].cairnOverMap.median, r.arrowRatios![phase].cairnOverMap.best),
     ])),
   };
   const split = {
@@ -303,7 +383,7 @@ function tables(rs: StoreScenarioResult[]): BenchReport['tables'] {
       fmtRatio(r.memory.cairnBytesPerKey / r.memory.mapHeapBytesPerKey),
     ]),
   };
-  return [throughput, split, memory];
+  return arrowRows.length > 0 ? [throughput, arrow, split, memory] : [throughput, split, memory];
 }
 
 function targets(rs: StoreScenarioResult[]): Target[] {
@@ -312,6 +392,12 @@ function targets(rs: StoreScenarioResult[]): Target[] {
     for (const phase of ['cold', 'warm'] as const) {
       out.push(target(`${scenarioLabel(r)}, ${phase}: cairn >= 1.5x typed`, r.ratios[phase].cairnOverTyped.median, '>=', 1.5));
       out.push(target(`${scenarioLabel(r)}, ${phase}: cairn >= 5x map`, r.ratios[phase].cairnOverMap.median, '>=', 5));
+    }
+    if (r.arrowRatios) {
+      for (const phase of ['cold', 'warm'] as const) {
+        out.push(target(`${scenarioLabel(r)}, Arrow input, ${phase}: cairn >= 1.5x typed-bytes`, r.arrowRatios[phase].cairnOverTyped.median, '>=', 1.5));
+        out.push(target(`${scenarioLabel(r)}, Arrow input, ${phase}: cairn >= 5x map-arrow`, r.arrowRatios[phase].cairnOverMap.median, '>=', 5));
+      }
     }
   }
   for (const r of rs) {

@@ -93,6 +93,25 @@ export class MapStore {
     }
   }
 
+  /**
+   * utf8 keys from an Arrow Utf8 column, the idiomatic way: one string decoded per row (`get(i)`),
+   * then the Map. A null key is an error, as in Cairn.
+   */
+  ingestUtf8Vector(keys: { readonly length: number; get(i: number): string | null }, values: Float64Array): void {
+    checkLengths(keys.length, values.length);
+    const map = this.map;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys.get(i);
+      if (k === null) throw new CairnError('invalid', `expected a key, found null (row ${i})`);
+      let a = map.get(k);
+      if (a === undefined) {
+        a = newAgg();
+        map.set(k, a);
+      }
+      update(a, values[i]);
+    }
+  }
+
   get(key: bigint | string): AggResult | undefined {
     const k = typeof key === 'bigint' && this.int64Keys === 'number' ? Number(key) : key;
     const a = this.map.get(k);

@@ -325,3 +325,156 @@ function result(count: number, sum: number, min: number, max: number): AggResult
   const valued = !(min === Infinity && max === -Infinity);
   return valued ? { count, sum, min, max } : { count, sum: null, min: null, max: null };
 }
+
+/** FNV-1a over bytes [start, end), finished with fmix32. */
+function hashByteRange(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let j = start; j < end; j++) h = Math.imul(h ^ bytes[j]!, 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}
+
+/**
+ * The same table for keys that arrive as UTF-8 bytes, as in an Arrow Utf8 column (offsets into one
+ * byte buffer): what a performance-minded JS developer writes rather than decode a string per row.
+ * Keys are hashed over their bytes (FNV-1a, then fmix32), copied once into a byte arena that grows
+ * by doubling, and compared byte by byte when the full hashes match.
+ */
+export class TypedTableBytes {
+  size = 0;
+  private capacity: number;
+  private readonly loadFactor: number;
+  private growAt: number;
+  private arena = new Uint8Array(1 << 16);
+  private arenaUsed = 0;
+  private keyOff: Int32Array;
+  private keyLen: Int32Array;
+  private hashes: Int32Array;
+  private count: Float64Array;
+  private sum: Float64Array;
+  private min: Float64Array;
+  private max: Float64Array;
+
+  constructor(options: TypedTableOptions = {}) {
+    const { loadFactor, capacity } = checkOptions(options);
+    this.loadFactor = loadFactor;
+    this.capacity = capacity;
+    this.growAt = Math.floor(capacity * loadFactor);
+    this.keyOff = new Int32Array(capacity);
+    this.keyLen = new Int32Array(capacity);
+    this.hashes = new Int32Array(capacity);
+    this.count = new Float64Array(capacity);
+    this.sum = new Float64Array(capacity);
+    this.min = new Float64Array(capacity);
+    this.max = new Float64Array(capacity);
+  }
+
+  /**
+   * Keys are rows [0, values.length) of (offsets, bytes): row i is bytes[offsets[i], offsets[i + 1]).
+   * Arrow may pad the offsets buffer, so it may hold more than values.length + 1 entries.
+   */
+  ingest(offsets: Int32Array, bytes: Uint8Array, values: Float64Array): void {
+    if (offsets.length < values.length + 1) checkLengths(offsets.length - 1, values.length);
+    const n = values.length;
+    let mask = this.capacity - 1;
+    let { keyOff, keyLen, hashes, count, sum, min, max, arena } = this;
+    for (let i = 0; i < n; i++) {
+      const start = offsets[i]!;
+      const end = offsets[i + 1]!;
+      const h = hashByteRange(bytes, start, end);
+      const len = end - start;
+      let slot = h & mask;
+      for (;;) {
+        if (count[slot] === 0) {
+          if (this.size >= this.growAt) {
+            this.grow();
+            mask = this.capacity - 1;
+            ({ keyOff, keyLen, hashes, count, sum, min, max } = this);
+            slot = h & mask;
+            continue;
+          }
+          if (this.arenaUsed + len > arena.length) {
+            const grown = new Uint8Array(Math.max(arena.length * 2, this.arenaUsed + len));
+            grown.set(arena.subarray(0, this.arenaUsed));
+            this.arena = arena = grown;
+          }
+          arena.set(bytes.subarray(start, end), this.arenaUsed);
+          keyOff[slot] = this.arenaUsed;
+          keyLen[slot] = len;
+          this.arenaUsed += len;
+          hashes[slot] = h;
+          sum[slot] = 0;
+          min[slot] = Infinity;
+          max[slot] = -Infinity;
+          this.size++;
+          break;
+        }
+        if (hashes[slot] === h && keyLen[slot] === len) {
+          const o = keyOff[slot]! - start;
+          let j = start;
+          while (j < end && arena[o + j] === bytes[j]) j++;
+          if (j === end) break;
+        }
+        slot = (slot + 1) & mask;
+      }
+      count[slot]++;
+      const v = values[i]!;
+      if (v === v) {
+        sum[slot] += v;
+        if (v < min[slot]!) min[slot] = v;
+        if (v > max[slot]!) max[slot] = v;
+      }
+    }
+  }
+
+  private grow(): void {
+    const capacity = this.capacity * 2;
+    if (capacity > CAPACITY_MAX) throw new CairnError('unavailable', `expected at most ${CAPACITY_MAX} slots, found a need for ${capacity}`);
+    const mask = capacity - 1;
+    const keyOff = new Int32Array(capacity);
+    const keyLen = new Int32Array(capacity);
+    const hashes = new Int32Array(capacity);
+    const count = new Float64Array(capacity);
+    const sum = new Float64Array(capacity);
+    const min = new Float64Array(capacity);
+    const max = new Float64Array(capacity);
+    for (let s = 0; s < this.capacity; s++) {
+      if (this.count[s] === 0) continue;
+      let slot = this.hashes[s]! & mask;
+      while (count[slot] !== 0) slot = (slot + 1) & mask;
+      keyOff[slot] = this.keyOff[s]!;
+      keyLen[slot] = this.keyLen[s]!;
+      hashes[slot] = this.hashes[s]!;
+      count[slot] = this.count[s]!;
+      sum[slot] = this.sum[s]!;
+      min[slot] = this.min[s]!;
+      max[slot] = this.max[s]!;
+    }
+    this.capacity = capacity;
+    this.growAt = Math.floor(capacity * this.loadFactor);
+    Object.assign(this, { keyOff, keyLen, hashes, count, sum, min, max });
+  }
+
+  get(key: string): AggResult | undefined {
+    const bytes = new TextEncoder().encode(key);
+    const h = hashByteRange(bytes, 0, bytes.length);
+    const mask = this.capacity - 1;
+    for (let slot = h & mask; this.count[slot] !== 0; slot = (slot + 1) & mask) {
+      if (this.hashes[slot] !== h || this.keyLen[slot] !== bytes.length) continue;
+      const o = this.keyOff[slot]!;
+      let j = 0;
+      while (j < bytes.length && this.arena[o + j] === bytes[j]) j++;
+      if (j === bytes.length) return result(this.count[slot]!, this.sum[slot]!, this.min[slot]!, this.max[slot]!);
+    }
+    return undefined;
+  }
+
+  /** Bytes held by typed arrays, the key arena's used bytes included. */
+  bytes(): number {
+    return this.capacity * (4 + 4 + 4 + 8 * 4) + this.arenaUsed;
+  }
+}

@@ -2,6 +2,7 @@
 // as the reference AggregateModel does, on seeded random streams with nulls, fractional values
 // (so float sums must follow arrival order), int64 extremes and multi-byte utf8 keys.
 import { test } from 'uvu';
+import { vectorFromArray, Utf8 } from 'apache-arrow';
 import * as assert from 'uvu/assert';
 import { MapStore, measureHeapBytesPerKey } from '../../bench/baselines/map-store.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
@@ -49,6 +50,11 @@ for (const seed of [1, 2, 3]) {
     store.ingestUtf8(cols.user as string[], cols.amount as Float64Array);
     assert.is(store.size, model.size);
     for (const key of model.keys()) assert.equal(store.get(key as string), model.get(key), `key ${key}`);
+    // The same keys as an Arrow Utf8 column, decoded per row.
+    const fromArrow = new MapStore();
+    fromArrow.ingestUtf8Vector(vectorFromArray(cols.user as string[], new Utf8()), cols.amount as Float64Array);
+    assert.is(fromArrow.size, model.size);
+    for (const key of model.keys()) assert.equal(fromArrow.get(key as string), model.get(key), `key ${key} (Arrow input)`);
   });
 }
 

@@ -1,10 +1,11 @@
 // Proves the typed-array hash table baselines (bench/baselines/typed-table.ts) compute per-key
 // count/sum/min/max exactly as the reference AggregateModel does: on seeded random streams with
 // nulls and fractional values, across several growths, and on keys that collide in the low hash bits
-// (long probe runs), for both int64 and utf8 keys.
+// (long probe runs), for int64 keys, utf8 keys as strings, and utf8 keys as Arrow Utf8 bytes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TypedTableInt64, TypedTableUtf8 } from '../../bench/baselines/typed-table.js';
+import { vectorFromArray, Utf8 } from 'apache-arrow';
+import { TypedTableBytes, TypedTableInt64, TypedTableUtf8 } from '../../bench/baselines/typed-table.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
 import { collidingInt64Keys, collidingUtf8Keys, genEvents, Rng, toColumns, type GenRow } from '../oracle/gen.js';
 
@@ -38,6 +39,24 @@ for (const seed of [11, 12]) {
       check(genEvents({ seed, n: 8000, keys: 3000, keyType: 'utf8', nullRate: 0.2, fractional: true, multibyte: true, emptyKey: true }), 'utf8', loadFactor);
     });
   }
+}
+
+for (const seed of [13, 14]) {
+  test(`byte-keyed table over Arrow Utf8 columns matches the model (seed ${seed}, multi-byte and empty keys, grows twice)`, () => {
+    const rows = genEvents({ seed, n: 8000, keys: 3000, keyType: 'utf8', nullRate: 0.2, fractional: true, multibyte: true, emptyKey: true });
+    const model = new AggregateModel({ keyType: 'utf8', aggregates: AGGS });
+    const table = new TypedTableBytes({ loadFactor: 0.75 });
+    for (let i = 0; i < rows.length; i += 777) {
+      const batch = rows.slice(i, i + 777);
+      model.ingest(batch);
+      const cols = toColumns(batch, { keyType: 'utf8' });
+      const data = vectorFromArray(cols.user as string[], new Utf8()).data[0]!;
+      table.ingest(data.valueOffsets, data.values, cols.amount as Float64Array);
+    }
+    assert.is(table.size, model.size);
+    for (const key of model.keys()) assert.equal(table.get(key as string), model.get(key), `key ${String(key)}`);
+    assert.is(table.get('absent-key'), model.get('absent-key'));
+  });
 }
 
 test('keys colliding in the low hash bits still aggregate separately', () => {
