@@ -49,7 +49,9 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
     // Tables up to a few times L2 take one pass per event (FUSED_MAX_BYTES): the passes below
     // exist to overlap cache misses, and with few to overlap they only add stores and loads of
     // rows and hashes. Checked per block, as a cold batch grows the table.
-    if (fusable && <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride + (int64 ? 0 : <usize>s.keyArena.usedBytes) <= FUSED_MAX_BYTES) {
+    // Not before the store has rows: the fused loop takes field offsets from the column pointers,
+    // which exist only once the row buffer does (a fresh store's first block takes the blocked path).
+    if (fusable && s.rows != 0 && <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride + (int64 ? 0 : <usize>s.keyArena.usedBytes) <= FUSED_MAX_BYTES) {
       accepted += int64
         ? fusedBlockI64(s, b, e, keyPtr, s.trackChanges || s.capActive)
         : fusedBlockUtf8(s, b, e, keyPtr, keyBytesPtr, s.trackChanges || s.capActive);
