@@ -16,7 +16,7 @@
  *   Chunks, chunkCount times, back to back from offset 11; each is 12 bytes of chunk header and then
  *   the stored bytes:
  *     [+0, +4)  rawLen         u32, 1 ..= CHUNK_RAW_BYTES_MAX (4 MiB); the encoder cuts the raw input
- *                              into pieces of its chunk size (4 MiB by default, 1 MiB for checkpoint
+ *                              into pieces of its chunk size (4 MiB by default, 512 KiB for checkpoint
  *                              data), so every chunk but the last has the same rawLen
  *     [+4, +8)  storedLen      u32, 1 ..= CHUNK_STORED_BYTES_MAX (4 MiB + 64 KiB)
  *     [+8, +12) storedCrc      u32, CRC-32C (Castagnoli) of the stored bytes
