@@ -44,15 +44,19 @@ function checkLengths(keys: number, values: number): void {
   if (keys !== values) throw new CairnError('invalid', `expected columns of equal length, found keys ${keys} and values ${values}`);
 }
 
-/** murmur3's fmix32 over the two key words: cheap and well mixed for sequential or sparse ids. */
-function hashWords(lo: number, hi: number): number {
-  let h = lo ^ Math.imul(hi, 0x9e3779b1);
+/** murmur3's 32-bit finalizer. */
+function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h;
+}
+
+/** murmur3's fmix32 over the two key words: cheap and well mixed for sequential or sparse ids. */
+function hashWords(lo: number, hi: number): number {
+  return fmix32(lo ^ Math.imul(hi, 0x9e3779b1));
 }
 
 /** Open-addressing table keyed by int64. */
@@ -192,12 +196,7 @@ function hashString(s: string): number {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
+  return fmix32(h);
 }
 
 /**
@@ -330,12 +329,7 @@ function result(count: number, sum: number, min: number, max: number): AggResult
 function hashByteRange(bytes: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let j = start; j < end; j++) h = Math.imul(h ^ bytes[j]!, 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
+  return fmix32(h);
 }
 
 /**
