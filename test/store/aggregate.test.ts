@@ -92,7 +92,11 @@ test('aggregates match the reference model on random streams', async () => {
         nullRate: fc.constantFrom(0, 0.2),
         withTime: fc.boolean(),
         deletes: fc.integer({ min: 0, max: 5 }),
-        plan: fc.constantFrom(...(Object.keys(PLANS) as (keyof typeof PLANS)[])),
+        // Half the runs take every aggregate (first and last, two fields); the rest one of the others.
+        plan: fc.oneof(
+          { arbitrary: fc.constant('all' as const), weight: 1 },
+          { arbitrary: fc.constantFrom(...(Object.keys(PLANS) as (keyof typeof PLANS)[]).filter((p) => p !== 'all')), weight: 1 },
+        ),
       }),
       runCase,
     ),

@@ -1,6 +1,7 @@
 // Keys built to share their whole 32-bit index hash, not only its low bits: so every probe for them
 // reaches the key equality check (int64 value, or utf8 bytes), through inserts, deletes (backward
-// shift), re-inserts and windowed panes. The store must keep them apart exactly as a Map does.
+// shift), re-inserts and windowed panes, on the blocked ingest path and on the single-pass one.
+// The store must keep them apart exactly as a Map does.
 //
 // utf8 stores index by MurmurHash3 of the key bytes: two 4-byte blocks, the second solved for from
 // the first so that the state after both equals a fixed target (murmur's block mix is invertible).
@@ -75,15 +76,19 @@ test('the constructed keys really share their whole index hash', () => {
 });
 
 const AGGS = { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' }, l: { fn: 'last', field: 'v' } } as const;
+/** count, sum, min and max of one field: small stores of this plan take the single-pass path. */
+const FUSED = { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' }, lo: { fn: 'min', field: 'v' }, hi: { fn: 'max', field: 'v' } } as const;
 
-for (const keyType of ['utf8', 'int64'] as const) {
-  test(`${keyType} keys with one full hash: running aggregates, deletes and re-inserts match the model`, async () => {
+const PLANS = [['last', AGGS], ['single-pass', FUSED]] as const;
+
+for (const keyType of ['utf8', 'int64'] as const) for (const [plan, aggs] of PLANS) {
+  test(`${keyType} keys with one full hash (${plan} plan): running aggregates, deletes and re-inserts match the model`, async () => {
     const keys: (string | bigint)[] = keyType === 'utf8' ? utf8Colliding(40) : int64Colliding(40);
     const rng = new Rng(7);
     const b = await StateBackend.open();
     try {
-      const op = b.aggregate('c', { key: { field: 'k', type: keyType }, aggregates: AGGS });
-      const model = new AggregateModel({ keyType, aggregates: AGGS as never });
+      const op = b.aggregate('c', { key: { field: 'k', type: keyType }, aggregates: aggs });
+      const model = new AggregateModel({ keyType, aggregates: aggs as never });
       for (let round = 0; round < 6; round++) {
         const rows = Array.from({ length: 500 }, () => ({ key: keys[rng.int(0, keys.length - 1)]!, values: { v: rng.int(0, 99) } }));
         await op.ingest({ k: rows.map((r) => r.key) as never, v: rows.map((r) => r.values.v) });
@@ -104,6 +109,9 @@ for (const keyType of ['utf8', 'int64'] as const) {
     }
   });
 
+}
+
+for (const keyType of ['utf8', 'int64'] as const) {
   test(`${keyType} keys with one full hash: tumbling windows match the model`, async () => {
     const keys: (string | bigint)[] = keyType === 'utf8' ? utf8Colliding(30) : int64Colliding(30);
     const rng = new Rng(8);
