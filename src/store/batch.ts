@@ -106,7 +106,15 @@ function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
     if (c.nullCount > 0) throw invalid(`batch: key field '${field}' has ${c.nullCount} null keys`);
     const t = c.type.typeId;
     if (t === Type.Utf8 || t === Type.LargeUtf8) {
-      // Copy the UTF-8 bytes of every chunk straight from Arrow's buffers. A sliced chunk's offsets
+      // One chunk whose offsets start at 0 (an unsliced column): its buffers are the batch's, as
+      // views (the one copy is into Wasm memory, as for numeric columns).
+      const only = c.data.length === 1 ? c.data[0]! : null;
+      const vo = only?.valueOffsets;
+      if (vo instanceof Int32Array && vo.length >= n + 1 && vo[0] === 0) {
+        const keyOffsets = new Uint32Array(vo.buffer, vo.byteOffset, n + 1);
+        return checkKeyLengths({ type: 'utf8', offsets: keyOffsets, bytes: (only!.values as Uint8Array).subarray(0, vo[n]!) }, field, n);
+      }
+      // Otherwise copy the UTF-8 bytes of every chunk straight from Arrow's buffers. A sliced chunk's offsets
       // buffer is already sliced (Data.offset only places its validity bits); its bytes are not.
       let total = 0;
       for (const d of c.data as Data[]) {
