@@ -35,11 +35,6 @@ const C2: u32 = 0x1b873593;
 }
 
 export function hashBytes(ptr: usize, len: i32): u32 {
-  return hashBytesInline(ptr, len);
-}
-
-/** hashBytes, inlined into a hot loop. */
-@inline export function hashBytesInline(ptr: usize, len: i32): u32 {
   let h: u32 = 0;
   const blocks = len >> 2;
   for (let i = 0; i < blocks; i++) {
@@ -65,6 +60,28 @@ export function hashBytes(ptr: usize, len: i32): u32 {
 @inline export function probeHashI64(key: i64): u32 {
   const x = <u64>key ^ (<u64>key >>> 29);
   return <u32>((x * 0x9e3779b97f4a7c15) >>> 32);
+}
+
+/**
+ * The probe hash of a utf8 key in a store's index: the key's bytes read as at most two 8-byte words
+ * for keys of up to 16 bytes (the first and the last word, overlapping; shorter keys as two 4-byte
+ * words or three bytes), each folded in with one multiply, then probeHashI64's final mix. About a
+ * third of MurmurHash3's serial multiplies on short keys. Internal to the index, never persisted:
+ * key groups always use MurmurHash3 (hashBytes).
+ */
+@inline export function probeHashBytes(ptr: usize, len: i32): u32 {
+  let x: u64 = <u64>len * 0x9e3779b97f4a7c15;
+  if (len >= 8) {
+    let i = 0;
+    for (; i + 8 < len; i += 8) x = (x ^ load<u64>(ptr + <usize>i)) * 0xbf58476d1ce4e5b9;
+    x = (x ^ load<u64>(ptr + <usize>(len - 8))) * 0xbf58476d1ce4e5b9;
+  } else if (len >= 4) {
+    x = (x ^ ((<u64>load<u32>(ptr) << 32) | <u64>load<u32>(ptr + <usize>(len - 4)))) * 0xbf58476d1ce4e5b9;
+  } else if (len > 0) {
+    const w = <u64>load<u8>(ptr) | (<u64>load<u8>(ptr + <usize>(len >> 1)) << 8) | (<u64>load<u8>(ptr + <usize>(len - 1)) << 16);
+    x = (x ^ w) * 0xbf58476d1ce4e5b9;
+  }
+  return probeHashI64(<i64>x);
 }
 
 /** The index hash of a (key, namespace) pair: the key hash mixed with the window namespace. */

@@ -12,7 +12,7 @@ import { captureSnapshot, captureBegin, captureStep, finishCapture, loadSnapshot
 import { mergeSort, compareKeys } from './sort';
 import { allocTransient, growTransient, releaseTransient, memUsedBytes, transientBytes, setMemCap as setCap } from './mem';
 import { E_BAD_HANDLE, E_BAD_ARGUMENT, E_MEMORY_CAP, E_WRONG_KIND } from './errors';
-import { hashBytes, hashI64, probeHashI64 } from './hash';
+import { hashBytes, hashI64, probeHashBytes, probeHashI64 } from './hash';
 
 export const STORES_MAX: i32 = 4096;
 const stores = new StaticArray<Store | null>(STORES_MAX);
@@ -474,6 +474,8 @@ export function hashKeyI64(k: i64): u32 { return hashI64(k); }
 /** The index probe hash of int64 keys (internal to a store; exported so tests can build collisions). */
 export function hashProbeI64(k: i64): u32 { return probeHashI64(k); }
 export function hashKeyBytes(ptr: usize, len: i32): u32 { return hashBytes(ptr, len); }
+/** The index probe hash of utf8 keys (internal to a store; exported so tests can build collisions). */
+export function hashProbeBytes(ptr: usize, len: i32): u32 { return probeHashBytes(ptr, len); }
 
 export { partition } from './route';
 

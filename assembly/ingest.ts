@@ -7,10 +7,10 @@
 // row is touched, so a batch either applies whole or (E_MEMORY_CAP) not at all.
 import {
   SCRATCH_EVENTS, Store, SLOT_BYTES, KEY_INT64, KIND_AGG, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
-  FN_LAST, floorDiv, probeHashOf, needsTime,
+  FN_LAST, floorDiv, probeHashOf, keyGroupHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
-import { hashI64, hashBytes, hashBytesInline, probeHashI64, nsMix, hashWithMix } from './hash';
+import { probeHashBytes, probeHashI64, nsMix, hashWithMix } from './hash';
 import { E_MEMORY_CAP } from './errors';
 
 /** Returns the number of accepted events, or E_MEMORY_CAP. */
@@ -146,7 +146,7 @@ let gMinPane: i64 = 0;
     if (int64) h = probeHashI64(load<i64>(keyPtr + (<usize>i << 3)));
     else {
       const o = load<u32>(keyPtr + (<usize>i << 2));
-      h = hashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
+      h = probeHashBytes(keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o));
     }
     store<u32>(hashes + (<usize>i << 2), byNs ? hashWithMix(h, lastMix) : h);
   }
@@ -383,7 +383,7 @@ function fusedBlockUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: us
       const o = load<u32>(keyPtr + (<usize>i << 2));
       const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
       const kp = keyBytesPtr + <usize>o;
-      const h = hashBytesInline(kp, len);
+      const h = probeHashBytes(kp, len);
       let p = h & mask;
       while (true) {
         sp = slots + <usize>p * SLOT_BYTES;
@@ -717,7 +717,7 @@ function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, tim
     const curHead = head;
     if (target < 0) {
       s.prepareInsert(len);
-      target = s.newRow(s.keyType == KEY_INT64 ? hashI64(keyI64) : h, keyI64, ptr, len, t);
+      target = s.newRow(keyGroupHashOf(s, keyI64, ptr, len), keyI64, ptr, len, t);
       store<i64>(s.p(s.startCol, target), t);
       if (curHead < 0) {
         s.insertSlot(h, target);

@@ -648,12 +648,12 @@ function paddingIsZero(ptr: usize, len: usize, s: Store, n: i32, kb: u64, vb: u6
   return true;
 }
 
-import { hashI64, hashBytes, probeHashI64 } from './hash';
+import { hashI64, hashBytes, probeHashBytes, probeHashI64 } from './hash';
 @inline function hashI64Of(k: i64): u32 { return hashI64(k); }
 @inline function hashBytesOf(p: usize, l: i32): u32 { return hashBytes(p, l); }
 
 function deleteOne(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): void {
-  const h = s.keyType == KEY_INT64 ? probeHashI64(keyI64) : kh;
+  const h = s.keyType == KEY_INT64 ? probeHashI64(keyI64) : probeHashBytes(kp, kl);
   if (s.win != WIN_SESSION) {
     s.deleteKey(h, keyI64, kp, kl, ns);
     return;
@@ -674,7 +674,7 @@ import { removeSession } from './emit';
 
 /** Finds or creates the row of (key, ns); for sessions, ns is the session id within the key's list. */
 function upsertRow(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): i32 {
-  const h = s.keyType == KEY_INT64 ? probeHashI64(keyI64) : kh;
+  const h = s.keyType == KEY_INT64 ? probeHashI64(keyI64) : probeHashBytes(kp, kl);
   if (s.win != WIN_SESSION) return s.findOrInsert(h, keyI64, kp, kl, ns);
   const head = s.find(h, keyI64, kp, kl, 0);
   let r = head;

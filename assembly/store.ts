@@ -13,7 +13,7 @@
 // row + 1) and a second word: for int64 keys a copy of the key, for utf8 keys the key's arena
 // reference (len << 32 | offset), so a probe compares keys without touching the row record;
 // load factor at most 7/10, and backward-shift deletion (no tombstones in the table).
-import { hashBytes, hashI64, hashWithNs, probeHashI64 } from './hash';
+import { hashBytes, hashI64, hashWithNs, probeHashBytes, probeHashI64 } from './hash';
 import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient } from './mem';
 import { ByteArena } from './arena';
 import { capturePage } from './snapshot';
@@ -493,7 +493,7 @@ export class Store {
 
   /** The probe hash of a row's key (see probeHashOf). */
   @inline rowProbeHash(row: i32): u32 {
-    return this.keyType == KEY_INT64 ? probeHashI64(load<i64>(this.p(this.keyCol, row))) : load<u32>(this.p(this.hashCol, row));
+    return this.keyType == KEY_INT64 ? probeHashI64(load<i64>(this.p(this.keyCol, row))) : probeHashBytes(this.keyPtr(row), this.keyLen(row));
   }
 
   /**
@@ -944,6 +944,11 @@ export class Store {
 
 /** Byte equality, eight bytes at a time (keys are short; memory.compare is a byte loop). */
 @inline export function bytesEqual(a: usize, b: usize, len: i32): bool {
+  // Short keys (the common case) in two overlapping loads per side and no loop.
+  if (len <= 16 && len >= 4) {
+    if (len >= 8) return (load<u64>(a) == load<u64>(b)) & (load<u64>(a + <usize>(len - 8)) == load<u64>(b + <usize>(len - 8)));
+    return (load<u32>(a) == load<u32>(b)) & (load<u32>(a + <usize>(len - 4)) == load<u32>(b + <usize>(len - 4)));
+  }
   let i = 0;
   for (; i + 8 <= len; i += 8) {
     if (load<u64>(a + <usize>i) != load<u64>(b + <usize>i)) return false;
@@ -975,7 +980,7 @@ export class Store {
 
 /** The index probe hash of a key given as int64 or as (ptr, len) bytes. */
 @inline export function probeHashOf(s: Store, keyI64: i64, ptr: usize, len: i32): u32 {
-  return s.keyType == KEY_INT64 ? probeHashI64(keyI64) : hashBytes(ptr, len);
+  return s.keyType == KEY_INT64 ? probeHashI64(keyI64) : probeHashBytes(ptr, len);
 }
 
 /** The key-group hash (MurmurHash3) of a key given as int64 or as (ptr, len) bytes. */

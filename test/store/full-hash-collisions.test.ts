@@ -3,76 +3,101 @@
 // shift), re-inserts and windowed panes, on the blocked ingest path and on the single-pass one.
 // The store must keep them apart exactly as a Map does.
 //
-// utf8 stores index by MurmurHash3 of the key bytes: two 4-byte blocks, the second solved for from
-// the first so that the state after both equals a fixed target (murmur's block mix is invertible).
 // int64 stores probe with the upper 32 bits of (k ^ k >>> 29) * G: x_j = X + j * G^-1 gives
 // x_j * G = X * G + j (mod 2^64), all with the same upper half; k_j inverts the xor-shift.
+// utf8 stores probe an 8-byte key a as that same hash of (8 * G ^ a) * M (assembly/hash.ts,
+// probeHashBytes): a_j = x_j * M^-1 ^ 8 * G, kept when all eight bytes are ASCII; a 16-byte key
+// (words a, b) as that hash of ((16 * G ^ a) * M ^ b) * M, solved for b given a, or for a given b. The Wasm export
+// hashProbeBytes confirms it, so a change of the probe hash fails here instead of silently
+// testing keys that no longer collide.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StateBackend } from '../../src/index.js';
-import { murmur3Bytes } from '../../src/shard/hash.js';
+import { WasmCore } from '../../bindings/core.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
 import { WindowModel } from '../oracle/window-model.js';
 import { Rng } from '../oracle/gen.js';
 import { rowsOf } from '../helpers.js';
 
-const M32 = 0xffffffffn;
 const M64 = (1n << 64n) - 1n;
-const mul = (a: number, b: number) => Math.imul(a, b) >>> 0;
-const rotl = (x: number, r: number) => ((x << r) | (x >>> (32 - r))) >>> 0;
-const rotr = (x: number, r: number) => ((x >>> r) | (x << (32 - r))) >>> 0;
-const inv32 = (a: number): number => {
-  let y = 1n;
-  for (let i = 0; i < 5; i++) y = (y * (2n - BigInt(a) * y)) & M32;
-  return Number(y);
-};
-const C1 = 0xcc9e2d51;
-const C2 = 0x1b873593;
-const mixK = (k: number) => mul(rotl(mul(k, C1), 15), C2);
-const unmixK = (y: number) => mul(rotr(mul(y, inv32(C2)), 15), inv32(C1));
-const mixH = (h: number, k: number) => (mul(rotl((h ^ mixK(k)) >>> 0, 13), 5) + 0xe6546b64) >>> 0;
-
-/** `n` distinct printable 8-byte ASCII keys with one MurmurHash3 value. */
-function utf8Colliding(n: number): string[] {
-  const rng = new Rng(99);
-  const target = mixH(mixH(0, 0x41414141), 0x41414141);
-  const keys = ['AAAAAAAA'];
-  const x = mul((target - 0xe6546b64) >>> 0, inv32(5));
-  while (keys.length < n) {
-    const a = Array.from({ length: 4 }, () => rng.int(0x21, 0x7e));
-    const k1 = (a[0]! | (a[1]! << 8) | (a[2]! << 16) | (a[3]! << 24)) >>> 0;
-    const k2 = unmixK((rotr(x, 13) ^ mixH(0, k1)) >>> 0);
-    const b = [k2 & 255, (k2 >>> 8) & 255, (k2 >>> 16) & 255, k2 >>> 24];
-    const key = String.fromCharCode(...a, ...b);
-    if (b.every((c) => c >= 0x21 && c <= 0x7e) && !keys.includes(key)) keys.push(key);
-  }
-  return keys;
-}
-
 const G = 0x9e3779b97f4a7c15n;
+const M = 0xbf58476d1ce4e5b9n;
+const inv64 = (a: bigint): bigint => {
+  let y = 1n;
+  for (let i = 0; i < 7; i++) y = (y * (2n - a * y)) & M64;
+  return y;
+};
 const probeHash = (k: bigint): number => {
   const u = BigInt.asUintN(64, k);
   const x = u ^ (u >> 29n);
   return Number(((x * G) & M64) >> 32n);
 };
 
-/** `n` distinct int64 keys with one int64 probe hash. */
-function int64Colliding(n: number): bigint[] {
-  let ginv = 1n;
-  for (let i = 0; i < 7; i++) ginv = (ginv * (2n - G * ginv)) & M64;
+/** Distinct 64-bit values x_j (j = 0, 1, ...) with one probe hash, as unsigned. */
+function collidingWords(): () => bigint {
+  const ginv = inv64(G);
   const base = ((0x12345n << 32n) * ginv) & M64;
   const unXorShift = (y: bigint) => (y ^ (y >> 29n) ^ (y >> 58n)) & M64;
-  return Array.from({ length: n }, (_, j) => BigInt.asIntN(64, unXorShift((base + BigInt(j) * ginv) & M64)));
+  let j = 0n;
+  return () => unXorShift((base + j++ * ginv) & M64);
+}
+
+/** `n` distinct int64 keys with one int64 probe hash. */
+function int64Colliding(n: number): bigint[] {
+  const next = collidingWords();
+  return Array.from({ length: n }, () => BigInt.asIntN(64, next()));
+}
+
+/**
+ * `n` distinct ASCII keys (no NUL) with one utf8 probe hash: 8 bytes long, then 16 bytes long with
+ * the first word shared by all of them and the second solved for as above, then 16 bytes long with
+ * the second word shared and the first solved for, in turn. So equality must look at both words.
+ */
+function utf8Colliding(n: number): string[] {
+  const next = collidingWords();
+  const minv = inv64(M);
+  const ascii = (w: bigint): number[] | null => {
+    const bytes = Array.from({ length: 8 }, (_, i) => Number((w >> BigInt(8 * i)) & 0xffn));
+    return bytes.every((c) => c >= 1 && c < 0x80) ? bytes : null;
+  };
+  const word = (text: string) => [...text].reduce((acc, c, i) => acc | (BigInt(c.charCodeAt(0)) << BigInt(8 * i)), 0n);
+  const seed16 = (16n * G) & M64;
+  const first = word('FIRSTWRD');
+  const last = word('LASTWORD');
+  const keys: string[] = [];
+  while (keys.length < n) {
+    const x = next();
+    if (keys.length % 3 === 0) {
+      const a = ascii(((x * minv) & M64) ^ ((8n * G) & M64));
+      if (a) keys.push(String.fromCharCode(...a));
+    } else if (keys.length % 3 === 1) {
+      const b = ascii(((x * minv) & M64) ^ (((seed16 ^ first) * M) & M64));
+      if (b) keys.push('FIRSTWRD' + String.fromCharCode(...b));
+    } else {
+      const a = ascii(((((x * minv) & M64) ^ last) * minv & M64) ^ seed16);
+      if (a) keys.push(String.fromCharCode(...a) + 'LASTWORD');
+    }
+  }
+  return keys;
 }
 
 test('the constructed keys really share their whole index hash', () => {
+  const core = new WasmCore(1 << 26);
   const enc = new TextEncoder();
+  const wasmProbe = (k: string): number => {
+    const bytes = enc.encode(k);
+    const p = core.scratch(bytes.length + 8);
+    core.u8.set(bytes, p);
+    return core.ex.hashProbeBytes(p, bytes.length) >>> 0;
+  };
   const u = utf8Colliding(40);
   assert.is(new Set(u).size, 40);
-  assert.is(new Set(u.map((k) => murmur3Bytes(enc.encode(k)))).size, 1);
+  assert.equal(u.map((k) => enc.encode(k).length), u.map((_, j) => (j % 3 === 0 ? 8 : 16)));
+  assert.is(new Set(u.map(wasmProbe)).size, 1);
   const i = int64Colliding(40);
   assert.is(new Set(i).size, 40);
   assert.is(new Set(i.map(probeHash)).size, 1);
+  assert.is(new Set(i.map((k) => core.ex.hashProbeI64(k) >>> 0)).size, 1);
 });
 
 const AGGS = { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' }, l: { fn: 'last', field: 'v' } } as const;
