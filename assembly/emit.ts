@@ -7,7 +7,7 @@
 import { Store, SLOT_BYTES, WIN_NONE, WIN_PANES, WIN_SESSION, F_LIVE, F_CHANGED, floorDiv } from './store';
 import { Acc } from './combine';
 import { out } from './out';
-import { compareKeys, cmpI64, mergeSort, radixByI64 } from './sort';
+import { compareKeys, cmpI64, mergeSort, radixByI64, sortByUtf8Key } from './sort';
 import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP } from './errors';
 import { prefetchSink } from './ingest';
@@ -276,7 +276,7 @@ function sortCandidates(s: Store, m: i32): void {
     radixByI64(candIdx, m, candKey);
     radixByI64(candIdx, m, candEnd);
   } else {
-    mergeSort(candIdx, m, cmpCand);
+    sortByUtf8Key(s, candIdx, m, m, candRow, candEnd, candStart, cmpCand);
   }
 }
 
@@ -347,7 +347,14 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
     releaseTransient(ns, span);
     releaseTransient(ks, span);
   } else {
-    mergeSort(paneIdx, np, cmpPane);
+    const span = <usize>max<i32>(s.hwm, 1) << 3;
+    const ns = allocTransient(span);
+    for (let i = 0; i < np; i++) {
+      const r = load<i32>(paneIdx + (<usize>i << 2));
+      store<i64>(ns + (<usize>r << 3), s.rowNs(r));
+    }
+    sortByUtf8Key(s, paneIdx, np, max<i32>(s.hwm, 1), 0, 0, ns, cmpPane);
+    releaseTransient(ns, span);
   }
   // Gather each pane's start, CHANGED flag and (int64) key in sorted order, in one pass of row
   // reads: the passes below then read them sequentially instead of each reading scattered rows.

@@ -27,9 +27,9 @@
 // Otherwise advanceHopping runs the general emission and rebuilds the index from its sorted panes.
 // Rows created between emissions are queued by Store.newRow (pend) and linked at the next one.
 import { Store, F_LIVE, F_CHANGED, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_FIRST, FN_MEAN, KEY_INT64, needsVal, needsTime, floorDiv } from './store';
-import { allocZeroed, growZeroed, growState, release, growTransient, releaseTransient, fits } from './mem';
+import { allocZeroed, growZeroed, growState, release, allocTransient, growTransient, releaseTransient, fits } from './mem';
 import { out } from './out';
-import { compareKeys, mergeSort, radixByI64, sortI32 } from './sort';
+import { compareKeys, mergeSort, radixByI64, sortByUtf8Key, sortI32 } from './sort';
 import { freePanes } from './emit';
 import { E_MEMORY_CAP } from './errors';
 
@@ -784,7 +784,12 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
     else {
       cur = s;
       curHop = h;
-      mergeSort(h.order, nk, cmpKid);
+      // Kid ids run to kidHwm (freed kids leave holes): the arrays sortByUtf8Key indexes by id span them.
+      const span = max<i32>(h.kidHwm, 1);
+      const heads = allocTransient(<usize>span << 2);
+      for (let kid = 0; kid < h.kidHwm; kid++) store<i32>(heads + (<usize>kid << 2), load<i32>(kidPtr(h, kid) + K_HEAD));
+      sortByUtf8Key(s, h.order, nk, span, heads, 0, 0, cmpKid);
+      releaseTransient(heads, <usize>span << 2);
       cur = null;
       curHop = null;
     }

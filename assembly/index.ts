@@ -2,14 +2,14 @@
 // caller. Strings never cross the boundary; keys and values travel as bytes in the scratch arena.
 import {
   Store, KIND_VALUE, KIND_AGG, KEY_INT64, KEY_UTF8, WIN_NONE, WIN_PANES, WIN_SESSION, FN_LAST, AGGS_MAX,
-  F_LIVE, SLOT_BYTES, probeHashOf, keyGroupHashOf,
+  F_LIVE, SLOT_BYTES, probeHashOf, keyGroupHashOf, bytesEqual,
 } from './store';
 import { ingestBatch } from './ingest';
 import { advance } from './emit';
 import { out } from './out';
 import { accFor } from './emit';
 import { captureSnapshot, captureBegin, captureStep, finishCapture, loadSnapshot, snapshotRelease } from './snapshot';
-import { mergeSort, compareKeys } from './sort';
+import { compareKeys, radixByI64, sortByUtf8Key } from './sort';
 import { allocTransient, growTransient, releaseTransient, memUsedBytes, transientBytes, setMemCap as setCap } from './mem';
 import { E_BAD_HANDLE, E_BAD_ARGUMENT, E_MEMORY_CAP, E_WRONG_KIND } from './errors';
 import { hashBytes, hashI64, probeHashBytes, probeHashI64 } from './hash';
@@ -257,9 +257,28 @@ export function exportRows(h: i32): i32 {
     if (s.keyType == KEY_UTF8) keyBytes += <u64>s.keyLen(r);
   }
   if (keyBytes > 0x7fff_0000 || !out.prepare(m, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
-  exportStore = s;
-  mergeSort(exportIdx, m, cmpExport);
-  exportStore = null;
+  // Ordered by (key, ns): radix passes over int64 keys; utf8 keys by sortByUtf8Key.
+  const span = <usize>max<i32>(s.hwm, 1) << 3;
+  const ns = s.hasNs() ? allocTransient(span) : 0;
+  if (ns != 0) for (let i = 0; i < m; i++) {
+    const r = load<i32>(exportIdx + (<usize>i << 2));
+    store<i64>(ns + (<usize>r << 3), s.rowNs(r));
+  }
+  if (s.keyType == KEY_INT64) {
+    const ks = allocTransient(span);
+    for (let i = 0; i < m; i++) {
+      const r = load<i32>(exportIdx + (<usize>i << 2));
+      store<i64>(ks + (<usize>r << 3), load<i64>(s.p(s.keyCol, r)));
+    }
+    if (ns != 0) radixByI64(exportIdx, m, ns);
+    radixByI64(exportIdx, m, ks);
+    releaseTransient(ks, span);
+  } else {
+    exportStore = s;
+    sortByUtf8Key(s, exportIdx, m, max<i32>(s.hwm, 1), 0, 0, ns, cmpExport);
+    exportStore = null;
+  }
+  if (ns != 0) releaseTransient(ns, span);
   const acc = accFor(s.nFields, s.nAggs);
   for (let i = 0; i < m; i++) {
     const r = load<i32>(exportIdx + (<usize>i << 2));
@@ -476,6 +495,8 @@ export function hashProbeI64(k: i64): u32 { return probeHashI64(k); }
 export function hashKeyBytes(ptr: usize, len: i32): u32 { return hashBytes(ptr, len); }
 /** The index probe hash of utf8 keys (internal to a store; exported so tests can build collisions). */
 export function hashProbeBytes(ptr: usize, len: i32): u32 { return probeHashBytes(ptr, len); }
+/** The stores' key equality on bytes, 1 or 0 (exported so tests can check every length). */
+export function keyBytesEqual(a: usize, b: usize, len: i32): i32 { return bytesEqual(a, b, len) ? 1 : 0; }
 
 export { partition } from './route';
 

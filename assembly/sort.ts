@@ -18,6 +18,70 @@ export function compareKeys(s: Store, a: i32, b: i32): i32 {
   return la < lb ? -1 : la > lb ? 1 : 0;
 }
 
+/**
+ * Word `at` (bytes [8 * at, 8 * at + 8)) of a utf8 key, big-endian and zero-padded: comparing these
+ * words as unsigned integers orders keys as compareKeys does, except that keys equal on the words
+ * compared may still differ (beyond them, or by trailing zero bytes).
+ */
+@inline function keyWord(p: usize, len: i32, at: i32): u64 {
+  const o = at << 3;
+  if (len - o >= 8) return bswap<u64>(load<u64>(p + <usize>o));
+  let w: u64 = 0;
+  for (let i = o; i < len; i++) w |= <u64>load<u8>(p + <usize>i) << <u64>(56 - ((i - o) << 3));
+  return w;
+}
+
+/**
+ * Sorts idx[0..n) (entry ids below `ids`) stably by (major, utf8 key, minor), where major and minor
+ * are i64 arrays indexed by id (0: none) and an id's row is rows[id] (rows 0: the id is the row).
+ * `cmp` must order by the same three. Radix passes (radixByI64) over the keys' first 16 bytes as
+ * two big-endian words do most of the work; only runs that tie on those words are merge sorted
+ * with `cmp` (all of idx, if most entries are in such runs). Measured on a tumbling emission of
+ * 10K 9-byte keys: one merge sort with byte comparisons took most of the firing time.
+ */
+export function sortByUtf8Key(s: Store, idx: usize, n: i32, ids: i32, rows: usize, major: usize, minor: usize, cmp: (a: i32, b: i32) => i32): void {
+  if (n < 2) return;
+  const k1 = allocTransient(<usize>ids << 3);
+  const k2 = allocTransient(<usize>ids << 3);
+  for (let i = 0; i < n; i++) {
+    const id = load<i32>(idx + (<usize>i << 2));
+    const r = rows == 0 ? id : load<i32>(rows + (<usize>id << 2));
+    const p = s.keyPtr(r);
+    const len = s.keyLen(r);
+    // radixByI64 orders signed values: flip the sign bit so that it orders these unsigned.
+    store<u64>(k1 + (<usize>id << 3), keyWord(p, len, 0) ^ 0x8000_0000_0000_0000);
+    store<u64>(k2 + (<usize>id << 3), keyWord(p, len, 1) ^ 0x8000_0000_0000_0000);
+  }
+  if (minor != 0) radixByI64(idx, n, minor);
+  radixByI64(idx, n, k2);
+  radixByI64(idx, n, k1);
+  if (major != 0) radixByI64(idx, n, major);
+  // Runs of equal (major, word 1, word 2): their keys may still differ.
+  let tied = 0;
+  for (let i = 1; i < n; i++) if (sameWords(idx, i, major, k1, k2)) tied++;
+  if (tied > 0) {
+    if (tied * 2 > n) mergeSort(idx, n, cmp);
+    else {
+      let lo = 0;
+      for (let i = 1; i <= n; i++) {
+        if (i < n && sameWords(idx, i, major, k1, k2)) continue;
+        if (i - lo > 1) mergeSort(idx + (<usize>lo << 2), i - lo, cmp);
+        lo = i;
+      }
+    }
+  }
+  releaseTransient(k2, <usize>ids << 3);
+  releaseTransient(k1, <usize>ids << 3);
+}
+
+/** Whether entries i - 1 and i of idx agree on major (if any) and both key words. */
+@inline function sameWords(idx: usize, i: i32, major: usize, k1: usize, k2: usize): bool {
+  const a = <usize>load<i32>(idx + (<usize>(i - 1) << 2)) << 3;
+  const b = <usize>load<i32>(idx + (<usize>i << 2)) << 3;
+  return load<u64>(k1 + a) == load<u64>(k1 + b) && load<u64>(k2 + a) == load<u64>(k2 + b)
+    && (major == 0 || load<i64>(major + a) == load<i64>(major + b));
+}
+
 @inline export function cmpI64(x: i64, y: i64): i32 {
   return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -49,6 +49,7 @@ export interface CairnExports {
   hashProbeI64(k: bigint): number;
   hashKeyBytes(ptr: number, len: number): number;
   hashProbeBytes(ptr: number, len: number): number;
+  keyBytesEqual(a: number, b: number, len: number): number;
   partition(keyType: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, nFields: number,
     valTable: number, keyGroups: number, assign: number, shards: number, counts: number, regions: number,
     kgCounts: number, work: number, pos: number, out: number): number;

@@ -100,6 +100,27 @@ test('the constructed keys really share their whole index hash', () => {
   assert.is(new Set(i.map((k) => core.ex.hashProbeI64(k) >>> 0)).size, 1);
 });
 
+test('key equality on bytes: every length to 40, a difference at every byte', () => {
+  const core = new WasmCore(1 << 26);
+  const rng = new Rng(5);
+  const a = core.scratch(128);
+  const b = a + 64;
+  for (let len = 0; len <= 40; len++) {
+    const bytes = Array.from({ length: len }, () => rng.int(0, 255));
+    core.u8.set(bytes, a);
+    core.u8.set(bytes, b);
+    // Bytes past the keys differ: they must not count.
+    core.u8[a + len] = 1;
+    core.u8[b + len] = 2;
+    assert.is(core.ex.keyBytesEqual(a, b, len), 1, `equal keys of ${len} bytes`);
+    for (let at = 0; at < len; at++) {
+      core.u8[b + at] = bytes[at]! ^ (1 << rng.int(0, 7));
+      assert.is(core.ex.keyBytesEqual(a, b, len), 0, `${len}-byte keys differing at byte ${at}`);
+      core.u8[b + at] = bytes[at]!;
+    }
+  }
+});
+
 const AGGS = { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' }, l: { fn: 'last', field: 'v' } } as const;
 /** count, sum, min and max of one field: small stores of this plan take the single-pass path. */
 const FUSED = { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' }, lo: { fn: 'min', field: 'v' }, hi: { fn: 'max', field: 'v' } } as const;
