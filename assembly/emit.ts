@@ -7,7 +7,7 @@
 import { Store, SLOT_BYTES, WIN_NONE, WIN_PANES, WIN_SESSION, F_LIVE, F_CHANGED, floorDiv } from './store';
 import { Acc } from './combine';
 import { out } from './out';
-import { compareKeys, cmpI64, mergeSort, radixByI64, sortByUtf8Key } from './sort';
+import { compareKeys, cmpI64, radixByI64, sortByUtf8Key } from './sort';
 import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP } from './errors';
 import { prefetchSink } from './ingest';

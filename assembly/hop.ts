@@ -29,7 +29,7 @@
 import { Store, F_LIVE, F_CHANGED, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_FIRST, FN_MEAN, KEY_INT64, needsVal, needsTime, floorDiv } from './store';
 import { allocZeroed, growZeroed, growState, release, allocTransient, growTransient, releaseTransient, fits } from './mem';
 import { out } from './out';
-import { compareKeys, mergeSort, radixByI64, sortByUtf8Key, sortI32 } from './sort';
+import { compareKeys, radixByI64, sortByUtf8Key, sortI32 } from './sort';
 import { freePanes } from './emit';
 import { E_MEMORY_CAP } from './errors';
 

@@ -1,6 +1,8 @@
-// Deterministic ordering helpers: a stable bottom-up merge sort over an index permutation, with
-// comparators that read rows of a store. Used for fired windows (window_end, key, window_start),
-// exports (key, ns) and snapshots (key group, key, ns).
+// Deterministic ordering helpers over an index permutation: stable LSD radix sorts by i64 values
+// (radixByI64), utf8 keys by radix passes over their first 16 bytes with a merge sort for ties
+// (sortByUtf8Key), and a stable bottom-up merge sort with comparators that read rows of a store.
+// Used for fired windows (window_end, key, window_start), exports (key, ns), and hopping panes
+// (key, start) and keys.
 import { Store, KEY_INT64 } from './store';
 import { allocTransient, releaseTransient } from './mem';
 

@@ -56,6 +56,11 @@ interface HopCase {
   fractional: boolean;
   /** Aggregates: WINDOW_AGGS, or one of the plans the index folds without a loop (Hop.simple). */
   plan?: 'all' | 'simple' | 'simple-reordered';
+  /**
+   * utf8 keys: a prefix given to every key, so that keys tie on their first 8 or 16 bytes, which
+   * the key sorts (sortByUtf8Key) then order by a merge sort.
+   */
+  prefix?: string;
 }
 
 /** Count, sum, min and max of one field: the plan of the benchmarks. */
@@ -102,6 +107,7 @@ async function runHopCase(p: HopCase): Promise<bigint> {
     seed: p.seed, n: p.n, keys: p.keys, keyType: p.keyType, disorderMs: p.disorder, timeSpread: Math.max(1, Math.round(p.n * p.spread)),
     nullRate: 0.1, multibyte: true, skew: 0.5, fractional: p.fractional,
   });
+  if (p.keyType === 'utf8' && p.prefix) for (const r of rows) r.key = p.prefix + String(r.key);
   // genEvents' fractions are multiples of 2^-32, whose small sums are exact in any order: divide
   // by 7 so every value uses the whole mantissa and the order of additions shows in the bits.
   if (p.fractional) {
@@ -187,6 +193,7 @@ test('the hopping index fires the same rows and keeps the same state as the gene
       spread: rng.pick([0.05, 0.3, 3]),
       fractional: rng.float() < 0.5,
       plan: rng.pick(['all', 'simple', 'simple-reordered'] as const),
+      prefix: rng.pick(['', '', 'customer-0000000', 'device-#']),
     };
     try {
       served += await runHopCase(p);
