@@ -202,10 +202,28 @@ let gMinPane: i64 = 0;
         mask = s.slotMask;
       }
     } else {
+      // utf8 keys the same way: the slot refers to its key's bytes (Store.slotKeyEq), so a slot
+      // with the event's hash and key is taken without reading the row; panes are verified below.
       const o = load<u32>(keyPtr + (<usize>i << 2));
-      row = s.findOrInsertIdx(h, 0, keyBytesPtr + <usize>o, <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o), ns);
-      slots = s.slots;
-      mask = s.slotMask;
+      const kp = keyBytesPtr + <usize>o;
+      const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
+      let pos = h & mask;
+      let sp: usize;
+      while (true) {
+        sp = slots + <usize>pos * SLOT_BYTES;
+        const sl = load<u64>(sp);
+        if (sl == 0) break;
+        if (<u32>(sl >>> 32) == h && s.slotKeyEq(sp, kp, len)) {
+          row = <i32>(<u32>sl) - 1;
+          break;
+        }
+        pos = (pos + 1) & mask;
+      }
+      if (row < 0) {
+        row = s.insertAt(sp, h, 0, kp, len, ns);
+        slots = s.slots;
+        mask = s.slotMask;
+      }
     }
     store<i32>(rows + (<usize>i << 2), row);
     accepted++;
@@ -216,7 +234,7 @@ let gMinPane: i64 = 0;
   // Read each event's row record once in a loop of independent loads (as step 2 does for slots),
   // so that the update loops below find their rows in cache. For int64 panes this read is the
   // check of the pane start that the probe skipped.
-  if (panes && int64) {
+  if (panes) {
     let nsCol = s.nsCol;
     for (let i = b; i < e; i++) {
       const r = load<i32>(rows + (<usize>i << 2));
@@ -225,7 +243,9 @@ let gMinPane: i64 = 0;
       let row = r;
       if (load<i64>(nsCol + <usize>r * stride) != ns && byNs) {
         // Two panes of this key share the 32-bit index hash: take the slow, exact path.
-        row = s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
+        row = int64
+          ? s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns)
+          : s.findOrInsertIdx(load<u32>(hashes + (<usize>i << 2)), 0, eventKeyPtr(i, keyPtr, keyBytesPtr), eventKeyLen(i, keyPtr), ns);
         store<i32>(rows + (<usize>i << 2), row);
         nsCol = s.nsCol; // an insert may have grown (moved) the rows
       } else if (load<i64>(nsCol + <usize>r * stride) != ns) {
@@ -237,7 +257,9 @@ let gMinPane: i64 = 0;
           top = nx;
           nx = load<i32>(s.newer + (<usize>top << 2));
         }
-        row = s.paneOf(load<u32>(hashes + (<usize>i << 2)), top, load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns);
+        row = int64
+          ? s.paneOf(load<u32>(hashes + (<usize>i << 2)), top, load<i64>(keyPtr + (<usize>i << 3)), 0, 0, ns)
+          : s.paneOf(load<u32>(hashes + (<usize>i << 2)), top, 0, eventKeyPtr(i, keyPtr, keyBytesPtr), eventKeyLen(i, keyPtr), ns);
         store<i32>(rows + (<usize>i << 2), row);
         nsCol = s.nsCol; // an insert may have grown (moved) the rows
       }
@@ -258,7 +280,7 @@ let gMinPane: i64 = 0;
   // A capture in progress always has trackChanges set (the cut restarts the change log); the
   // explicit capActive keeps this pass, which is the copy-on-write before applyBlock, from
   // depending on that.
-  if (!(panes && int64) && (s.trackChanges || s.win != WIN_NONE || s.capActive)) {
+  if (!panes && (s.trackChanges || s.win != WIN_NONE || s.capActive)) {
     for (let i = b; i < e; i++) {
       const r = load<i32>(rows + (<usize>i << 2));
       if (r >= 0) s.touch(r);
@@ -271,6 +293,15 @@ let gMinPane: i64 = 0;
   gBehind = behind;
   gMinPane = minPane;
   return accepted;
+}
+
+/** Event i's utf8 key bytes and length (keys given as offsets into keyBytesPtr). */
+@inline function eventKeyPtr(i: i32, keyPtr: usize, keyBytesPtr: usize): usize {
+  return keyBytesPtr + <usize>load<u32>(keyPtr + (<usize>i << 2));
+}
+
+@inline function eventKeyLen(i: i32, keyPtr: usize): i32 {
+  return <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - load<u32>(keyPtr + (<usize>i << 2)));
 }
 
 /**

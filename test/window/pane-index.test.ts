@@ -1,6 +1,6 @@
 // Proves two paths of pane windows that random oracle streams almost never reach, against the
 // reference model (test/oracle/window-model.ts):
-// - two panes of one int64 key whose starts are 2^32 ms apart, chosen so that the (key, pane)
+// - two panes of one key (int64, and utf8) whose starts are 2^32 ms apart, chosen so that the (key, pane)
 //   index hashes of the previous index design collide (found by brute force with a port of that
 //   hash, below, whose key half is checked against the Wasm probe hash). Pane stores now index
 //   keys and chain each key's panes by start; the case stays as a regression check of two panes
@@ -94,35 +94,40 @@ test('the index hash port matches the Wasm probe hash', () => {
   }
 });
 
-test('two panes of one key with colliding index hashes stay apart', async () => {
-  const size = 1000;
-  const key = 7n;
-  const [p1, p2] = collidingPanes(size);
-  assert.is(paneHash(probeHashI64(key), BigInt(p1)), paneHash(probeHashI64(key), BigInt(p2)), 'the pane starts collide');
-  const window: WindowSpec = { kind: 'tumbling', size };
-  const backend = await StateBackend.open({ shards: 1 });
-  const op = backend.aggregate('w', { key: { field: 'user', type: 'int64' }, time: 'ts', window, aggregates: AGGS });
-  const model = new WindowModel({ keyType: 'int64', window, allowedLateness: 0, aggregates: AGGS as never });
-  try {
-    // Batch 1 opens both panes in one block (the second is first taken for the first), with other
-    // keys in between; batch 2 adds to both once both are in the index.
-    const batches: [bigint, number, number][][] = [
-      [[key, p1, 5], [3n, p1 + 1, 1], [key, p2 + 10, 7], [key, p1 + 20, -2], [9n, p2, 4], [key, p2 + 30, 11]],
-      [[key, p2 + 40, 3], [key, p1 + 50, 8], [3n, p2 + 60, 6], [key, p2 + 70, -9]],
-    ];
-    for (const b of batches) {
-      await op.ingest({ user: BigInt64Array.from(b.map((e) => e[0])), ts: b.map((e) => e[1]), amount: b.map((e) => e[2]) });
-      model.ingest(b.map(([k, t, v]) => ({ key: k, time: t, values: { amount: v } })) as never);
+for (const keyType of ['int64', 'utf8'] as const) {
+  test(`two panes of one ${keyType} key with colliding index hashes stay apart`, async () => {
+    const size = 1000;
+    // The pane starts collide whatever the key's own probe hash (it is XORed in): utf8 keys too.
+    const key = keyType === 'int64' ? 7n : 'user-7';
+    const other = (k: bigint) => (keyType === 'int64' ? k : `user-${k}`);
+    const [p1, p2] = collidingPanes(size);
+    assert.is(paneHash(probeHashI64(7n), BigInt(p1)), paneHash(probeHashI64(7n), BigInt(p2)), 'the pane starts collide');
+    const window: WindowSpec = { kind: 'tumbling', size };
+    const backend = await StateBackend.open({ shards: 1 });
+    const op = backend.aggregate('w', { key: { field: 'user', type: keyType }, time: 'ts', window, aggregates: AGGS });
+    const model = new WindowModel({ keyType, window, allowedLateness: 0, aggregates: AGGS as never });
+    try {
+      // Batch 1 opens both panes in one block (the second is first taken for the first), with other
+      // keys in between; batch 2 adds to both once both are in the index.
+      const batches: [bigint | string, number, number][][] = [
+        [[key, p1, 5], [other(3n), p1 + 1, 1], [key, p2 + 10, 7], [key, p1 + 20, -2], [other(9n), p2, 4], [key, p2 + 30, 11]],
+        [[key, p2 + 40, 3], [key, p1 + 50, 8], [other(3n), p2 + 60, 6], [key, p2 + 70, -9]],
+      ];
+      for (const b of batches) {
+        const keys = keyType === 'int64' ? BigInt64Array.from(b.map((e) => e[0] as bigint)) : b.map((e) => e[0] as string);
+        await op.ingest({ user: keys, ts: b.map((e) => e[1]), amount: b.map((e) => e[2]) });
+        model.ingest(b.map(([k, t, v]) => ({ key: k, time: t, values: { amount: v } })) as never);
+      }
+      const end = p2 + 2 * size;
+      const got = rowsOf(await op.advanceWatermark(end), 'user');
+      const want = model.advanceWatermark(end);
+      assert.equal(got, want);
+      assert.is(got.filter((r) => r.key === key).length, 2, 'one row per pane of the colliding key');
+    } finally {
+      await backend.close();
     }
-    const end = p2 + 2 * size;
-    const got = rowsOf(await op.advanceWatermark(end), 'user');
-    const want = model.advanceWatermark(end);
-    assert.equal(got, want);
-    assert.is(got.filter((r) => r.key === key).length, 2, 'one row per pane of the colliding key');
-  } finally {
-    await backend.close();
-  }
-});
+  });
+}
 
 test('hopping windows whose ends span more than 2^16 slides fire in order', async () => {
   const window: WindowSpec = { kind: 'hopping', size: 4, slide: 2 };
