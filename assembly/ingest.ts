@@ -228,11 +228,11 @@ let gMinPane: i64 = 0;
     store<i32>(rows + (<usize>i << 2), row);
     accepted++;
   }
-  // Rows are touched in their own loop: for int64 keys the probe above reads only index slots
-  // (the key lives in the slot), so the row records are first read here, by independent loads
-  // the CPU can overlap, rather than one dependent miss per event inside the probe loop.
+  // Rows are touched in their own loop: the probe above reads only index slots (and, for utf8
+  // keys, the key bytes a slot refers to), so the row records are first read here, by independent
+  // loads the CPU can overlap, rather than one dependent miss per event inside the probe loop.
   // Read each event's row record once in a loop of independent loads (as step 2 does for slots),
-  // so that the update loops below find their rows in cache. For int64 panes this read is the
+  // so that the update loops below find their rows in cache. For pane stores this read is the
   // check of the pane start that the probe skipped.
   if (panes) {
     let nsCol = s.nsCol;
@@ -276,7 +276,7 @@ let gMinPane: i64 = 0;
     prefetchSink ^= <u64>t2;
   }
   // Before the first checkpoint of a store without windows, no flag is read: skip the pass.
-  // (int64 panes were touched in their verify pass.)
+  // (Pane stores' rows were touched in their verify pass.)
   // A capture in progress always has trackChanges set (the cut restarts the change log); the
   // explicit capActive keeps this pass, which is the copy-on-write before applyBlock, from
   // depending on that.

@@ -1,10 +1,10 @@
 // Proves two paths of pane windows that random oracle streams almost never reach, against the
 // reference model (test/oracle/window-model.ts):
-// - two panes of one key (int64, and utf8) whose starts are 2^32 ms apart, chosen so that the (key, pane)
-//   index hashes of the previous index design collide (found by brute force with a port of that
-//   hash, below, whose key half is checked against the Wasm probe hash). Pane stores now index
-//   keys and chain each key's panes by start; the case stays as a regression check of two panes
-//   of one key far apart, opened in one batch and updated in the next;
+// - two panes of one key (int64, and utf8) whose starts are 2^32 ms apart, chosen so that their
+//   (key, pane) index hashes in a tumbling store collide (a port of that hash is below; its key
+//   half is checked against the Wasm probe hash, and the pane half is XORed with the key's hash,
+//   so the starts collide for any key, utf8 ones too): the probe takes the other pane's slot and
+//   the verify pass must take the exact path, in the batch that opens both panes and in the next;
 // - a hopping firing whose window ends span more than 2^16 slides (sparse panes far apart and a
 //   watermark jump), where windows are ordered by a radix sort of their ends instead of counting
 //   them per end.
