@@ -48,6 +48,8 @@ export interface WindowScenario {
   baselines: boolean;
   /** Rounds that always run (more while the scenario's time budget lasts). */
   minRounds: number;
+  /** Key type (default int64): utf8 keys come as JS strings, one per event, as a decoder hands them out. */
+  keyType?: 'int64' | 'utf8';
 }
 
 export function windowScenarios(quick: boolean): WindowScenario[] {
@@ -58,6 +60,7 @@ export function windowScenarios(quick: boolean): WindowScenario[] {
   const n = (x: number) => Math.round(x * scale);
   return [
     { kind: 'tumbling', distinct: 10_000, events: n(2_000_000), baselines: true, minRounds: 3 },
+    { kind: 'tumbling', distinct: 10_000, events: n(2_000_000), baselines: true, minRounds: 3, keyType: 'utf8' },
     { kind: 'hopping', distinct: 10_000, events: n(250_000), baselines: true, minRounds: 2 },
     { kind: 'session', distinct: 10_000, events: n(2_000_000), baselines: true, minRounds: 3 },
     { kind: 'tumbling', distinct: 1_000_000, events: n(2_000_000), baselines: true, minRounds: 2 },
@@ -85,9 +88,9 @@ function duckQueryOf(kind: Kind): DuckQuery {
   }
 }
 
-function specOf(kind: Kind): AggregateSpec {
+function specOf(kind: Kind, keyType: 'int64' | 'utf8' = 'int64'): AggregateSpec {
   return {
-    key: { field: 'k', type: 'int64' },
+    key: { field: 'k', type: keyType },
     time: 'ts',
     window: windowOf(kind),
     aggregates: { n: { fn: 'count' }, total: { fn: 'sum', field: 'v' }, lo: { fn: 'min', field: 'v' }, hi: { fn: 'max', field: 'v' } },
@@ -96,7 +99,7 @@ function specOf(kind: Kind): AggregateSpec {
 
 interface Stream {
   cols: BenchColumns;
-  keys: BigInt64Array[];
+  keys: (BigInt64Array | string[])[];
   ts: Float64Array[];
   values: Float64Array[];
   /** Watermark after each batch. */
@@ -105,13 +108,13 @@ interface Stream {
   final: number;
 }
 
-function stream(events: number, distinct: number, seed: number): Stream {
-  const cols = benchColumns({ n: events, distinct, keyType: 'int64', eventsPerMs: EVENTS_PER_MS, disorderMs: DISORDER_MS, seed });
+function stream(events: number, distinct: number, seed: number, keyType: 'int64' | 'utf8' = 'int64'): Stream {
+  const cols = benchColumns({ n: events, distinct, keyType, eventsPerMs: EVENTS_PER_MS, disorderMs: DISORDER_MS, seed });
   const s: Stream = { cols, keys: [], ts: [], values: [], watermarks: [], final: 0 };
   let maxT = -Infinity;
   for (let at = 0; at < events; at += BATCH_ROWS) {
     const end = Math.min(events, at + BATCH_ROWS);
-    s.keys.push((cols.keys as BigInt64Array).subarray(at, end));
+    s.keys.push(cols.keys instanceof BigInt64Array ? cols.keys.subarray(at, end) : (cols.keys as string[]).slice(at, end));
     const ts = cols.ts.subarray(at, end);
     s.ts.push(ts);
     s.values.push(cols.amount.subarray(at, end));
@@ -125,14 +128,14 @@ function stream(events: number, distinct: number, seed: number): Stream {
 /** Output rows per contender, from the last run (a cross-check that all computed the same windows). */
 type RowCounts = Record<string, number>;
 
-function cairnContender(kind: Kind, s: Stream, rows: RowCounts): Contender {
+function cairnContender(kind: Kind, s: Stream, rows: RowCounts, keyType: 'int64' | 'utf8' = 'int64'): Contender {
   let backend: StateBackend | null = null;
   let op: AggregateOperator | null = null;
   return {
     name: 'cairn',
     prepare: async () => {
       backend = await StateBackend.open({ shards: 1 });
-      op = backend.aggregate('bench', specOf(kind));
+      op = backend.aggregate('bench', specOf(kind, keyType));
     },
     run: async () => {
       let out = 0;
@@ -155,8 +158,8 @@ function cairnContender(kind: Kind, s: Stream, rows: RowCounts): Contender {
   };
 }
 
-function coreContender(kind: Kind, s: Stream, rows: RowCounts): Contender {
-  const spec = normalizeAggregateSpec(specOf(kind));
+function coreContender(kind: Kind, s: Stream, rows: RowCounts, keyType: 'int64' | 'utf8' = 'int64'): Contender {
+  const spec = normalizeAggregateSpec(specOf(kind, keyType));
   const cfg = storeConfigOf(spec);
   let core: WasmCore | null = null;
   let h = -1;
@@ -207,7 +210,9 @@ function mapContender(kind: Kind, s: Stream, rows: RowCounts): Contender {
       let out = 0;
       const t0 = performance.now();
       for (let i = 0; i < s.keys.length; i++) {
-        m!.ingestInt64(s.keys[i]!, s.ts[i]!, s.values[i]!);
+        const k = s.keys[i]!;
+        if (k instanceof BigInt64Array) m!.ingestInt64(k, s.ts[i]!, s.values[i]!);
+        else m!.ingestUtf8(k, s.ts[i]!, s.values[i]!);
         out += m!.advanceWatermark(s.watermarks[i]!).length;
       }
       const t1 = performance.now();
@@ -270,7 +275,7 @@ function speedup(fast: number[], slow: number[]): Speedup {
 }
 
 function label(s: WindowScenario): string {
-  return `${s.kind} ${fmtCount(s.distinct)} keys`;
+  return `${s.kind} ${fmtCount(s.distinct)}${s.keyType === 'utf8' ? ' utf8' : ''} keys`;
 }
 
 export async function benchWindows(o: { quick: boolean; log?: (line: string) => void }): Promise<BenchReport> {
@@ -283,14 +288,16 @@ export async function benchWindows(o: { quick: boolean; log?: (line: string) => 
   const warm = stream(o.quick ? 10_000 : BATCH_ROWS, 10_000, 99);
   for (const sc of windowScenarios(o.quick)) {
     log(`windows: ${label(sc)}, ${fmtCount(sc.events)} events`);
-    const s = stream(sc.events, sc.distinct, 11);
+    const kt = sc.keyType ?? 'int64';
+    const s = stream(sc.events, sc.distinct, 11, kt);
+    const scWarm = kt === 'int64' ? warm : stream(o.quick ? 10_000 : BATCH_ROWS, 10_000, 99, kt);
     const rows: RowCounts = {};
     const make = (st: Stream, r: RowCounts) => {
-      const cs = [cairnContender(sc.kind, st, r), coreContender(sc.kind, st, r)];
+      const cs = [cairnContender(sc.kind, st, r, kt), coreContender(sc.kind, st, r, kt)];
       if (sc.baselines) cs.push(mapContender(sc.kind, st, r), duckContender(sc.kind, st, r));
       return cs;
     };
-    await measure(make(warm, {}), { minRounds: 1, maxRounds: 1, budgetMs: 0 });
+    await measure(make(scWarm, {}), { minRounds: 1, maxRounds: 1, budgetMs: 0 });
     const m = await measure(make(s, rows), {
       minRounds: o.quick ? 1 : sc.minRounds,
       maxRounds: o.quick ? 1 : Math.max(sc.minRounds, 9),
@@ -309,7 +316,7 @@ export async function benchWindows(o: { quick: boolean; log?: (line: string) => 
     machine,
     wallMs: round(performance.now() - started, 0),
     params: {
-      aggregates: 'count, sum(v), min(v), max(v) per int64 key and window',
+      aggregates: 'count, sum(v), min(v), max(v) per int64 key and window (utf8 keys where the scenario says so: JS strings, one per event, such as "user-6270")',
       'event-time rate': `${EVENTS_PER_MS} events per ms of event time (${EVENTS_PER_MS * 1000} events/s), times out of order by up to ${DISORDER_MS} ms`,
       'per key': `10K keys: ${(EVENTS_PER_MS * 1000) / 10_000} events per key per second (${(EVENTS_PER_MS * TUMBLING_MS) / 10_000} per tumbling window or hopping slide, ~${(10_000 / EVENTS_PER_MS).toFixed(0)} ms between a key's events); 1M keys: one event per key per ${1_000_000 / EVENTS_PER_MS / 1000} s`,
       windows: `tumbling ${TUMBLING_MS} ms; hopping ${HOPPING_SIZE_MS} ms every ${HOPPING_SLIDE_MS} ms (size/slide = ${HOPPING_SIZE_MS / HOPPING_SLIDE_MS}); session gap ${SESSION_GAP_MS} ms`,
@@ -463,8 +470,8 @@ function tables(rs: WindowScenarioResult[]): BenchReport['tables'] {
   return [throughput, split];
 }
 
-function find(rs: WindowScenarioResult[], kind: Kind, distinct: number): WindowScenarioResult | undefined {
-  return rs.find((r) => r.kind === kind && r.distinct === distinct);
+function find(rs: WindowScenarioResult[], kind: Kind, distinct: number, keyType: 'int64' | 'utf8' = 'int64'): WindowScenarioResult | undefined {
+  return rs.find((r) => r.kind === kind && r.distinct === distinct && (r.keyType ?? 'int64') === keyType);
 }
 
 function targets(rs: WindowScenarioResult[]): Target[] {
