@@ -184,18 +184,8 @@ let gMinPane: i64 = 0;
       // A probe that ends on an empty slot proves the pane (tumbling) or the key (hopping)
       // absent, so it is inserted there.
       const k = load<i64>(keyPtr + (<usize>i << 3));
-      let pos = h & mask;
-      let sp: usize;
-      while (true) {
-        sp = slots + <usize>pos * SLOT_BYTES;
-        const sl = load<u64>(sp);
-        if (sl == 0) break;
-        if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
-          row = <i32>(<u32>sl) - 1;
-          break;
-        }
-        pos = (pos + 1) & mask;
-      }
+      const sp = s.probeI64(slots, mask, h, k);
+      row = <i32>(<u32>load<u64>(sp)) - 1;
       if (row < 0) {
         row = s.insertAt(sp, h, k, 0, 0, ns);
         slots = s.slots;
@@ -207,18 +197,8 @@ let gMinPane: i64 = 0;
       const o = load<u32>(keyPtr + (<usize>i << 2));
       const kp = keyBytesPtr + <usize>o;
       const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
-      let pos = h & mask;
-      let sp: usize;
-      while (true) {
-        sp = slots + <usize>pos * SLOT_BYTES;
-        const sl = load<u64>(sp);
-        if (sl == 0) break;
-        if (<u32>(sl >>> 32) == h && s.slotKeyEq(sp, kp, len)) {
-          row = <i32>(<u32>sl) - 1;
-          break;
-        }
-        pos = (pos + 1) & mask;
-      }
+      const sp = s.probeBytes(slots, mask, h, kp, len);
+      row = <i32>(<u32>load<u64>(sp)) - 1;
       if (row < 0) {
         row = s.insertAt(sp, h, 0, kp, len, ns);
         slots = s.slots;
@@ -392,17 +372,8 @@ function fusedBlockUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: us
       const in1 = (s0 != 0) & (s1 != 0) & (load<i64>(sp1, 8) == k);
       row = select<i32>(<i32>(<u32>s0) - 1, select<i32>(<i32>(<u32>s1) - 1, -1, in1), in0);
       if (row < 0) {
-        let p = pos;
-        while (true) {
-          sp = slots + <usize>p * SLOT_BYTES;
-          const sl = load<u64>(sp);
-          if (sl == 0) break;
-          if (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k) {
-            row = <i32>(<u32>sl) - 1;
-            break;
-          }
-          p = (p + 1) & mask;
-        }
+        sp = s.probeI64(slots, mask, h, k);
+        row = <i32>(<u32>load<u64>(sp)) - 1;
       }
       if (row < 0) {
         row = s.insertAt(sp, h, k, 0, 0, 0);
@@ -415,17 +386,8 @@ function fusedBlockUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: us
       const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
       const kp = keyBytesPtr + <usize>o;
       const h = probeHashBytes(kp, len);
-      let p = h & mask;
-      while (true) {
-        sp = slots + <usize>p * SLOT_BYTES;
-        const sl = load<u64>(sp);
-        if (sl == 0) break;
-        if (<u32>(sl >>> 32) == h && s.slotKeyEq(sp, kp, len)) {
-          row = <i32>(<u32>sl) - 1;
-          break;
-        }
-        p = (p + 1) & mask;
-      }
+      sp = s.probeBytes(slots, mask, h, kp, len);
+      row = <i32>(<u32>load<u64>(sp)) - 1;
       if (row < 0) {
         row = s.insertAt(sp, h, 0, kp, len, 0);
         slots = s.slots;

@@ -486,6 +486,32 @@ export class Store {
     return bytesEqual(this.keyArena.base + <usize>(<u32>kv), ptr, len);
   }
 
+  /**
+   * Probes index `slots` (mask `mask`, as the caller holds them) from the home slot of hash `h` for
+   * int64 key `k`: returns the slot holding both, or the empty slot where the probe ended
+   * (load<u64>(slot) == 0 then, where the key would be inserted). Pane starts are not compared.
+   */
+  @inline probeI64(slots: usize, mask: u32, h: u32, k: i64): usize {
+    let pos = h & mask;
+    while (true) {
+      const sp = slots + <usize>pos * SLOT_BYTES;
+      const sl = load<u64>(sp);
+      if (sl == 0 || (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k)) return sp;
+      pos = (pos + 1) & mask;
+    }
+  }
+
+  /** probeI64 for utf8 key bytes (ptr, len), compared through the slot's key reference. */
+  @inline probeBytes(slots: usize, mask: u32, h: u32, ptr: usize, len: i32): usize {
+    let pos = h & mask;
+    while (true) {
+      const sp = slots + <usize>pos * SLOT_BYTES;
+      const sl = load<u64>(sp);
+      if (sl == 0 || (<u32>(sl >>> 32) == h && this.slotKeyEq(sp, ptr, len))) return sp;
+      pos = (pos + 1) & mask;
+    }
+  }
+
   /** A slot's second word for `row`: the int64 key, or the utf8 key reference (see slotKeyEq). */
   @inline slotWord(row: i32): u64 {
     return load<u64>(this.p(this.keyCol, row));

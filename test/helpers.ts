@@ -3,6 +3,7 @@
  * models, and formatting values for readable assertion failures.
  */
 import type { Table } from 'apache-arrow';
+import type { WasmCore } from '../bindings/core.js';
 
 export type PlainRow = Record<string, string | bigint | number | null>;
 
@@ -48,3 +49,13 @@ export const WINDOW_AGGS = {
   last: { fn: 'last', field: 'amount' },
   valued: { fn: 'count', field: 'amount' },
 } as const;
+
+const utf8 = new TextEncoder();
+
+/** A utf8 key's index probe hash in a store (the Wasm export hashProbeBytes), through `core`'s scratch. */
+export function wasmProbeHashUtf8(core: WasmCore, key: string): number {
+  const bytes = utf8.encode(key);
+  const p = core.scratch(bytes.length + 8);
+  core.u8.set(bytes, p);
+  return core.ex.hashProbeBytes(p, bytes.length) >>> 0;
+}

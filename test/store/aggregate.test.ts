@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { StateBackend } from '../../src/index.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
 import { genEvents, toColumns, collidingInt64Keys, collidingUtf8Keys, Rng, type GenRow } from '../oracle/gen.js';
-import { rowsOf, show } from '../helpers.js';
+import { rowsOf, show, wasmProbeHashUtf8 } from '../helpers.js';
 import { WasmCore } from '../../bindings/core.js';
 
 const AGGS = {
@@ -147,13 +147,7 @@ function probeCollidingInt64Keys(count: number): bigint[] {
  */
 function probeCollidingUtf8Keys(count: number): string[] {
   const core = new WasmCore(1 << 26);
-  const enc = new TextEncoder();
-  const probe = (k: string): number => {
-    const bytes = enc.encode(k);
-    const p = core.scratch(bytes.length + 8);
-    core.u8.set(bytes, p);
-    return core.ex.hashProbeBytes(p, bytes.length) & 0xfff;
-  };
+  const probe = (k: string): number => wasmProbeHashUtf8(core, k) & 0xfff;
   const want = probe('p0');
   const out = ['p0'];
   for (let i = 1; out.length < count; i++) {

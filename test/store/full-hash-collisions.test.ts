@@ -17,7 +17,7 @@ import { WasmCore } from '../../bindings/core.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
 import { WindowModel } from '../oracle/window-model.js';
 import { Rng } from '../oracle/gen.js';
-import { rowsOf } from '../helpers.js';
+import { rowsOf, wasmProbeHashUtf8 } from '../helpers.js';
 
 const M64 = (1n << 64n) - 1n;
 const G = 0x9e3779b97f4a7c15n;
@@ -84,12 +84,7 @@ function utf8Colliding(n: number): string[] {
 test('the constructed keys really share their whole index hash', () => {
   const core = new WasmCore(1 << 26);
   const enc = new TextEncoder();
-  const wasmProbe = (k: string): number => {
-    const bytes = enc.encode(k);
-    const p = core.scratch(bytes.length + 8);
-    core.u8.set(bytes, p);
-    return core.ex.hashProbeBytes(p, bytes.length) >>> 0;
-  };
+  const wasmProbe = (k: string): number => wasmProbeHashUtf8(core, k);
   const u = utf8Colliding(40);
   assert.is(new Set(u).size, 40);
   assert.equal(u.map((k) => enc.encode(k).length), u.map((_, j) => (j % 3 === 0 ? 8 : 16)));
