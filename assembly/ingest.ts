@@ -52,9 +52,7 @@ export function ingestBatch(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize,
     // Not before the store has rows: the fused loop takes field offsets from the column pointers,
     // which exist only once the row buffer does (a fresh store's first block takes the blocked path).
     if (fusable && s.rows != 0 && <usize>s.slotCap * SLOT_BYTES + <usize>s.capRows * stride + (int64 ? 0 : <usize>s.keyArena.usedBytes) <= FUSED_MAX_BYTES) {
-      accepted += int64
-        ? fusedBlockI64(s, b, e, keyPtr, s.trackChanges || s.capActive)
-        : fusedBlockUtf8(s, b, e, keyPtr, keyBytesPtr, s.trackChanges || s.capActive);
+      accepted += fusedBlock(s, b, e, keyPtr, keyBytesPtr, s.trackChanges || s.capActive);
       continue;
     }
     const hasTime = timePtr != 0;
@@ -297,39 +295,31 @@ function fusedPlanOnly(s: Store): bool {
 }
 
 /**
- * Events [b, e) of an int64 store without windows whose index and rows take at most
- * FUSED_MAX_BYTES (fusedPlanOnly):
- * per event, one probe (and insert), then count, nulls, sum, min and max, with no intermediate
- * arrays. Rows are inserted in event order, as in the blocked path, so row ids are the same.
- * Returns the events applied (all of them).
+ * Events [b, e) of a store without windows whose index and rows (and utf8 key bytes) take at most
+ * FUSED_MAX_BYTES (fusedPlanOnly): per event, one probe (and insert; utf8 keys compare the key
+ * bytes the slot refers to, Store.slotKeyEq), then count, nulls, sum, min and max, with no
+ * intermediate arrays. Rows are inserted in event order, as in the blocked path, so row ids are
+ * the same. Returns the events applied (all of them).
  */
-function fusedBlockI64(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i32 {
+function fusedBlock(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize, track: bool): i32 {
   const hasSum = unchecked(s.fusedSum[0]) != 0;
   const hasMin = unchecked(s.fusedMin[0]) != 0;
   const hasMax = unchecked(s.fusedMax[0]) != 0;
   const volatile = s.extremesVolatile;
   // The usual plan (count, sum, min and max, no change tracking) gets loops of its own, with the
   // flags as constants (after inlining the optimizer drops their tests from the loop). Measured
-  // warm, 1K keys: 7.8 to 6.9 ns per event; with applyField's, tumbling ingest at 10K keys 46 to
-  // 44 ms per 2M events.
-  if (!track && hasSum && hasMin && hasMax) {
-    return volatile
-      ? fusedLoop(s, b, e, keyPtr, 0, true, false, true, true, true, true)
-      : fusedLoop(s, b, e, keyPtr, 0, true, false, true, true, true, false);
+  // warm, int64 keys, 1K keys: 7.8 to 6.9 ns per event; with applyField's, tumbling ingest at 10K
+  // keys 46 to 44 ms per 2M events.
+  const usual = !track && hasSum && hasMin && hasMax;
+  if (s.keyType == KEY_INT64) {
+    if (usual) {
+      return volatile
+        ? fusedLoop(s, b, e, keyPtr, 0, true, false, true, true, true, true)
+        : fusedLoop(s, b, e, keyPtr, 0, true, false, true, true, true, false);
+    }
+    return fusedLoop(s, b, e, keyPtr, 0, true, track, hasSum, hasMin, hasMax, volatile);
   }
-  return fusedLoop(s, b, e, keyPtr, 0, true, track, hasSum, hasMin, hasMax, volatile);
-}
-
-/**
- * fusedBlockI64 for utf8 keys: per event, the key's hash, one probe comparing the key bytes the
- * slot refers to (Store.slotKeyEq), then the same updates.
- */
-function fusedBlockUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize, track: bool): i32 {
-  const hasSum = unchecked(s.fusedSum[0]) != 0;
-  const hasMin = unchecked(s.fusedMin[0]) != 0;
-  const hasMax = unchecked(s.fusedMax[0]) != 0;
-  const volatile = s.extremesVolatile;
-  if (!track && hasSum && hasMin && hasMax) {
+  if (usual) {
     return volatile
       ? fusedLoop(s, b, e, keyPtr, keyBytesPtr, false, false, true, true, true, true)
       : fusedLoop(s, b, e, keyPtr, keyBytesPtr, false, false, true, true, true, false);
@@ -436,7 +426,7 @@ function fusedBlockUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: us
 export const BLOCK_EVENTS: i32 = 512;
 export const L2_BYTES: usize = 512 * 1024;
 /**
- * Index and rows up to this size take the fused one-pass path (fusedBlockI64). Beyond the L2 cache
+ * Index and rows up to this size take the fused one-pass path (fusedBlock). Beyond the L2 cache
  * the passes of the blocked path overlap misses better, but only once the table is several times
  * L2: measured on a 1 MiB-L2, 32 MiB-L3 machine (2M events, count, sum, min and max per int64 key,
  * warm), the fused path was faster at 10K keys (0.9 MB: 22-23 against 29 ms) and 20K keys (2.1 MB:
@@ -481,7 +471,7 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
     const hasSum = unchecked(s.fusedSum[f]) != 0;
     const hasMin = unchecked(s.fusedMin[f]) != 0;
     const hasMax = unchecked(s.fusedMax[f]) != 0;
-    // The usual plan gets loops of its own, with the flags as constants (see fusedBlockI64).
+    // The usual plan gets loops of its own, with the flags as constants (see fusedBlock).
     if (f == 0 && hasSum && hasMin && hasMax) {
       changed += volatile
         ? applyField(s, b, e, rows, stride, 0, true, true, true, true, true)

@@ -16,7 +16,7 @@ const KEY_GROUPS = 128;
 const enc = new TextEncoder();
 
 const AGGS = [{ fn: 0, field: -1 }, { fn: 1, field: 0 }, { fn: 2, field: 0 }, { fn: 3, field: 0 }, { fn: 6, field: 0 }];
-/** count, sum, min, max of one field only: the single-pass ingest plan (assembly/ingest.ts, fusedBlockI64). */
+/** count, sum, min, max of one field only: the single-pass ingest plan (assembly/ingest.ts, fusedBlock). */
 const AGGS_PLAIN = [{ fn: 0, field: -1 }, { fn: 1, field: 0 }, { fn: 2, field: 0 }, { fn: 3, field: 0 }];
 /** Two value fields, first/last by time and mean: more row columns and time columns. */
 const AGGS2 = [{ fn: 0, field: -1 }, { fn: 1, field: 0 }, { fn: 5, field: 1 }, { fn: 6, field: 0 }, { fn: 4, field: 1 }, { fn: 2, field: 1 }];

@@ -25,7 +25,7 @@ const AGGS = {
 
 /**
  * count, sum, min and max of one field and nothing else: the plan ingest applies in a single pass
- * per event while index and rows take at most 3 MiB (assembly/ingest.ts, fusedBlockI64, FUSED_MAX_BYTES),
+ * per event while index and rows take at most 3 MiB (assembly/ingest.ts, fusedBlock, FUSED_MAX_BYTES),
  * so it gets its own runs.
  */
 const PLAIN = {
