@@ -18,8 +18,9 @@ export class ByteArena {
     const need = <u64>this.usedBytes + <u64>extra;
     if (need <= <u64>this.capBytes) return true;
     if (need > ARENA_BYTES_MAX) return false;
+    // State arenas grow by a quarter (their slack is memory per key), transient ones by a half.
     let next = <u64>max<u32>(this.capBytes, 4096);
-    while (next < need) next = next * 3 / 2;
+    while (next < need) next = this.transient ? next * 3 / 2 : next * 5 / 4;
     if (next > ARENA_BYTES_MAX) next = ARENA_BYTES_MAX;
     const p = this.transient ? growTransient(this.base, this.capBytes, <usize>next) : growZeroed(this.base, this.capBytes, <usize>next);
     if (p == 0) return false;

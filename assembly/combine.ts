@@ -2,7 +2,7 @@
 // window result. Every Cairn aggregate is mergeable: counts and sums add, min/max compare, and
 // first/last keep the value with the smaller/larger time (panes and sessions cover disjoint time
 // ranges, so there are no ties to break across them).
-import { Store, FN_COUNT, FN_MIN, FN_MAX, FN_FIRST, FN_LAST, needsVal, needsTime } from './store';
+import { Store, FN_COUNT, FN_MIN, FN_MAX, FN_FIRST, FN_LAST, needsVal, needsTime, nullsAt } from './store';
 
 export function combineRows(s: Store, dst: i32, src: i32): void {
   const d8 = <usize>dst * s.stride;
@@ -18,12 +18,12 @@ export function combineRows(s: Store, dst: i32, src: i32): void {
   }
   for (let f = 0; f < s.nFields; f++) {
     const c = unchecked(s.nullCnt[f]);
-    store<i64>(c + d8, load<i64>(c + d8) + load<i64>(c + s8));
+    store<i64>(c + d8, load<i64>(c + d8) + nullsAt(c + s8));
   }
   for (let a = 0; a < s.nAggs; a++) {
     const fn = unchecked(s.aggFn[a]);
     if (fn == FN_COUNT) continue;
-    const srcHas = load<i64>(s.cntCol + s8) > load<i64>(unchecked(s.nullCnt[unchecked(s.aggField[a])]) + s8);
+    const srcHas = load<i64>(s.cntCol + s8) > nullsAt(unchecked(s.nullCnt[unchecked(s.aggField[a])]) + s8);
     if (!srcHas) continue;
     const v = unchecked(s.aggVal[a]);
     const x = load<f64>(v + s8);
@@ -70,12 +70,12 @@ export class Acc {
     const r8 = <usize>row * s.stride;
     this.cnt += load<i64>(s.cntCol + r8);
     for (let f = 0; f < s.nFields; f++) {
-      unchecked(this.fieldCnt[f] += load<i64>(s.cntCol + r8) - load<i64>(unchecked(s.nullCnt[f]) + r8));
+      unchecked(this.fieldCnt[f] += load<i64>(s.cntCol + r8) - nullsAt(unchecked(s.nullCnt[f]) + r8));
     }
     for (let a = 0; a < s.nAggs; a++) {
       const fn = unchecked(s.aggFn[a]);
       if (!needsVal(fn)) continue;
-      if (load<i64>(s.cntCol + r8) == load<i64>(unchecked(s.nullCnt[unchecked(s.aggField[a])]) + r8)) continue;
+      if (load<i64>(s.cntCol + r8) == nullsAt(unchecked(s.nullCnt[unchecked(s.aggField[a])]) + r8)) continue;
       const x = load<f64>(unchecked(s.aggVal[a]) + r8);
       if (fn == FN_MIN) { if (x < unchecked(this.val[a])) unchecked(this.val[a] = x); }
       else if (fn == FN_MAX) { if (x > unchecked(this.val[a])) unchecked(this.val[a] = x); }

@@ -177,8 +177,9 @@ export function advance(s: Store, t: i64): i32 {
     const nextEnd = stillChanged ? first : wFloor + slide;
     next = min<i64>(next, nextEnd <= last ? nextEnd : last + L);
     // Purged here, while the row record is in cache (purge() would free the same rows in the same
-    // order). Emission below still reads the row, which freeing leaves intact: no row is allocated
-    // before this call returns. Its index slot is removed after emission (purgeRows), all slots
+    // order). Emission below still reads the row, which freeing leaves intact but for its flags
+    // byte (the top byte of the first null count: readers mask it): no row is allocated before
+    // this call returns. Its index slot is removed after emission (purgeRows), all slots
     // read at once, and meanwhile still names the freed row id.
     if (p + horizon <= W) {
       store<i32>(purgeList + (<usize>np << 2), r);

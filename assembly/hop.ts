@@ -26,7 +26,7 @@
 //    setWatermark clear it (invalidate()).
 // Otherwise advanceHopping runs the general emission and rebuilds the index from its sorted panes.
 // Rows created between emissions are queued by Store.newRow (pend) and linked at the next one.
-import { Store, F_LIVE, F_CHANGED, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_FIRST, FN_MEAN, KEY_INT64, needsVal, needsTime, floorDiv } from './store';
+import { Store, F_LIVE, F_CHANGED, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_FIRST, FN_MEAN, KEY_INT64, needsVal, needsTime, floorDiv, nullsAt } from './store';
 import { allocZeroed, growZeroed, growState, release, allocTransient, growTransient, releaseTransient, fits } from './mem';
 import { out } from './out';
 import { compareKeys, radixByI64, sortByUtf8Key, sortI32 } from './sort';
@@ -371,7 +371,7 @@ function recAddRow(s: Store, h: Hop, d: usize, r: i32): void {
   store<i64>(d, load<i64>(d) + cnt);
   if (h.simple) {
     // The same folds as the loop below, without its dispatch (see Hop.simple).
-    const nn = cnt - load<i64>(unchecked(s.nullCnt[0]) + r8);
+    const nn = cnt - nullsAt(unchecked(s.nullCnt[0]) + r8);
     store<i64>(d + 8, load<i64>(d + 8) + nn);
     if (nn == 0) return;
     if (h.simpleSum >= 0) {
@@ -392,12 +392,12 @@ function recAddRow(s: Store, h: Hop, d: usize, r: i32): void {
   }
   for (let f = 0; f < s.nFields; f++) {
     const fp = d + 8 + (<usize>f << 3);
-    store<i64>(fp, load<i64>(fp) + cnt - load<i64>(unchecked(s.nullCnt[f]) + r8));
+    store<i64>(fp, load<i64>(fp) + cnt - nullsAt(unchecked(s.nullCnt[f]) + r8));
   }
   for (let a = 0; a < s.nAggs; a++) {
     const ov = unchecked(h.offVal[a]);
     if (ov < 0) continue;
-    if (cnt == load<i64>(unchecked(s.nullCnt[unchecked(s.aggField[a])]) + r8)) continue;
+    if (cnt == nullsAt(unchecked(s.nullCnt[unchecked(s.aggField[a])]) + r8)) continue;
     const fn = unchecked(s.aggFn[a]);
     const x = load<f64>(unchecked(s.aggVal[a]) + r8);
     const vp = d + <usize>ov;

@@ -2,7 +2,7 @@
 // caller. Strings never cross the boundary; keys and values travel as bytes in the scratch arena.
 import {
   Store, KIND_VALUE, KIND_AGG, KEY_INT64, KEY_UTF8, WIN_NONE, WIN_PANES, WIN_SESSION, FN_LAST, AGGS_MAX,
-  F_LIVE, SLOT_BYTES, probeHashOf, keyGroupHashOf, bytesEqual,
+  F_LIVE, SLOT_BYTES, probeHashOf, bytesEqual,
 } from './store';
 import { ingestBatch } from './ingest';
 import { advance } from './emit';
@@ -302,12 +302,10 @@ export function deleteKey(h: i32, keyI64: i64, ptr: usize, len: i32): i32 {
   if (s.win == WIN_SESSION) finishCapture(s);
   if (s.win != WIN_PANES) return s.deleteKey(probeHashOf(s, keyI64, ptr, len), keyI64, ptr, len, 0);
   invalidateHop(s);
-  const kh = keyGroupHashOf(s, keyI64, ptr, len);
   // Panes: remove every pane row of the key.
   let removed = 0;
   for (let r = 0; r < s.hwm; r++) {
     if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
-    if (load<u32>(s.p(s.hashCol, r)) != kh) continue;
     const same = s.keyType == KEY_INT64 ? s.keyEqI64(r, keyI64) : s.keyEqBytes(r, ptr, len);
     if (!same) continue;
     s.unindex(r);
@@ -432,7 +430,7 @@ export function dropKeyGroups(h: i32, kgMask: usize, keyGroups: i32): i32 {
   s.trackChanges = false;
   for (let r = 0; r < s.hwm; r++) {
     if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
-    const kg = load<u32>(s.p(s.hashCol, r)) % <u32>keyGroups;
+    const kg = s.rowKeyGroupHash(r) % <u32>keyGroups;
     if (load<u8>(kgMask + <usize>kg) == 0) continue;
     if (s.win == WIN_SESSION) removeSessionAny(s, r);
     else { s.unindex(r); s.freeRow(r); }
@@ -465,7 +463,7 @@ export function keyGroupStats(h: i32, keyGroups: i32, outRows: usize, outBytes: 
   const utf8 = s.keyType != KEY_INT64;
   for (let r = 0; r < s.hwm; r++) {
     if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
-    const kg = <usize>(load<u32>(s.p(s.hashCol, r)) % <u32>keyGroups);
+    const kg = <usize>(s.rowKeyGroupHash(r) % <u32>keyGroups);
     store<u32>(outRows + (kg << 2), load<u32>(outRows + (kg << 2)) + 1);
     let bytes = perRow;
     if (utf8) bytes += <f64>s.keyLen(r);

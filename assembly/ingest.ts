@@ -7,7 +7,7 @@
 // row is touched, so a batch either applies whole or (E_MEMORY_CAP) not at all.
 import {
   SCRATCH_EVENTS, Store, SLOT_BYTES, KEY_INT64, KIND_AGG, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
-  FN_LAST, floorDiv, probeHashOf, keyGroupHashOf, needsTime,
+  FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
 import { probeHashBytes, probeHashI64, nsMix, hashWithMix } from './hash';
@@ -156,13 +156,22 @@ let gMinPane: i64 = 0;
   if (large) {
     for (let i = b; i < e; i++) touch ^= load<u64>(slots + <usize>(load<u32>(hashes + (<usize>i << 2)) & mask) * SLOT_BYTES);
     if (!int64) {
-      // utf8 keys: the key bytes a home slot of the same hash refers to, read the same way, so the
-      // probe's byte comparison hits the cache too (slots are in cache now).
+      // utf8 keys: the key reference (in the row record) of a home slot with the event's hash,
+      // then the key bytes it refers to, each read the same way, so that the probe's byte
+      // comparison hits the cache too. (int64 keys read no row here: measured at 100K keys, reading
+      // the matching row's key ahead made ingest slower, not faster.) Late events have stale
+      // hashes here: their reads are wasted, not wrong.
+      const keyCol = s.keyCol;
       const arena = s.keyArena.base;
       for (let i = b; i < e; i++) {
         const h = load<u32>(hashes + (<usize>i << 2));
-        const sp = slots + <usize>(h & mask) * SLOT_BYTES;
-        if (<u32>(load<u64>(sp) >>> 32) == h) touch ^= <u64>load<u8>(arena + <usize>(<u32>load<u64>(sp, 8)));
+        const sl = load<u64>(slots + <usize>(h & mask) * SLOT_BYTES);
+        if (<u32>(sl >>> 32) == h && sl != 0) touch ^= load<u64>(keyCol + <usize>(<u32>sl - 1) * stride);
+      }
+      for (let i = b; i < e; i++) {
+        const h = load<u32>(hashes + (<usize>i << 2));
+        const sl = load<u64>(slots + <usize>(h & mask) * SLOT_BYTES);
+        if (<u32>(sl >>> 32) == h && sl != 0) touch ^= <u64>load<u8>(arena + <usize>(<u32>load<u64>(keyCol + <usize>(<u32>sl - 1) * stride)));
       }
     }
   }
@@ -174,13 +183,12 @@ let gMinPane: i64 = 0;
     const h = load<u32>(hashes + (<usize>i << 2));
     let row: i32 = -1;
     if (int64) {
-      // int64 keys inline: the slot holds the key itself. A slot with the event's hash and key is
-      // taken without reading the row (a cache miss per event, in a dependent chain): for
-      // tumbling stores h is the (key, pane) hash, so it is the pane unless two panes of the key
-      // share the 32-bit hash; for hopping stores it is the key's newest pane. The verify pass
-      // below checks the pane start (it reads every row anyway) and otherwise finds the pane.
-      // A probe that ends on an empty slot proves the pane (tumbling) or the key (hopping)
-      // absent, so it is inserted there.
+      // A slot with the event's hash whose row has the event's key is taken without comparing
+      // the pane start: for tumbling stores h is the (key, pane) hash, so it is the pane unless
+      // two panes of the key share the 32-bit hash; for hopping stores it is the key's newest
+      // pane. The verify pass below checks the pane start and otherwise finds the pane. A probe
+      // that ends on an empty slot proves the pane (tumbling) or the key (hopping) absent, so it
+      // is inserted there.
       const k = load<i64>(keyPtr + (<usize>i << 3));
       const sp = s.probeI64(slots, mask, h, k);
       row = <i32>(<u32>load<u64>(sp)) - 1;
@@ -190,8 +198,8 @@ let gMinPane: i64 = 0;
         mask = s.slotMask;
       }
     } else {
-      // utf8 keys the same way: the slot refers to its key's bytes (Store.slotKeyEq), so a slot
-      // with the event's hash and key is taken without reading the row; panes are verified below.
+      // utf8 keys the same way (the key bytes the row refers to are compared, Store.keyEqBytes);
+      // panes are verified below.
       const o = load<u32>(keyPtr + (<usize>i << 2));
       const kp = keyBytesPtr + <usize>o;
       const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
@@ -206,12 +214,9 @@ let gMinPane: i64 = 0;
     store<i32>(rows + (<usize>i << 2), row);
     accepted++;
   }
-  // Rows are touched in their own loop: the probe above reads only index slots (and, for utf8
-  // keys, the key bytes a slot refers to), so the row records are first read here, by independent
-  // loads the CPU can overlap, rather than one dependent miss per event inside the probe loop.
-  // Read each event's row record once in a loop of independent loads (as step 2 does for slots),
-  // so that the update loops below find their rows in cache. For pane stores this read is the
-  // check of the pane start that the probe skipped.
+  // Rows are read once more in their own loop of independent loads (as step 2 does for slots), so
+  // that the update loops below find their records in cache: the probe above read only each row's
+  // key word. For pane stores this read is the check of the pane start that the probe skipped.
   if (panes) {
     let nsCol = s.nsCol;
     for (let i = b; i < e; i++) {
@@ -245,11 +250,13 @@ let gMinPane: i64 = 0;
       s.touch(row);
     }
   } else if (large) {
-    const cntCol = s.cntCol;
+    // The probe read each row's key word (the record's first); the record's last word is on the
+    // next cache line for about half the rows (records are not padded to a line).
+    const lastCol = s.rows + stride - 8;
     let t2: i64 = 0;
     for (let i = b; i < e; i++) {
       const r = load<i32>(rows + (<usize>i << 2));
-      if (r >= 0) t2 ^= load<i64>(cntCol + <usize>r * stride);
+      if (r >= 0) t2 ^= load<i64>(lastCol + <usize>r * stride);
     }
     prefetchSink ^= <u64>t2;
   }
@@ -296,8 +303,8 @@ function fusedPlanOnly(s: Store): bool {
 
 /**
  * Events [b, e) of a store without windows whose index and rows (and utf8 key bytes) take at most
- * FUSED_MAX_BYTES (fusedPlanOnly): per event, one probe (and insert; utf8 keys compare the key
- * bytes the slot refers to, Store.slotKeyEq), then count, nulls, sum, min and max, with no
+ * FUSED_MAX_BYTES (fusedPlanOnly): per event, one probe (and insert; the key is compared in the
+ * row record, or for utf8 keys the bytes the row refers to), then count, nulls, sum, min and max, with no
  * intermediate arrays. Rows are inserted in event order, as in the blocked path, so row ids are
  * the same. Returns the events applied (all of them).
  */
@@ -333,6 +340,7 @@ function fusedBlock(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize,
   // Offsets inside the row record (column pointers move when the rows grow; offsets do not).
   let rows = s.rows;
   const oCnt = s.cntCol - rows;
+  const oKey = s.keyCol - rows;
   const oNull = unchecked(s.nullCnt[0]) - rows;
   const sumCol = unchecked(s.fusedSum[0]);
   const minCol = unchecked(s.fusedMin[0]);
@@ -350,18 +358,19 @@ function fusedBlock(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize,
     if (int64) {
       const k = load<i64>(keyPtr + (<usize>i << 3));
       const h = probeHashI64(k);
-      // The home slot and the next one are checked without branches (a key equal to k in a used
-      // slot is the row: no windows, so the key alone names it); at load factor <= 0.7 most keys sit
-      // in one of them, so the branch below is well predicted, where a probe loop's exit is not.
+      // The home slot and the next one without branches (no windows, so the key alone names the
+      // row): most keys sit in one of them, so the branch below is well predicted, where a probe
+      // loop's exit is not. Row 0 (the store has rows) stands in when neither has the hash.
       const pos = h & mask;
-      const sp0 = slots + <usize>pos * SLOT_BYTES;
-      const sp1 = slots + <usize>((pos + 1) & mask) * SLOT_BYTES;
-      const s0 = load<u64>(sp0);
-      const s1 = load<u64>(sp1);
-      const in0 = (s0 != 0) & (load<i64>(sp0, 8) == k);
-      const in1 = (s0 != 0) & (s1 != 0) & (load<i64>(sp1, 8) == k);
-      row = select<i32>(<i32>(<u32>s0) - 1, select<i32>(<i32>(<u32>s1) - 1, -1, in1), in0);
-      if (row < 0) {
+      const s0 = load<u64>(slots + <usize>pos * SLOT_BYTES);
+      const s1 = load<u64>(slots + <usize>((pos + 1) & mask) * SLOT_BYTES);
+      const m0 = (<u32>(s0 >>> 32) == h) & (s0 != 0);
+      const m1 = (<u32>(s1 >>> 32) == h) & (s1 != 0) & (s0 != 0);
+      const r1 = select<u32>(<u32>s0, select<u32>(<u32>s1, 1, m1), m0) - 1;
+      // The row is taken before its key is compared (a predicted branch, not a select), so the
+      // update's loads do not wait for the key's.
+      row = <i32>r1;
+      if (!((m0 | m1) & (load<i64>(rows + oKey + <usize>r1 * stride) == k))) {
         sp = s.probeI64(slots, mask, h, k);
         row = <i32>(<u32>load<u64>(sp)) - 1;
       }
@@ -700,7 +709,7 @@ function ingestSessions(s: Store, n: i32, keyPtr: usize, keyBytesPtr: usize, tim
     const curHead = head;
     if (target < 0) {
       s.prepareInsert(len);
-      target = s.newRow(keyGroupHashOf(s, keyI64, ptr, len), keyI64, ptr, len, t);
+      target = s.newRow(keyI64, ptr, len, t);
       store<i64>(s.p(s.startCol, target), t);
       if (curHead < 0) {
         s.insertSlot(h, target);

@@ -4,7 +4,7 @@
 //   key      int64: i64[count]; utf8: u32 offsets[count + 1] into keyBytes
 //   start    i64[count], end i64[count]
 //   per aggregate: 8 bytes per row (i64 for count, f64 otherwise) and a u8 validity per row
-import { Store, KEY_INT64, FN_COUNT, FN_SUM, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST, FN_LAST } from './store';
+import { Store, KEY_INT64, FN_COUNT, FN_SUM, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST, FN_LAST, nullsAt } from './store';
 import { Acc } from './combine';
 import { ByteArena } from './arena';
 import { growTransient } from './mem';
@@ -152,7 +152,7 @@ export class Out {
           c = 0;
           for (let q = b; q < e; q++) {
             const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
-            c += load<i64>(cntCol + r8) - load<i64>(nc + r8);
+            c += load<i64>(cntCol + r8) - nullsAt(nc + r8);
           }
         }
         store<i64>(fc + (<usize>j << 3), c);
@@ -223,7 +223,7 @@ export class Out {
         for (let j = 0; j < n; j++) {
           const i = <usize>load<i32>(pos + (<usize>j << 2));
           const r8 = <usize>load<i32>(rows + (<usize>j << 2)) * stride;
-          store<i64>(vals + (i << 3), load<i64>(cntCol + r8) - (nc == 0 ? 0 : load<i64>(nc + r8)));
+          store<i64>(vals + (i << 3), load<i64>(cntCol + r8) - (nc == 0 ? 0 : nullsAt(nc + r8)));
           store<u8>(valid + i, 1);
         }
         continue;
@@ -235,7 +235,7 @@ export class Out {
       for (let j = 0; j < n; j++) {
         const i = <usize>load<i32>(pos + (<usize>j << 2));
         const r8 = <usize>load<i32>(rows + (<usize>j << 2)) * stride;
-        const nn = load<i64>(cntCol + r8) - load<i64>(nc + r8);
+        const nn = load<i64>(cntCol + r8) - nullsAt(nc + r8);
         if (nn == 0) {
           store<f64>(vals + (i << 3), 0);
           store<u8>(valid + i, 0);
@@ -294,11 +294,11 @@ export class Out {
     let front: f64 = 0;
     for (let q = f - 1; q >= b; q--) {
       const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
-      if (load<i64>(cntCol + r8) != load<i64>(nc + r8)) front += load<f64>(col + r8);
+      if (load<i64>(cntCol + r8) != nullsAt(nc + r8)) front += load<f64>(col + r8);
     }
     for (let q = f; q < e; q++) {
       const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
-      if (load<i64>(cntCol + r8) != load<i64>(nc + r8)) v += load<f64>(col + r8);
+      if (load<i64>(cntCol + r8) != nullsAt(nc + r8)) v += load<f64>(col + r8);
     }
     if (f > b) v = front + v;
     if (fn == FN_MEAN) v = v / <f64>nn;
@@ -306,7 +306,7 @@ export class Out {
     v = Infinity;
     for (let q = b; q < e; q++) {
       const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
-      if (load<i64>(cntCol + r8) == load<i64>(nc + r8)) continue;
+      if (load<i64>(cntCol + r8) == nullsAt(nc + r8)) continue;
       const x = load<f64>(col + r8);
       if (x < v) v = x;
     }
@@ -314,7 +314,7 @@ export class Out {
     v = -Infinity;
     for (let q = b; q < e; q++) {
       const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
-      if (load<i64>(cntCol + r8) == load<i64>(nc + r8)) continue;
+      if (load<i64>(cntCol + r8) == nullsAt(nc + r8)) continue;
       const x = load<f64>(col + r8);
       if (x > v) v = x;
     }
@@ -323,7 +323,7 @@ export class Out {
     let t0: i64 = isFirst ? i64.MAX_VALUE : i64.MIN_VALUE;
     for (let q = b; q < e; q++) {
       const r8 = <usize>load<i32>(rows + (<usize>q << 2)) * stride;
-      if (load<i64>(cntCol + r8) == load<i64>(nc + r8)) continue;
+      if (load<i64>(cntCol + r8) == nullsAt(nc + r8)) continue;
       const t = load<i64>(tcol + r8);
       if (isFirst ? t < t0 : t > t0) {
         t0 = t;

@@ -9,7 +9,7 @@
 // then rows (an upsert of the whole row), keeping only rows of the key groups the shard owns.
 // The layout is documented in ARCHITECTURE.md ("State snapshot"); every field is little endian.
 import {
-  Store, KEY_INT64, KIND_VALUE, WIN_SESSION, F_LIVE, F_DIRTY, F_CHANGED, F_PERSISTED, PAGE_SHIFT, needsVal, needsTime, pagesOf,
+  Store, KEY_INT64, KIND_VALUE, WIN_SESSION, F_LIVE, F_DIRTY, F_CHANGED, F_PERSISTED, PAGE_SHIFT, needsVal, needsTime, pagesOf, NULLS_MASK,
 } from './store';
 import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP, E_BAD_SNAPSHOT, E_BAD_ARGUMENT } from './errors';
@@ -157,6 +157,11 @@ function bindColumns(s: Store, base: usize, n: i32, keyBytes: u64, valBytes: u64
   for (let k = 0; k < wideN; k++) {
     store<i64>(load<usize>(wideDst + (<usize>k << 2)) + i8, load<i64>(rows + load<usize>(wideSrc + (<usize>k << 2)) + base));
   }
+  // The first wide column is the first null count, whose top byte holds the flags (NULLS_MASK).
+  if (s.nFields > 0) {
+    const d = load<usize>(wideDst) + i8;
+    store<i64>(d, load<i64>(d) & NULLS_MASK);
+  }
   if (s.kind == KIND_VALUE) {
     const kv = load<u64>(rows + s.offValue + base);
     const len = <usize>(kv >>> 32);
@@ -215,7 +220,7 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   for (let i = 0; i < candN; i++) {
     const r = cand == 0 ? i : load<i32>(cand + (<usize>i << 2));
     if ((load<u8>(s.p(s.flagCol, r)) & F_LIVE) == 0) continue;
-    if (mode == MODE_EXTRACT && load<u8>(kgMask + <usize>kgOf(load<u32>(s.p(s.hashCol, r)), keyGroups)) == 0) continue;
+    if (mode == MODE_EXTRACT && load<u8>(kgMask + <usize>kgOf(s.rowKeyGroupHash(r), keyGroups)) == 0) continue;
     store<i32>(idx + (<usize>n << 2), r);
     n++;
     if (s.keyType != KEY_INT64) keyBytes += <u64>s.keyLen(r);
@@ -285,6 +290,8 @@ function resetChangeLog(s: Store): void {
   s.dirtyCount = 0;
   s.tombCount = 0;
   s.tombArena.clear();
+  // The change log is allocated by the first capture (a store never checkpointed holds none).
+  s.ensureDirtyList();
   s.trackChanges = true;
   s.forceFull = false;
 }
@@ -515,7 +522,7 @@ export function loadSnapshot(s: Store, ptr: usize, len: usize, kgMask: usize, ke
       kh = hashBytesOf(keyDataP + ko, <i32>kl);
       ko += <usize>kl;
     }
-    if ((v1 && kh != load<u32>(hashP + (<usize>i << 2))) || (load<u8>(flagP + <usize>i) & ~F_CHANGED) != 0) {
+    if ((v1 && kh != load<u32>(hashP + (<usize>i << 2))) || (load<u8>(flagP + <usize>i) & ~F_CHANGED) != 0 || !nullCountsValid(s, cntP, fieldP, n, i)) {
       releaseTransient(hashes, <usize>max<i32>(n, max<i32>(tombs, 1)) << 2);
       return E_BAD_SNAPSHOT;
     }
@@ -572,7 +579,10 @@ export function loadSnapshot(s: Store, ptr: usize, len: usize, kgMask: usize, ke
     const i8 = <usize>i << 3;
     store<i64>(s.cntCol + r8, load<i64>(cntP + i8));
     for (let f = 0; f < s.nFields; f++) {
-      store<i64>(unchecked(s.nullCnt[f]) + r8, load<i64>(fieldP + (<usize>(f * n) << 3) + i8));
+      // Keep the row's flags byte (the top byte of the first null count, see NULLS_MASK); the
+      // count itself was validated (nullCountsValid), so it has no bit there.
+      const p = unchecked(s.nullCnt[f]) + r8;
+      store<i64>(p, load<i64>(fieldP + (<usize>(f * n) << 3) + i8) | (load<i64>(p) & ~NULLS_MASK));
     }
     let ap = aggP;
     for (let a = 0; a < s.nAggs; a++) {
@@ -672,6 +682,16 @@ function deleteOne(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64):
 import { removeSession } from './emit';
 @inline function removeSessionRow(s: Store, r: i32): void { removeSession(s, r); }
 
+/** Whether row i's null counts are possible: in [0, the row's count], so none reaches NULLS_MASK's top byte. */
+function nullCountsValid(s: Store, cntP: usize, fieldP: usize, n: i32, i: i32): bool {
+  const cnt = load<i64>(cntP + (<usize>i << 3));
+  for (let f = 0; f < s.nFields; f++) {
+    const nulls = load<i64>(fieldP + (<usize>(f * n + i) << 3));
+    if (nulls < 0 || nulls > cnt || (nulls & ~NULLS_MASK) != 0) return false;
+  }
+  return true;
+}
+
 /** Finds or creates the row of (key, ns); for sessions, ns is the session id within the key's list. */
 function upsertRow(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): i32 {
   const h = s.keyType == KEY_INT64 ? probeHashI64(keyI64) : probeHashBytes(kp, kl);
@@ -683,7 +703,7 @@ function upsertRow(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64):
     r = load<i32>(s.p(s.nextCol, r));
   }
   s.prepareInsert(kl);
-  const row = s.newRow(kh, keyI64, kp, kl, ns);
+  const row = s.newRow(keyI64, kp, kl, ns);
   if (head < 0) s.insertSlot(h, row);
   else {
     store<i32>(s.p(s.nextCol, row), head);

@@ -3,16 +3,23 @@
 // Rows are identified by (key, ns). `ns` is the window namespace: 0 for running aggregates and value
 // state, the pane start for tumbling and hopping windows, and a stable session id (the time of the
 // event that opened it) for session windows. Row ids are dense and stable for a row's lifetime; freed
-// ids are reused through a free list, so memory stays flat under an endless stream of windows.
+// ids are reused, lowest first (freeBits), so memory stays flat under an endless stream of windows.
 //
 // Every per-row datum is a column (a contiguous raw buffer indexed by row id), so an aggregate
 // column is an Arrow-compatible Float64/Int64 buffer and ingest works column-at-a-time: first a pass
 // that resolves every event's row id, then one tight loop per aggregate.
 //
-// The hash index is open addressing with linear probing over 16-byte slots: a u64 (index hash << 32 |
-// row + 1) and a second word: for int64 keys a copy of the key, for utf8 keys the key's arena
-// reference (len << 32 | offset), so a probe compares keys without touching the row record;
-// load factor at most 7/10, and backward-shift deletion (no tombstones in the table).
+// The hash index is open addressing with linear probing over 8-byte slots, each a u64 (index hash
+// << 32 | row + 1): eight to a cache line. A probe compares the 32-bit hash in the slot and, when it
+// matches, the key in the row record (for stores without windows and tumbling stores, the row the
+// event updates, so the line is read anyway; hopping stores may update an older pane); load
+// factor at most 4/5, and backward-shift deletion (no tombstones in the table).
+//
+// Memory per key is a design goal next to speed (ARCHITECTURE.md, "Row record"): the record holds
+// only the key, the window namespace, the counts and the aggregates; the flags byte shares the top
+// byte of the first null count (NULLS_MASK); the key-group hash is recomputed from the key where it
+// is needed (checkpoint extraction, key-group metrics, rescaling), not stored; freed row ids are
+// a bit each; the change log exists only once checkpoints track changes.
 import { hashBytes, hashI64, hashWithNs, probeHashBytes, probeHashI64 } from './hash';
 import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient } from './mem';
 import { ByteArena } from './arena';
@@ -49,15 +56,31 @@ export const ROWS_MAX: i32 = 1 << 28;
 export const ROWS_INITIAL: i32 = 64;
 export const KEY_BYTES_MAX: i32 = 1 << 16;
 export const AGGS_MAX: i32 = 64;
-export const SLOT_BYTES: usize = 16;
+export const SLOT_BYTES: usize = 8;
 /** Events per ingest block (ingest.ts BLOCK_EVENTS): the size of the per-event scratch buffers. */
 export const SCRATCH_EVENTS: i32 = 512;
-export const LOAD_NUM: i32 = 7;
-export const LOAD_DEN: i32 = 10;
+export const LOAD_NUM: i32 = 4;
+export const LOAD_DEN: i32 = 5;
+/**
+ * The top byte of a row's first null count is its flags byte (when the store has value fields; a
+ * count of 2^56 nulls is out of reach), so null counts are read through this mask.
+ */
+export const NULLS_MASK: i64 = 0x00ff_ffff_ffff_ffff;
+/** A row's null count at `p` (a null-count column plus the row's offset), without the flags byte. */
+@inline export function nullsAt(p: usize): i64 {
+  return load<i64>(p) & NULLS_MASK;
+}
+/** Row capacity grows by a quarter (not a half): the slack is memory per key. */
+@inline export function nextRowCap(cap: i32): i32 {
+  return cap + max<i32>(cap >> 2, 16);
+}
 /** Rows per capture page (see Store.pageLive and snapshot.ts): 8, so copying a page on demand is cheap (16 made the first ingest after a cut of 1M random keys wait twice as long). */
 export const PAGE_SHIFT: i32 = 3;
-/** State bytes per row besides the record: free list and dirty list entries, and the page counters. */
-export const ROW_EXTRA_BYTES: usize = 10;
+/**
+ * State bytes per row besides the record, rounded up: the page counters (4 bytes per 8 rows each,
+ * up to three: live rows, key bytes, value bytes) and the free-row bits (1/8 byte).
+ */
+export const ROW_EXTRA_BYTES: usize = 2;
 
 @inline export function floorDiv(a: i64, b: i64): i64 {
   const q = a / b;
@@ -105,7 +128,6 @@ export class Store {
   offMaxTime: usize = 0;
   offStart: usize = 0;
   offValue: usize = 0;
-  offHash: usize = 0;
   offNext: usize = 0;
   offFlags: usize = 0;
   offField: StaticArray<usize>;
@@ -123,10 +145,17 @@ export class Store {
   capRows: i32 = 0;
   hwm: i32 = 0;
   liveRows: i32 = 0;
-  freeList: usize = 0;
+  /**
+   * Freed row ids: a bit per row id (u64 words, freeBits) and a bit per nonzero word of those
+   * (freeSum), so the lowest freed id is found in a few word reads (popFree). A row record cannot
+   * hold the link of a free list: emission reads rows it has just freed.
+   */
+  freeBits: usize = 0;
+  freeSum: usize = 0;
+  /** No freeSum word below this one has a bit set. */
+  freeLow: i32 = 0;
   freeCount: i32 = 0;
   keyCol: usize = 0;
-  hashCol: usize = 0;
   nsCol: usize = 0;
   flagCol: usize = 0;
   cntCol: usize = 0;
@@ -134,6 +163,10 @@ export class Store {
   startCol: usize = 0;
   nextCol: usize = 0;
   valueCol: usize = 0;
+  /**
+   * The change log (capRows u32 row ids): allocated by the first checkpoint capture, in transient
+   * memory (counted, not capped, like the snapshot buffers), so a store at its cap still checkpoints.
+   */
   dirtyList: usize = 0;
   dirtyCount: i32 = 0;
   keyArena: ByteArena = new ByteArena();
@@ -150,7 +183,6 @@ export class Store {
 
   tombKey: usize = 0;
   tombNs: usize = 0;
-  tombHash: usize = 0;
   tombCount: i32 = 0;
   tombCap: i32 = 0;
   tombArena: ByteArena = new ByteArena();
@@ -247,7 +279,8 @@ export class Store {
   // ---- capacity -------------------------------------------------------------------------------
 
   /**
-   * Lays out one row record: 8-byte fields first, then 4-byte, then the flags byte, padded to 8.
+   * Lays out one row record: 8-byte fields first, then 4-byte, then the flags byte (its own, or the
+   * top byte of the first null count when there are value fields), padded to 8.
    * Every per-row datum of a row sits together (one or two cache lines), so an event touches the
    * index slot and its row record, instead of one cache line per column. Column "pointers"
    * (keyCol, cntCol, ...) are the address of the field in row 0; row r's field is at
@@ -267,19 +300,20 @@ export class Store {
     if (this.needsMaxTime()) { this.offMaxTime = off; off += 8; }
     if (this.win == WIN_SESSION) { this.offStart = off; off += 8; }
     if (this.kind == KIND_VALUE) { this.offValue = off; off += 8; }
-    this.offHash = off; off += 4;
     if (this.win == WIN_SESSION) { this.offNext = off; off += 4; }
-    this.offFlags = off; off += 1;
+    // The flags byte is the top byte of the first null count (see NULLS_MASK), or a byte of its own.
+    if (this.nFields > 0) this.offFlags = unchecked(this.offField[0]) + 7;
+    else { this.offFlags = off; off += 1; }
+    // Not padded to a cache line: 48 bytes for count, sum, min and max of one field by an int64 or
+    // utf8 key (64 padded; measured, the padding bought no speed that the smaller index and rows
+    // did not give back, see ARCHITECTURE.md).
     this.stride = (off + 7) & ~7;
-    // A row that fits a cache line gets exactly one (64-byte aligned), so an event misses once, not twice.
-    if (this.stride > 32 && this.stride < 64) this.stride = 64;
   }
 
   /** Re-derives every column pointer from the row buffer (after it moved). */
   private rebase(): void {
     const b = this.rows;
     this.keyCol = b + this.offKey;
-    this.hashCol = b + this.offHash;
     this.flagCol = b + this.offFlags;
     this.cntCol = b + this.offCnt;
     this.nsCol = this.hasNs() ? b + this.offNs : 0;
@@ -315,7 +349,7 @@ export class Store {
     if (this.stride == 0) this.layout();
     const extra = <usize>(newCap - old) * (this.stride + this.rowExtraBytes());
     if (!fits(extra + 64)) return false;
-    // Rows are 64-byte aligned (the allocation has 64 bytes of slack), so a 64-byte row is one line.
+    // The row buffer is 64-byte aligned (the allocation has 64 bytes of slack).
     const oldBytes = <usize>old * this.stride;
     const newBytes = <usize>newCap * this.stride;
     const oldShift = this.rows - this.rowsRaw;
@@ -330,8 +364,11 @@ export class Store {
     }
     this.rowsRaw = raw;
     this.rows = aligned;
-    this.freeList = growZeroed(this.freeList, <usize>old * 4, <usize>newCap * 4);
-    this.dirtyList = growZeroed(this.dirtyList, <usize>old * 4, <usize>newCap * 4);
+    this.freeBits = growZeroed(this.freeBits, <usize>freeWords(old) << 3, <usize>freeWords(newCap) << 3);
+    this.freeSum = growZeroed(this.freeSum, <usize>freeSumWords(old) << 3, <usize>freeSumWords(newCap) << 3);
+    if (this.dirtyList != 0 || this.trackChanges) {
+      this.dirtyList = growTransient(this.dirtyList, this.dirtyList == 0 ? 0 : <usize>old * 4, <usize>newCap * 4);
+    }
     const oldPages = <usize>pagesOf(old) * 4;
     const newPages = <usize>pagesOf(newCap) * 4;
     this.pageLive = growZeroed(this.pageLive, oldPages, newPages);
@@ -351,6 +388,14 @@ export class Store {
     return ROW_EXTRA_BYTES + (this.chained() ? 8 : 0);
   }
 
+  /**
+   * Allocates the change log (when checkpoints start tracking changes; growRows grows it from
+   * then on). Not zeroed: entries are written before they are read (dirtyCount bounds the reads).
+   */
+  ensureDirtyList(): void {
+    if (this.dirtyList == 0 && this.capRows > 0) this.dirtyList = growTransient(0, 0, <usize>this.capRows * 4);
+  }
+
   /** Index entries the store holds: keys for chained stores, rows otherwise. */
   @inline private idxEntries(): i32 {
     return this.chained() ? this.idxKeys : this.liveRows;
@@ -366,14 +411,11 @@ export class Store {
     const mask = <u32>(cap - 1);
     const old = this.slots;
     for (let i = 0; i < this.slotCap; i++) {
-      const src = old + <usize>i * SLOT_BYTES;
-      const s = load<u64>(src);
+      const s = load<u64>(old + <usize>i * SLOT_BYTES);
       if (s == 0) continue;
       let pos = (<u32>(s >>> 32)) & mask;
       while (load<u64>(fresh + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & mask;
-      const dst = fresh + <usize>pos * SLOT_BYTES;
-      store<u64>(dst, s);
-      store<u64>(dst, load<u64>(src, 8), 8);
+      store<u64>(fresh + <usize>pos * SLOT_BYTES, s);
     }
     release(old, <usize>this.slotCap * SLOT_BYTES);
     this.slots = fresh;
@@ -416,12 +458,14 @@ export class Store {
     const rowsNeeded = this.hwm + max<i32>(0, rows - this.freeCount);
     if (rowsNeeded > this.capRows) {
       let next = max<i32>(this.capRows, ROWS_INITIAL);
-      while (next < rowsNeeded) next = next + (next >> 1);
+      while (next < rowsNeeded) next = nextRowCap(next);
       extra += <u64>(next - this.capRows) * <u64>(this.stride + this.rowExtraBytes()) + 64;
     }
     let cap = max<i32>(this.slotCap, 16);
     while (<i64>cap * LOAD_NUM / LOAD_DEN < <i64>need) cap <<= 1;
-    if (cap != this.slotCap) extra += <u64>cap * SLOT_BYTES;
+    // A rebuild holds the old table and the new one at once: at the last doubling, the table of
+    // cap / 2 slots (when larger than the current one) is still allocated.
+    if (cap != this.slotCap) extra += <u64>cap * SLOT_BYTES + <u64>max<i32>(0, (cap >> 1) - this.slotCap) * SLOT_BYTES;
     if (this.keyType == KEY_UTF8) extra += <u64>this.keyArena.usedBytes / 2 + <u64>keyBytes * 2 + 4096;
     extra += <u64>valBytes * 2;
     return fits(<usize>min<u64>(extra, 0xffff_ffff));
@@ -434,7 +478,7 @@ export class Store {
   prepareInsert(keyBytes: i32): bool {
     if (this.freeCount == 0 && this.hwm == this.capRows) {
       let next = max<i32>(this.capRows, ROWS_INITIAL);
-      if (this.capRows > 0) next = next + (next >> 1);
+      if (this.capRows > 0) next = nextRowCap(next);
       assert(this.growRows(min<i32>(next, ROWS_MAX)), 'row growth refused after reserve');
     }
     if (this.keyType == KEY_UTF8) assert(this.keyArena.reserve(<u32>keyBytes), 'key arena growth refused after reserve');
@@ -475,15 +519,14 @@ export class Store {
     return bytesEqual(this.keyArena.base + <usize>(<u32>kv), ptr, len);
   }
 
-  /**
-   * Whether the utf8 key of the index slot at `sp` is (ptr, len). A utf8 slot's second word holds
-   * its row's key reference (len << 32 | arena offset, as keyCol), so a probe goes from the slot
-   * straight to the key bytes without reading the row record (one dependent cache miss fewer).
-   */
-  @inline slotKeyEq(sp: usize, ptr: usize, len: i32): bool {
-    const kv = load<u64>(sp, 8);
-    if (<i32>(kv >>> 32) != len) return false;
-    return bytesEqual(this.keyArena.base + <usize>(<u32>kv), ptr, len);
+  /** Whether the key of slot value `sl` (hash matched) is int64 `k`: the key is read from the row. */
+  @inline slotKeyEqI64(sl: u64, k: i64): bool {
+    return load<i64>(this.keyCol + <usize>(<u32>sl - 1) * this.stride) == k;
+  }
+
+  /** Whether the key of slot value `sl` (hash matched) is the utf8 bytes (ptr, len). */
+  @inline slotKeyEqBytes(sl: u64, ptr: usize, len: i32): bool {
+    return this.keyEqBytes(<i32>(<u32>sl - 1), ptr, len);
   }
 
   /**
@@ -496,25 +539,25 @@ export class Store {
     while (true) {
       const sp = slots + <usize>pos * SLOT_BYTES;
       const sl = load<u64>(sp);
-      if (sl == 0 || (<u32>(sl >>> 32) == h && load<i64>(sp, 8) == k)) return sp;
+      if (sl == 0 || (<u32>(sl >>> 32) == h && this.slotKeyEqI64(sl, k))) return sp;
       pos = (pos + 1) & mask;
     }
   }
 
-  /** probeI64 for utf8 key bytes (ptr, len), compared through the slot's key reference. */
+  /** probeI64 for utf8 key bytes (ptr, len). */
   @inline probeBytes(slots: usize, mask: u32, h: u32, ptr: usize, len: i32): usize {
     let pos = h & mask;
     while (true) {
       const sp = slots + <usize>pos * SLOT_BYTES;
       const sl = load<u64>(sp);
-      if (sl == 0 || (<u32>(sl >>> 32) == h && this.slotKeyEq(sp, ptr, len))) return sp;
+      if (sl == 0 || (<u32>(sl >>> 32) == h && this.slotKeyEqBytes(sl, ptr, len))) return sp;
       pos = (pos + 1) & mask;
     }
   }
 
-  /** A slot's second word for `row`: the int64 key, or the utf8 key reference (see slotKeyEq). */
-  @inline slotWord(row: i32): u64 {
-    return load<u64>(this.p(this.keyCol, row));
+  /** The key-group hash (MurmurHash3, as keyGroupHashOf) of a row's key, recomputed from the key. */
+  @inline rowKeyGroupHash(row: i32): u32 {
+    return this.keyType == KEY_INT64 ? hashI64(load<i64>(this.p(this.keyCol, row))) : hashBytes(this.keyPtr(row), this.keyLen(row));
   }
 
   /** The probe hash of a row's key (see probeHashOf). */
@@ -539,7 +582,7 @@ export class Store {
       if (s == 0) return -1;
       if (<u32>(s >>> 32) == h) {
         let row = <i32>(<u32>s) - 1;
-        const keyOk = int64 ? load<i64>(sp, 8) == keyI64 : this.slotKeyEq(sp, ptr, len);
+        const keyOk = int64 ? this.slotKeyEqI64(s, keyI64) : this.slotKeyEqBytes(s, ptr, len);
         if (keyOk && (!byNs || this.rowNs(row) == ns)) {
           if (!this.chained()) return row;
           // The key's panes, newest first.
@@ -570,7 +613,7 @@ export class Store {
       if (s == 0) break;
       if (<u32>(s >>> 32) == h) {
         const row = <i32>(<u32>s) - 1;
-        const keyOk = int64 ? load<i64>(sp, 8) == keyI64 : this.slotKeyEq(sp, ptr, len);
+        const keyOk = int64 ? this.slotKeyEqI64(s, keyI64) : this.slotKeyEqBytes(s, ptr, len);
         if (keyOk && (!byNs || this.rowNs(row) == ns)) return this.chained() ? this.paneOf(h, row, keyI64, ptr, len, ns) : row;
       }
       pos = (pos + 1) & mask;
@@ -599,8 +642,7 @@ export class Store {
     // Insert between prev (newer, or none) and r (older, or none). prepareInsert may move slots
     // and grow the rows (and with them the chain arrays): neither changes a row id.
     this.prepareInsert(len);
-    const int64 = this.keyType == KEY_INT64;
-    const row = this.newRow(int64 ? hashI64(keyI64) : hashBytes(ptr, len), keyI64, ptr, len, ns);
+    const row = this.newRow(keyI64, ptr, len, ns);
     const older = this.older;
     const newer = this.newer;
     store<i32>(older + (<usize>row << 2), r);
@@ -623,10 +665,8 @@ export class Store {
       while (load<u64>(this.slots + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & m2;
       sp = this.slots + <usize>pos * SLOT_BYTES;
     }
-    const int64 = this.keyType == KEY_INT64;
-    const row = this.newRow(int64 ? hashI64(keyI64) : hashBytes(ptr, len), keyI64, ptr, len, ns);
+    const row = this.newRow(keyI64, ptr, len, ns);
     store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
-    store<u64>(sp, this.slotWord(row), 8);
     this.idxKeys++;
     if (this.chained()) {
       store<i32>(this.older + (<usize>row << 2), -1);
@@ -635,17 +675,20 @@ export class Store {
     return row;
   }
 
-  /** Allocates and initializes a row (not yet in the index); `keyHash` is the key-group hash. */
-  newRow(keyHash: u32, keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
+  /** Allocates and initializes a row (not yet in the index). */
+  newRow(keyI64: i64, ptr: usize, len: i32, ns: i64): i32 {
     let row: i32;
     if (this.freeCount > 0) {
-      this.freeCount--;
-      row = load<i32>(this.freeList + (<usize>this.freeCount << 2));
+      row = this.popFree();
     } else {
       row = this.hwm++;
     }
     this.cow(row);
     const r8 = <usize>row * this.stride;
+    // Keep F_DIRTY: a reused row id may still sit in the dirty list from its previous life. Read
+    // before the null counts are reset, as the flags byte may be the top byte of the first one.
+    const fp = this.p(this.flagCol, row);
+    const dirty = load<u8>(fp) & F_DIRTY;
     const pg = <usize>(row >> PAGE_SHIFT) << 2;
     store<u32>(this.pageLive + pg, load<u32>(this.pageLive + pg) + 1);
     if (this.keyType == KEY_INT64) {
@@ -655,7 +698,6 @@ export class Store {
       store<u64>(this.keyCol + r8, (<u64>len << 32) | <u64>off);
       store<u32>(this.pageKeyBytes + pg, load<u32>(this.pageKeyBytes + pg) + <u32>len);
     }
-    store<u32>(this.p(this.hashCol, row), keyHash);
     if (this.nsCol != 0) store<i64>(this.nsCol + r8, ns);
     store<i64>(this.cntCol + r8, 0);
     if (this.maxTimeCol != 0) store<i64>(this.maxTimeCol + r8, i64.MIN_VALUE);
@@ -664,9 +706,7 @@ export class Store {
     if (this.valueCol != 0) store<u64>(this.valueCol + r8, 0);
     for (let f = 0; f < this.nFields; f++) store<i64>(unchecked(this.nullCnt[f]) + r8, 0);
     for (let a = 0; a < this.nAggs; a++) initAgg(this, a, row);
-    // Keep F_DIRTY: a reused row id may still sit in the dirty list from its previous life.
-    const fp = this.p(this.flagCol, row);
-    store<u8>(fp, F_LIVE | (load<u8>(fp) & F_DIRTY));
+    store<u8>(fp, F_LIVE | dirty);
     this.liveRows++;
     const hop = this.hop;
     if (hop != null && hop.valid) hop.push(row);
@@ -748,9 +788,7 @@ export class Store {
     const mask = this.slotMask;
     let pos = h & mask;
     while (load<u64>(this.slots + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & mask;
-    const sp = this.slots + <usize>pos * SLOT_BYTES;
-    store<u64>(sp, (<u64>h << 32) | <u64>(row + 1));
-    store<u64>(sp, this.slotWord(row), 8);
+    store<u64>(this.slots + <usize>pos * SLOT_BYTES, (<u64>h << 32) | <u64>(row + 1));
     this.idxKeys++;
   }
 
@@ -766,18 +804,6 @@ export class Store {
     const p = this.slots + <usize>pos * SLOT_BYTES;
     const s = load<u64>(p);
     store<u64>(p, (s & 0xffff_ffff_0000_0000) | <u64>(newRow + 1));
-    // Same key, but a utf8 row has its own copy of the key bytes.
-    store<u64>(p, this.slotWord(newRow), 8);
-  }
-
-  /** Rewrites every slot's second word from its row (after the utf8 key arena was compacted). */
-  private refreshSlotWords(): void {
-    const slots = this.slots;
-    for (let i = 0; i < this.slotCap; i++) {
-      const sp = slots + <usize>i * SLOT_BYTES;
-      const sl = load<u64>(sp);
-      if (sl != 0) store<u64>(sp, this.slotWord(<i32>(<u32>sl) - 1), 8);
-    }
   }
 
   /** Removes `row` from the index: its slot (backward-shift deletion), or its pane chain. */
@@ -824,15 +850,11 @@ export class Store {
       // Move s back into the hole at i when its home position is not cyclically within (i, j].
       const movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
       if (movable) {
-        const si = slots + <usize>i * SLOT_BYTES;
-        store<u64>(si, s);
-        store<u64>(si, load<u64>(sj, 8), 8);
+        store<u64>(slots + <usize>i * SLOT_BYTES, s);
         i = j;
       }
     }
-    const si = slots + <usize>i * SLOT_BYTES;
-    store<u64>(si, 0);
-    store<u64>(si, 0, 8);
+    store<u64>(slots + <usize>i * SLOT_BYTES, 0);
   }
 
   /**
@@ -858,25 +880,55 @@ export class Store {
     }
     // A row still in the dirty list keeps its entry; capture skips rows that are no longer live.
     store<u8>(fp, f & F_DIRTY);
-    store<i32>(this.freeList + (<usize>this.freeCount << 2), row);
-    this.freeCount++;
+    this.pushFree(row);
     this.liveRows--;
+  }
+
+  private pushFree(row: i32): void {
+    const w = row >> 6;
+    const wp = this.freeBits + (<usize>w << 3);
+    const bit = <u64>1 << <u64>(row & 63);
+    assert((load<u64>(wp) & bit) == 0, 'row freed twice');
+    store<u64>(wp, load<u64>(wp) | bit);
+    const sw = w >> 6;
+    const sp = this.freeSum + (<usize>sw << 3);
+    store<u64>(sp, load<u64>(sp) | (<u64>1 << <u64>(w & 63)));
+    if (sw < this.freeLow) this.freeLow = sw;
+    this.freeCount++;
+  }
+
+  /** Takes the lowest freed row id off the free set (freeCount > 0). */
+  private popFree(): i32 {
+    let sw = this.freeLow;
+    while (load<u64>(this.freeSum + (<usize>sw << 3)) == 0) sw++;
+    this.freeLow = sw;
+    const sp = this.freeSum + (<usize>sw << 3);
+    const sv = load<u64>(sp);
+    const w = (sw << 6) + <i32>ctz(sv);
+    const wp = this.freeBits + (<usize>w << 3);
+    const wv = load<u64>(wp);
+    const nv = wv & (wv - 1);
+    store<u64>(wp, nv);
+    if (nv == 0) {
+      const ns = sv & (sv - 1);
+      store<u64>(sp, ns);
+      if (ns == 0) this.freeLow = sw + 1;
+    }
+    this.freeCount--;
+    return (w << 6) + <i32>ctz(wv);
   }
 
   private addTombstone(row: i32): void {
     if (this.tombCount == this.tombCap) {
       const next = max<i32>(64, this.tombCap * 2);
-      const k = growZeroed(this.tombKey, <usize>this.tombCap * 8, <usize>next * 8);
-      const n = k == 0 ? <usize>0 : growZeroed(this.tombNs, <usize>this.tombCap * 8, <usize>next * 8);
-      const h = n == 0 ? <usize>0 : growZeroed(this.tombHash, <usize>this.tombCap * 4, <usize>next * 4);
-      if (k != 0) this.tombKey = k;
-      if (n != 0) this.tombNs = n;
-      if (h == 0) {
+      if (!fits(<usize>(next - this.tombCap) * 16)) {
         // Out of memory for the tombstone log: the next checkpoint must be a full one instead.
         this.forceFull = true;
         return;
       }
-      this.tombHash = h;
+      // Both fit (checked together), so neither growth fails and their sizes stay tombCap's.
+      this.tombKey = growZeroed(this.tombKey, <usize>this.tombCap * 8, <usize>next * 8);
+      this.tombNs = growZeroed(this.tombNs, <usize>this.tombCap * 8, <usize>next * 8);
       this.tombCap = next;
     }
     const t = this.tombCount;
@@ -893,7 +945,6 @@ export class Store {
       store<u64>(this.tombKey + (<usize>t << 3), (<u64>len << 32) | <u64>off);
     }
     store<i64>(this.tombNs + (<usize>t << 3), this.rowNs(row));
-    store<u32>(this.tombHash + (<usize>t << 2), load<u32>(this.p(this.hashCol, row)));
     this.tombCount++;
   }
 
@@ -922,10 +973,7 @@ export class Store {
     // Compaction rewrites every row's key or value pointer: not while a capture copies rows out.
     if (this.capActive) return true;
     if (this.keyType == KEY_UTF8) {
-      const base = this.keyArena.base;
       if (!compactArena(this, this.keyArena, this.keyCol)) return false;
-      // Compaction moved the keys (into a new buffer): the slots' key references follow.
-      if (this.keyArena.base != base) this.refreshSlotWords();
     }
     if (this.valueCol != 0) {
       if (!compactArena(this, this.valArena, this.valueCol)) return false;
@@ -936,8 +984,14 @@ export class Store {
   free(): void {
     const c = this.capRows;
     if (this.rowsRaw != 0) release(this.rowsRaw, <usize>c * this.stride + 64);
-    release(this.freeList, <usize>c * 4);
-    release(this.dirtyList, <usize>c * 4);
+    release(this.freeBits, <usize>freeWords(c) << 3);
+    release(this.freeSum, <usize>freeSumWords(c) << 3);
+    this.freeBits = 0;
+    this.freeSum = 0;
+    this.freeLow = 0;
+    this.freeCount = 0;
+    releaseTransient(this.dirtyList, <usize>c * 4);
+    this.dirtyList = 0;
     const pages = <usize>pagesOf(c) * 4;
     release(this.pageLive, pages);
     if (this.keyType == KEY_UTF8) release(this.pageKeyBytes, pages);
@@ -950,7 +1004,6 @@ export class Store {
     this.idxKeys = 0;
     release(this.tombKey, <usize>this.tombCap * 8);
     release(this.tombNs, <usize>this.tombCap * 8);
-    release(this.tombHash, <usize>this.tombCap * 4);
     releaseTransient(this.snapPtr, this.snapCap);
     releaseTransient(this.rowBuf, <usize>this.rowBufCap * 4);
     releaseTransient(this.hashBuf, <usize>this.rowBufCap * 4);
@@ -961,6 +1014,16 @@ export class Store {
     this.capRows = 0;
     this.slotCap = 0;
   }
+}
+
+/** u64 words of the free-row bits for `rows` row ids (Store.freeBits). */
+@inline function freeWords(rows: i32): i32 {
+  return (rows + 63) >> 6;
+}
+
+/** u64 words of the free-row summary for `rows` row ids (Store.freeSum). */
+@inline function freeSumWords(rows: i32): i32 {
+  return (freeWords(rows) + 63) >> 6;
 }
 
 /** Pages of 1 << PAGE_SHIFT rows covering `rows` row ids. */

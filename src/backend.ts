@@ -191,8 +191,8 @@ export class StateBackend implements OperatorHost, CheckpointSource {
         watermark: state.watermark,
         seq: o.kind === 'aggregate' ? o.op.seq : 0n,
         lateEvents: async () => {
-          const st = await this.manager.broadcast<StoreStats>({ op: 'stats', id: o.op.id, keyGroups: this.manager.keyGroups });
-          return st.reduce((a, s) => a + s.lateEvents, state.lateBase);
+          const late = await this.manager.broadcast<bigint>({ op: 'late', id: o.op.id });
+          return late.reduce((a, l) => a + l, state.lateBase);
         },
       };
     });

@@ -162,6 +162,7 @@ export class ShardHost {
         };
         return stats;
       }
+      case 'late': return core.ex.lateEvents(this.store(req.id).h);
       case 'memory': return { usedBytes: core.memUsedBytes(), memoryBytes: core.memoryBytes(), transientBytes: core.ex.memTransient() };
       case 'crash': throw new CairnError('internal', 'shard crash requested (test hook)');
     }

@@ -15,7 +15,7 @@ import { CairnError } from '../errors.js';
 import { murmur3Bytes, murmur3Int64 } from './hash.js';
 import { LocalShard } from './local.js';
 import { WorkerShard } from './worker-shard.js';
-import { REFUSED_HERE, type MemoryStats, type Shard, type ShardRequest, type ShardResponse, type StoreStats } from './protocol.js';
+import { REFUSED_HERE, type MemoryStats, type Shard, type ShardRequest, type ShardResponse } from './protocol.js';
 import { VoteBoard, newBoard } from './votes.js';
 import { Router, contiguousAssignment, KEY_GROUPS_MAX, SHARDS_MAX } from './router.js';
 import { batchBuffers, batchKeyBytes } from './buffers.js';
@@ -358,8 +358,7 @@ export class ShardManager {
         while (this.shards.length > n) {
           const s = this.shards.pop()!;
           for (const op of this.ops.values()) {
-            const st = await s.call<StoreStats>({ op: 'stats', id: op.id, keyGroups: this.keyGroups });
-            op.lateBase += st.lateEvents;
+            op.lateBase += await s.call<bigint>({ op: 'late', id: op.id });
           }
           await s.close();
         }

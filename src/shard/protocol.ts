@@ -31,6 +31,8 @@ export type ShardRequest =
   | { op: 'forceFull'; id: number }
   | { op: 'setState'; id: number; watermark: bigint; lateEvents: bigint }
   | { op: 'stats'; id: number; keyGroups: number }
+  /** Late events of a store (bigint): 'stats' without its per-key-group pass over every row. */
+  | { op: 'late'; id: number }
   | { op: 'memory' }
   /** Test hook: a worker dies without answering, by exiting or by an uncaught exception. */
   | { op: 'crash'; how?: 'exit' | 'throw' };

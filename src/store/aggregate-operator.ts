@@ -6,7 +6,6 @@ import type { Table } from 'apache-arrow';
 import type { OutColumns } from '../../bindings/types.js';
 import { CairnError } from '../errors.js';
 import type { ShardManager, OperatorShardState } from '../shard/manager.js';
-import type { StoreStats } from '../shard/protocol.js';
 import { encodeBatch, encodeKey, batchLength, type BatchInput } from './batch.js';
 import { mergeSorted, toArrow, rowObject, emptyOut } from './output.js';
 import type { NormalizedSpec } from './spec.js';
@@ -120,8 +119,8 @@ export class AggregateOperator {
   async lateEvents(): Promise<number> {
     this.host.assertOpen();
     const m = this.host.manager;
-    const stats = await m.gate(() => m.broadcast<StoreStats>({ op: 'stats', id: this.id, keyGroups: m.keyGroups }));
-    return Number(stats.reduce((a, s) => a + s.lateEvents, this.state.lateBase));
+    const late = await m.gate(() => m.broadcast<bigint>({ op: 'late', id: this.id }));
+    return Number(late.reduce((a, l) => a + l, this.state.lateBase));
   }
 
   /** Number of events in a batch without ingesting it (for adapters). */

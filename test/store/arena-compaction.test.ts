@@ -1,10 +1,9 @@
 // The utf8 key arena (and the value arena) is rewritten once more than half of it, and at least
 // 1 MiB, is garbage: keys of deleted or purged rows. Compaction moves every live key, so every
-// reference to key bytes must follow, the index slots' included (a probe compares the key bytes a
-// slot refers to). These workloads cross the threshold several times and check every result against
+// reference to key bytes must follow (the rows' key references; a probe compares the key bytes a
+// row refers to). These workloads cross the threshold several times and check every result against
 // the models after it, through lookups of surviving, deleted and new keys. Each of the three
-// compacts the key arena while rows are live (checked with a trap in the compaction), and each
-// fails when the slots' key references are not rewritten after it.
+// compacts the key arena while rows are live (checked with a trap in the compaction).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StateBackend } from '../../src/index.js';

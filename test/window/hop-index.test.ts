@@ -2,7 +2,7 @@
 // streams run through two Wasm instances, one with the index and one with only the general
 // emission, must fire the same rows bit for bit (float sums of fractional values included, whose
 // bits depend on the order of additions), leave the same state (exports), and write the same
-// checkpoint bytes, full and incremental (the dirty-row order and the free list show there).
+// checkpoint bytes, full and incremental (the dirty-row order and the reuse of freed row ids show there).
 // Streams mix in-order stretches (where the index serves emissions) with events behind the
 // watermark, watermark jumps, key deletes and restores (where the index must step aside and be
 // rebuilt). A run that never used the index fails, so the comparison cannot pass vacuously. The
