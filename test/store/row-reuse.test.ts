@@ -2,10 +2,11 @@
 // ids, a summary bit per word) and are reused lowest first; the change log exists only once a
 // checkpoint captured the store; every buffer is released on close. These workloads cross the
 // bitmap's word (64 ids) and summary (4096 ids) boundaries and check the results against the
-// reference model, and the memory accounting against the bytes the store held before.
+// reference model, and the memory accounting against the bytes the store held before. The flags
+// byte shares a word with the first null count, so a snapshot's null counts must be in range.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StateBackend, MemoryCheckpointStorage } from '../../src/index.js';
+import { StateBackend, MemoryCheckpointStorage, CairnError } from '../../src/index.js';
 import { WasmCore } from '../../bindings/core.js';
 import { encodeBatch } from '../../src/store/batch.js';
 import { normalizeAggregateSpec, storeConfigOf } from '../../src/store/spec.js';
@@ -124,5 +125,43 @@ for (const keyType of ['int64', 'utf8'] as const) {
     }
   });
 }
+
+test('a snapshot whose null count is out of range (above the count, or in the flags byte) is refused as corrupt', () => {
+  const aggs = { n: { fn: 'count' }, valued: { fn: 'count', field: 'v' }, s: { fn: 'sum', field: 'v' } } as const;
+  const spec = normalizeAggregateSpec({ key: { field: 'k', type: 'int64' }, aggregates: aggs });
+  const cfg = storeConfigOf(spec);
+  const core = new WasmCore();
+  const h = core.openStore(cfg);
+  // One key, 1000 events of which 777 are null: count 1000, null count 777.
+  const v = Float64Array.from({ length: 1000 }, (_, i) => (i < 777 ? NaN : 1));
+  core.ingest(h, encodeBatch({ k: new BigInt64Array(1000).fill(123_456_789n), v }, spec), 0n);
+  const snap = core.captureBytes(h, MODE_FULL, 16, null);
+  const words = new BigInt64Array(snap.buffer, snap.byteOffset, snap.byteLength >> 3);
+  const at = words.indexOf(777n);
+  assert.ok(at >= 0 && words.indexOf(777n, at + 1) < 0, 'the null count is one word of the snapshot');
+  assert.ok(words.indexOf(1000n) >= 0 && words.indexOf(1000n) < at, 'the count precedes it');
+  const loadInto = (bytes: Uint8Array) => {
+    const t = core.openStore(cfg);
+    try {
+      core.load(t, bytes, 16, null);
+      return core.exportRows(t, cfg);
+    } finally {
+      core.ex.storeClose(t);
+    }
+  };
+  const intact = loadInto(snap);
+  assert.equal([intact.count, Number(intact.values[0]![0]!), Number(intact.values[1]![0]!), intact.values[2]![0]], [1, 1000, 223, 223]);
+  for (const bad of [1001n, 777n | (1n << 56n), -1n]) {
+    const copy = snap.slice();
+    new BigInt64Array(copy.buffer, 0, copy.byteLength >> 3)[at] = bad;
+    try {
+      loadInto(copy);
+      assert.unreachable(`null count ${bad} was accepted`);
+    } catch (e) {
+      assert.instance(e, CairnError);
+      assert.is((e as CairnError).kind, 'corruption', String(e));
+    }
+  }
+});
 
 test.run();
