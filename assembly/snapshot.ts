@@ -9,7 +9,7 @@
 // then rows (an upsert of the whole row), keeping only rows of the key groups the shard owns.
 // The layout is documented in ARCHITECTURE.md ("State snapshot"); every field is little endian.
 import {
-  Store, KEY_INT64, KIND_VALUE, WIN_SESSION, F_LIVE, F_DIRTY, F_CHANGED, F_PERSISTED, PAGE_SHIFT, needsVal, needsTime, pagesOf, NULLS_MASK,
+  Store, KEY_INT64, KIND_VALUE, WIN_SESSION, F_LIVE, F_DIRTY, F_CHANGED, F_PERSISTED, PAGE_SHIFT, needsVal, needsTime, pagesOf, NULLS_MASK, probeHashOf,
 } from './store';
 import { allocTransient, growTransient, releaseTransient } from './mem';
 import { E_MEMORY_CAP, E_BAD_SNAPSHOT, E_BAD_ARGUMENT } from './errors';
@@ -544,14 +544,14 @@ export function loadSnapshot(s: Store, ptr: usize, len: usize, kgMask: usize, ke
       const k = load<i64>(tKeyP + (<usize>t << 3));
       const h = hashI64Of(k);
       if (kgMask != 0 && load<u8>(kgMask + <usize>(h % <u32>keyGroups)) == 0) continue;
-      deleteOne(s, h, k, 0, 0, ns);
+      deleteOne(s, k, 0, 0, ns);
     } else {
       const kl = <i32>load<u32>(tKeyP + (<usize>t << 2));
       const kp = tKeyDataP + ko;
       ko += <usize>kl;
       const h = hashBytesOf(kp, kl);
       if (kgMask != 0 && load<u8>(kgMask + <usize>(h % <u32>keyGroups)) == 0) continue;
-      deleteOne(s, h, 0, kp, kl, ns);
+      deleteOne(s, 0, kp, kl, ns);
     }
   }
   ko = 0;
@@ -574,7 +574,7 @@ export function loadSnapshot(s: Store, ptr: usize, len: usize, kgMask: usize, ke
     vo += <usize>vl;
     if (kgMask != 0 && load<u8>(kgMask + <usize>(h % <u32>keyGroups)) == 0) continue;
     const ns = s.hasNs() ? load<i64>(nsP + (<usize>i << 3)) : 0;
-    const row = upsertRow(s, h, keyI64, kp, kl, ns);
+    const row = upsertRow(s, keyI64, kp, kl, ns);
     const r8 = <usize>row * s.stride;
     const i8 = <usize>i << 3;
     store<i64>(s.cntCol + r8, load<i64>(cntP + i8));
@@ -658,12 +658,12 @@ function paddingIsZero(ptr: usize, len: usize, s: Store, n: i32, kb: u64, vb: u6
   return true;
 }
 
-import { hashI64, hashBytes, probeHashBytes, probeHashI64 } from './hash';
+import { hashI64, hashBytes } from './hash';
 @inline function hashI64Of(k: i64): u32 { return hashI64(k); }
 @inline function hashBytesOf(p: usize, l: i32): u32 { return hashBytes(p, l); }
 
-function deleteOne(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): void {
-  const h = s.keyType == KEY_INT64 ? probeHashI64(keyI64) : probeHashBytes(kp, kl);
+function deleteOne(s: Store, keyI64: i64, kp: usize, kl: i32, ns: i64): void {
+  const h = probeHashOf(s, keyI64, kp, kl);
   if (s.win != WIN_SESSION) {
     s.deleteKey(h, keyI64, kp, kl, ns);
     return;
@@ -693,8 +693,8 @@ function nullCountsValid(s: Store, cntP: usize, fieldP: usize, n: i32, i: i32): 
 }
 
 /** Finds or creates the row of (key, ns); for sessions, ns is the session id within the key's list. */
-function upsertRow(s: Store, kh: u32, keyI64: i64, kp: usize, kl: i32, ns: i64): i32 {
-  const h = s.keyType == KEY_INT64 ? probeHashI64(keyI64) : probeHashBytes(kp, kl);
+function upsertRow(s: Store, keyI64: i64, kp: usize, kl: i32, ns: i64): i32 {
+  const h = probeHashOf(s, keyI64, kp, kl);
   if (s.win != WIN_SESSION) return s.findOrInsert(h, keyI64, kp, kl, ns);
   const head = s.find(h, keyI64, kp, kl, 0);
   let r = head;

@@ -555,7 +555,7 @@ export class Store {
     }
   }
 
-  /** The key-group hash (MurmurHash3, as keyGroupHashOf) of a row's key, recomputed from the key. */
+  /** The key-group hash (MurmurHash3, as the router's) of a row's key, recomputed from the key. */
   @inline rowKeyGroupHash(row: i32): u32 {
     return this.keyType == KEY_INT64 ? hashI64(load<i64>(this.p(this.keyCol, row))) : hashBytes(this.keyPtr(row), this.keyLen(row));
   }
@@ -1070,11 +1070,6 @@ export class Store {
 /** The index probe hash of a key given as int64 or as (ptr, len) bytes. */
 @inline export function probeHashOf(s: Store, keyI64: i64, ptr: usize, len: i32): u32 {
   return s.keyType == KEY_INT64 ? probeHashI64(keyI64) : probeHashBytes(ptr, len);
-}
-
-/** The key-group hash (MurmurHash3) of a key given as int64 or as (ptr, len) bytes. */
-@inline export function keyGroupHashOf(s: Store, keyI64: i64, ptr: usize, len: i32): u32 {
-  return s.keyType == KEY_INT64 ? hashI64(keyI64) : hashBytes(ptr, len);
 }
 
 function compactArena(s: Store, arena: ByteArena, col: usize): bool {
