@@ -10,7 +10,7 @@ import { out } from './out';
 import { accFor } from './emit';
 import { captureSnapshot, captureBegin, captureStep, finishCapture, loadSnapshot, snapshotRelease } from './snapshot';
 import { compareKeys, radixByI64, sortByUtf8Key } from './sort';
-import { allocTransient, growTransient, releaseTransient, memUsedBytes, transientBytes, setMemCap as setCap } from './mem';
+import { allocTransient, growTransient, releaseTransient, memUsedBytes, memCapBytes, transientBytes, setMemCap as setCap } from './mem';
 import { E_BAD_HANDLE, E_BAD_ARGUMENT, E_MEMORY_CAP, E_WRONG_KIND } from './errors';
 import { hashBytes, hashI64, probeHashBytes, probeHashI64 } from './hash';
 
@@ -171,6 +171,18 @@ export function ingestFits(h: i32, n: i32, keyBytes: u32): i32 {
   if (s.kind != KIND_AGG) return E_WRONG_KIND;
   if (n < 0) return E_BAD_ARGUMENT;
   return s.fitsWorstCase(n, keyBytes, 0) ? 1 : 0;
+}
+
+/**
+ * The state bytes ingest of `n` events with `keyBytes` key bytes may take in the worst case (the
+ * bytes ingestFits checks against the cap), as f64; Infinity past a row limit, -1 for a bad handle
+ * or a store that takes no batches.
+ */
+export function ingestWorstBytes(h: i32, n: i32, keyBytes: u32): f64 {
+  const s = get(h);
+  if (s == null || s.kind != KIND_AGG || n < 0) return -1;
+  const extra = s.worstCaseExtra(n, keyBytes, 0);
+  return extra == u64.MAX_VALUE ? Infinity : <f64>extra;
 }
 
 export function advanceWatermark(h: i32, t: i64): i32 {
@@ -479,6 +491,7 @@ export function liveRows(h: i32): i32 {
 }
 
 export function memUsed(): usize { return memUsedBytes; }
+export function memCap(): usize { return memCapBytes; }
 /** Test hooks: turn the hopping index on or off; emissions it served so far. */
 export function hopIndexEnable(on: i32): void { setHopEnabled(on != 0); }
 export function hopIndexServed(): i64 { return hopServed; }
@@ -496,6 +509,6 @@ export function hashProbeBytes(ptr: usize, len: i32): u32 { return probeHashByte
 /** The stores' key equality on bytes, 1 or 0 (exported so tests can check every length). */
 export function keyBytesEqual(a: usize, b: usize, len: i32): i32 { return bytesEqual(a, b, len) ? 1 : 0; }
 
-export { partition } from './route';
+export { partition, filterOwned } from './route';
 
 export { mergeOrder, gather64, gather8, gatherUtf8 } from './merge';

@@ -200,3 +200,78 @@ export function partition(keyType: i32, n: i32, keyPtr: usize, keyBytesPtr: usiz
     store<i64>(dst, load<i64>(src + (<usize>i << 3)));
   }
 }
+
+/**
+ * Keeps, in place and in event order, the events of a batch whose key group `owned` marks (u8 per
+ * key group): what a worker shard does with a whole batch broadcast to every shard, instead of the
+ * caller's thread routing it. Same inputs as partition; `kgCounts` (u32 per key group) gains the
+ * kept events, `keep` is scratch (u32[n]). The kept events' columns move to the front of their own
+ * columns: utf8 offsets are rewritten from 0 and their bytes packed. Returns the events kept, or
+ * E_BAD_ARGUMENT for counts beyond partition's limits.
+ */
+export function filterOwned(keyType: i32, n: i32, keyPtr: usize, keyBytesPtr: usize, timePtr: usize, nFields: i32,
+                            valTable: usize, keyGroups: i32, owned: usize, kgCounts: usize, keep: usize): i32 {
+  if (n < 0 || n > PARTITION_ROWS_MAX) return E_BAD_ARGUMENT;
+  if (keyGroups < 1 || keyGroups > PARTITION_KEY_GROUPS_MAX) return E_BAD_ARGUMENT;
+  const int64 = keyType == KEY_INT64;
+  const d = <u64>keyGroups;
+  const m = u64.MAX_VALUE / d + 1;
+  const pow2 = (keyGroups & (keyGroups - 1)) == 0;
+  const kgMask = <u32>keyGroups - 1;
+  // Pass 1: which events stay. Branch-free: an event's index is always written, and the count
+  // moves past it only when its key group is owned (about half are, at random, with 2 shards).
+  let kept = 0;
+  if (int64) {
+    const n4 = n & ~3;
+    for (let i = 0; i < n4; i += 4) {
+      const h = hashI64x4(v128.load(keyPtr + (<usize>i << 3)), v128.load(keyPtr + (<usize>i << 3), 16));
+      kept = keepEvent(i, keyGroupOf(i32x4.extract_lane(h, 0), pow2, kgMask, m, d), owned, kgCounts, keep, kept);
+      kept = keepEvent(i + 1, keyGroupOf(i32x4.extract_lane(h, 1), pow2, kgMask, m, d), owned, kgCounts, keep, kept);
+      kept = keepEvent(i + 2, keyGroupOf(i32x4.extract_lane(h, 2), pow2, kgMask, m, d), owned, kgCounts, keep, kept);
+      kept = keepEvent(i + 3, keyGroupOf(i32x4.extract_lane(h, 3), pow2, kgMask, m, d), owned, kgCounts, keep, kept);
+    }
+    for (let i = n4; i < n; i++) {
+      kept = keepEvent(i, keyGroupOf(hashI64(load<i64>(keyPtr + (<usize>i << 3))), pow2, kgMask, m, d), owned, kgCounts, keep, kept);
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const o = load<u32>(keyPtr + (<usize>i << 2));
+      const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
+      kept = keepEvent(i, keyGroupOf(hashBytes(keyBytesPtr + <usize>o, len), pow2, kgMask, m, d), owned, kgCounts, keep, kept);
+    }
+  }
+  if (kept == n) return n;
+  // Pass 2: gather the kept events to the front, column by column. In place is safe: the j-th kept
+  // event's index is at least j, so every read is of an element not yet overwritten.
+  if (int64) gatherFront(kept, keep, keyPtr);
+  else {
+    let b: u32 = 0;
+    for (let j = 0; j < kept; j++) {
+      const i = <usize>load<u32>(keep + (<usize>j << 2));
+      const o = load<u32>(keyPtr + (i << 2));
+      const len = load<u32>(keyPtr + ((i + 1) << 2)) - o;
+      // Offset j is read (as offset i, when i == j) before it is written.
+      memory.copy(keyBytesPtr + <usize>b, keyBytesPtr + <usize>o, len);
+      store<u32>(keyPtr + (<usize>j << 2), b);
+      b += len;
+    }
+    store<u32>(keyPtr + (<usize>kept << 2), b);
+  }
+  if (timePtr != 0) gatherFront(kept, keep, timePtr);
+  for (let f = 0; f < nFields; f++) gatherFront(kept, keep, load<usize>(valTable + (<usize>f << 2)));
+  return kept;
+}
+
+@inline function keepEvent(i: i32, kg: usize, owned: usize, kgCounts: usize, keep: usize, kept: i32): i32 {
+  const own = <u32>(load<u8>(owned + kg) != 0);
+  store<u32>(kgCounts + (kg << 2), load<u32>(kgCounts + (kg << 2)) + own);
+  store<u32>(keep + (<usize>kept << 2), <u32>i);
+  return kept + <i32>own;
+}
+
+/** col[j] = col[keep[j]] for j < kept (8-byte elements), in place. */
+@inline function gatherFront(kept: i32, keep: usize, col: usize): void {
+  for (let j = 0; j < kept; j++) {
+    store<i64>(col + (<usize>j << 3), load<i64>(col + (<usize>load<u32>(keep + (<usize>j << 2)) << 3)));
+  }
+}

@@ -451,7 +451,16 @@ export class Store {
    * of a split batch before any applies its slice, so a batch is refused whole (ingestFits).
    */
   fitsWorstCase(rows: i32, keyBytes: u32, valBytes: u32): bool {
-    if (this.liveRows + rows > ROWS_MAX) return false;
+    const extra = this.worstCaseExtra(rows, keyBytes, valBytes);
+    return extra != u64.MAX_VALUE && fits(<usize>min<u64>(extra, 0xffff_ffff));
+  }
+
+  /**
+   * The state bytes that `rows` more rows with `keyBytes` key bytes and `valBytes` value bytes may
+   * take in the worst case (every row new), or u64.MAX_VALUE when the rows would pass ROWS_MAX.
+   */
+  worstCaseExtra(rows: i32, keyBytes: u32, valBytes: u32): u64 {
+    if (this.liveRows + rows > ROWS_MAX) return u64.MAX_VALUE;
     const need = this.idxEntries() + rows;
     if (this.stride == 0) this.layout();
     let extra: u64 = 0;
@@ -468,7 +477,7 @@ export class Store {
     if (cap != this.slotCap) extra += <u64>cap * SLOT_BYTES + <u64>max<i32>(0, (cap >> 1) - this.slotCap) * SLOT_BYTES;
     if (this.keyType == KEY_UTF8) extra += <u64>this.keyArena.usedBytes / 2 + <u64>keyBytes * 2 + 4096;
     extra += <u64>valBytes * 2;
-    return fits(<usize>min<u64>(extra, 0xffff_ffff));
+    return extra;
   }
 
   /**

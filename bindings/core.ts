@@ -14,6 +14,21 @@ import {
 import type { EncodedBatch, EncodedKey, EncodedKeys, OutColumns, StoreConfig } from './types.js';
 
 export const DEFAULT_MEM_CAP_BYTES = 2 * 1024 * 1024 * 1024 - 64 * 1024 * 1024;
+/** The cap while lifted (withCapLifted): Wasm's 4 GiB less room for the runtime's own growth. */
+const CAP_LIFTED_BYTES = 4 * 1024 * 1024 * 1024 - 256 * 1024 * 1024;
+
+/** A batch copied into scratch and filtered to a shard's key groups (WasmCore.stageOwned). */
+export interface StagedBatch {
+  /** Events kept, and their key bytes (0 for int64 keys). */
+  n: number;
+  keyBytes: number;
+  /** Events kept per key group. */
+  kgCounts: Uint32Array;
+  keys: number;
+  keyBytesPtr: number;
+  times: number;
+  table: number;
+}
 
 export class WasmCore {
   readonly ex: CairnExports;
@@ -145,11 +160,65 @@ export class WasmCore {
     return { keys: base + oKeys, keyBytes: base + oKeyBytes, times: b.times ? base + oTimes : 0, table: base + oTable, extra: base + oExtra };
   }
 
+  /**
+   * Checks float event times (integers within ±2^53, as writeBatch does) and writes them as int64
+   * into `out`, which may share `t`'s bytes: one SIMD pass in scratch instead of a JS loop.
+   */
+  timesToInt64(t: Float64Array, out: BigInt64Array, field = 'time'): void {
+    if (out.length !== t.length) throw new CairnError('internal', `times: expected ${t.length} slots, found ${out.length}`);
+    const p = this.scratch(t.byteLength);
+    this.u8.set(bytesOf(t), p);
+    const bad = this.ex.timesToI64(p, t.length);
+    if (bad >= 0) throw new CairnError('invalid', `batch: time field '${field}' row ${bad}: expected an integer number of ms within ±2^53, found ${String(t[bad])}`);
+    bytesOf(out).set(this.u8.subarray(p, p + t.byteLength));
+  }
+
   /** Copies a batch into scratch with one copy per column and applies it. Returns accepted events. */
   ingest(h: number, b: EncodedBatch, seqBase: bigint): number {
     const w = this.writeBatch(b, 0);
     const r = this.ex.ingest(h, b.n, w.keys, w.keyBytes, w.times, w.table, seqBase);
     return this.check(r, 'ingest');
+  }
+
+  /**
+   * Copies a whole batch into scratch and keeps, in place, the events whose key group `owned`
+   * marks (assembly/route.ts filterOwned): a worker shard's part of a batch broadcast to every
+   * shard. Then `ingestStaged` applies it, if nothing used scratch in between. `kgCounts` is a copy.
+   */
+  stageOwned(b: EncodedBatch, keyGroups: number, owned: Uint8Array): StagedBatch {
+    if (owned.length !== keyGroups) throw new CairnError('internal', `stage: expected ${keyGroups} key-group flags, found ${owned.length}`);
+    const oOwned = 0;
+    const oCounts = (keyGroups + 7) & ~7;
+    const oKeep = oCounts + ((keyGroups * 4 + 7) & ~7);
+    const w = this.writeBatch(b, oKeep + b.n * 4);
+    const x = w.extra;
+    this.u8.set(owned, x + oOwned);
+    this.u8.fill(0, x + oCounts, x + oCounts + keyGroups * 4);
+    const int64 = b.keys.type === 'int64';
+    const n = this.check(this.ex.filterOwned(int64 ? KEY_INT64 : KEY_UTF8, b.n, w.keys, w.keyBytes, w.times, b.values.length, w.table,
+      keyGroups, x + oOwned, x + oCounts, x + oKeep), 'filter batch');
+    const kgCounts = new Uint32Array(this.u8.buffer.slice(x + oCounts, x + oCounts + keyGroups * 4));
+    const keyBytes = int64 ? 0 : this.view.getUint32(w.keys + n * 4, true);
+    return { n, keyBytes, kgCounts, keys: w.keys, keyBytesPtr: w.keyBytes, times: w.times, table: w.table };
+  }
+
+  /**
+   * Runs `f` with the memory cap raised to what Wasm memory allows, then puts it back: for a batch
+   * every shard must apply (one sent on credit, see src/shard/credit.ts).
+   */
+  withCapLifted<T>(f: () => T): T {
+    const cap = this.ex.memCap() >>> 0;
+    this.ex.setMemCap(CAP_LIFTED_BYTES);
+    try {
+      return f();
+    } finally {
+      this.ex.setMemCap(cap);
+    }
+  }
+
+  /** Applies a batch `stageOwned` left in scratch. Returns accepted events. */
+  ingestStaged(h: number, s: StagedBatch, seqBase: bigint): number {
+    return this.check(this.ex.ingest(h, s.n, s.keys, s.keyBytesPtr, s.times, s.table, seqBase), 'ingest');
   }
 
   /**
@@ -327,40 +396,47 @@ export class WasmCore {
     return this.u8.slice(at, at + len);
   }
 
-  advance(h: number, t: bigint, cfg: StoreConfig): OutColumns {
+  advance(h: number, t: bigint, cfg: StoreConfig, alloc?: (bytes: number) => ArrayBuffer): OutColumns {
     this.check(this.ex.advanceWatermark(h, t), 'advanceWatermark');
-    return this.readOut(cfg);
+    return this.readOut(cfg, alloc);
   }
 
-  exportRows(h: number, cfg: StoreConfig): OutColumns {
+  exportRows(h: number, cfg: StoreConfig, alloc?: (bytes: number) => ArrayBuffer): OutColumns {
     this.check(this.ex.exportRows(h), 'export');
-    return this.readOut(cfg);
+    return this.readOut(cfg, alloc);
   }
 
-  /** Copies the output buffer out of Wasm memory. */
-  readOut(cfg: StoreConfig): OutColumns {
+  /**
+   * Copies the output buffer out of Wasm memory, each column into a buffer of its own: fresh ones,
+   * or from `alloc` (at least the bytes asked for; the columns are views of exactly their length).
+   */
+  readOut(cfg: StoreConfig, alloc?: (bytes: number) => ArrayBuffer): OutColumns {
     const ex = this.ex;
     const count = ex.outCount();
     const u8 = this.u8;
-    const buf = u8.buffer;
+    const copy = (at: number, bytes: number): ArrayBuffer => {
+      if (!alloc) return u8.buffer.slice(at, at + bytes) as ArrayBuffer;
+      const b = alloc(bytes);
+      new Uint8Array(b, 0, bytes).set(u8.subarray(at, at + bytes));
+      return b;
+    };
+    const i64 = (at: number) => new BigInt64Array(copy(at, count * 8), 0, count);
     let keys: EncodedKeys;
     if (cfg.keyType === 'int64') {
-      keys = { type: 'int64', values: new BigInt64Array(buf.slice(ex.outKey(), ex.outKey() + count * 8)) };
+      keys = { type: 'int64', values: i64(ex.outKey()) };
     } else {
-      const offsets = new Uint32Array(buf.slice(ex.outKey(), ex.outKey() + (count + 1) * 4));
+      const offsets = new Uint32Array(copy(ex.outKey(), (count + 1) * 4), 0, count + 1);
       const end = offsets[count]!;
-      keys = { type: 'utf8', offsets, bytes: u8.slice(ex.outKeyBytes(), ex.outKeyBytes() + end) };
+      keys = { type: 'utf8', offsets, bytes: new Uint8Array(copy(ex.outKeyBytes(), end), 0, end) };
     }
-    const start = new BigInt64Array(buf.slice(ex.outStart(), ex.outStart() + count * 8));
-    const end = new BigInt64Array(buf.slice(ex.outEnd(), ex.outEnd() + count * 8));
+    const start = i64(ex.outStart());
+    const end = i64(ex.outEnd());
     const values: (BigInt64Array | Float64Array)[] = [];
     const valid: Uint8Array[] = [];
     cfg.aggs.forEach((a, i) => {
       const vp = ex.outVals(i);
-      const slice = buf.slice(vp, vp + count * 8);
-      values.push(a.fn === 0 ? new BigInt64Array(slice) : new Float64Array(slice));
-      const dp = ex.outValid(i);
-      valid.push(u8.slice(dp, dp + count));
+      values.push(a.fn === 0 ? i64(vp) : new Float64Array(copy(vp, count * 8), 0, count));
+      valid.push(new Uint8Array(copy(ex.outValid(i), count), 0, count));
     });
     return { count, keys, start, end, values, valid };
   }

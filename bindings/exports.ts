@@ -44,6 +44,8 @@ export interface CairnExports {
   memTransient(): number;
   hopIndexEnable(on: number): void;
   hopIndexServed(): bigint;
+  memCap(): number;
+  ingestWorstBytes(h: number, n: number, keyBytes: number): number;
   setMemCap(bytes: number): void;
   hashKeyI64(k: bigint): number;
   hashProbeI64(k: bigint): number;
@@ -53,6 +55,8 @@ export interface CairnExports {
   partition(keyType: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, nFields: number,
     valTable: number, keyGroups: number, assign: number, shards: number, counts: number, regions: number,
     kgCounts: number, work: number, pos: number, out: number): number;
+  filterOwned(keyType: number, n: number, keyPtr: number, keyBytesPtr: number, timePtr: number, nFields: number,
+    valTable: number, keyGroups: number, owned: number, kgCounts: number, keep: number): number;
   mergeOrder(nParts: number, table: number, byWindow: number, int64: number, heads: number, total: number, fromPart: number, fromRow: number): number;
   gather64(srcs: number, fromPart: number, fromRow: number, total: number, dst: number): void;
   gather8(srcs: number, fromPart: number, fromRow: number, total: number, dst: number): void;

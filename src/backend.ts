@@ -328,7 +328,8 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     const m = this.manager;
     const ops = [...this.operators.values()];
     return m.rebalance(async () => {
-      if (m.kgEvents.some((x) => x > 0)) return Float64Array.from(m.kgEvents);
+      const events = await m.keyGroupEvents();
+      if (events.some((x) => x > 0)) return events;
       const rows = new Float64Array(m.keyGroups);
       for (const o of ops) {
         const st = await m.broadcast<StoreStats>({ op: 'stats', id: o.op.id, keyGroups: m.keyGroups });
@@ -358,13 +359,14 @@ export class StateBackend implements OperatorHost, CheckpointSource {
         });
         late += m.ops.get(o.op.id)!.lateBase;
       }
-      const events = m.shardEvents();
+      const kgEvents = await m.keyGroupEvents();
+      const events = m.shardEvents(kgEvents);
       const shards = mem.map((x, i) => ({ shard: i, events: events[i]!, rows: shardRows[i], stateBytes: x.usedBytes, transientBytes: x.transientBytes, memoryBytes: x.memoryBytes }));
       const loads = shards.map((s) => s.events);
       const basis = loads.some((x) => x > 0) ? loads : shards.map((s) => s.rows);
       const mean = basis.reduce((a, b) => a + b, 0) / basis.length;
       const skew = mean > 0 ? Math.max(...basis) / mean : 1;
-      const keyGroups = Array.from({ length: m.keyGroups }, (_, kg) => ({ keyGroup: kg, shard: m.assign[kg]!, events: m.kgEvents[kg]!, rows: kgRows[kg]!, stateBytes: Math.round(kgBytes[kg]!) }));
+      const keyGroups = Array.from({ length: m.keyGroups }, (_, kg) => ({ keyGroup: kg, shard: m.assign[kg]!, events: kgEvents[kg]!, rows: kgRows[kg]!, stateBytes: Math.round(kgBytes[kg]!) }));
       return { shards, keyGroups, lateEvents: Number(late), skew };
     });
   }

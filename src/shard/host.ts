@@ -2,11 +2,12 @@
  * ShardHost executes shard requests against one Wasm instance. It runs in-process (LocalShard) or
  * inside a worker thread (worker.ts); either way it is the single owner of its instance's memory.
  */
-import { WasmCore } from '../../bindings/core.js';
-import type { StoreConfig } from '../../bindings/types.js';
+import { WasmCore, type StagedBatch } from '../../bindings/core.js';
+import type { EncodedBatch, StoreConfig } from '../../bindings/types.js';
 import { CairnError } from '../errors.js';
 import type { CaptureInfo, ShardRequest, ShardResponse, StoreStats } from './protocol.js';
 import { MODE_FULL } from '../../bindings/exports.js';
+import { BufferPool } from './pool.js';
 
 /** Pages (of 8 rows) a capture in progress copies along with each other request: about 0.2 ms. */
 export const CAPTURE_PIGGYBACK_PAGES = 1024;
@@ -26,6 +27,18 @@ export class ShardHost {
   private readonly capturing = new Set<number>();
   /** One-shot callbacks run after the next request is handled (LocalShard's deferred steps). */
   private afterNext: (() => void)[] = [];
+  /** The key groups this shard owns ('owns'), and the events of broadcast batches applied per key group. */
+  private owned: Uint8Array | null = null;
+  private kgEvents: Float64Array | null = null;
+  /** A broadcast batch filtered into scratch by `stage`, which its ingest request then applies. */
+  private staged: { id: number; batch: EncodedBatch; s: StagedBatch } | null = null;
+  /**
+   * Buffers for the columns of fired windows and exports: a caller that merged several shards'
+   * outputs (so copied them) gives their buffers back (ShardManager.recycle), and the next outputs
+   * reuse them instead of faulting in fresh pages.
+   */
+  readonly outPool = new BufferPool();
+  private readonly outAlloc = (bytes: number): ArrayBuffer => this.outPool.take(bytes);
 
   constructor(memCapBytes?: number) {
     this.core = new WasmCore(memCapBytes);
@@ -65,6 +78,34 @@ export class ShardHost {
     return out;
   }
 
+  /**
+   * Copies a broadcast batch into Wasm memory and keeps this shard's events, before the shard votes
+   * on it: returns what it kept and whether that fits under the memory cap. The ingest request of
+   * the same batch, handled next, applies them without copying again.
+   */
+  stage(id: number, batch: EncodedBatch): { n: number; keyBytes: number; fits: boolean } {
+    const h = this.store(id).h;
+    const s = this.filter(batch);
+    this.staged = { id, batch, s };
+    return { n: s.n, keyBytes: s.keyBytes, fits: this.core.ingestFits(h, s.n, s.keyBytes) };
+  }
+
+  /**
+   * Whether `events` more events with `keyBytes` key bytes, spread in any way over this shard's
+   * stores, fit under the memory cap in the worst case (each store's worst case for all of them).
+   */
+  creditFits(events: number, keyBytes: number): boolean {
+    const ex = this.core.ex;
+    let need = 0;
+    for (const { h } of this.stores.values()) need += Math.max(0, ex.ingestWorstBytes(h, events, keyBytes));
+    return (ex.memUsed() >>> 0) + need <= ex.memCap() >>> 0;
+  }
+
+  private filter(batch: EncodedBatch): StagedBatch {
+    if (!this.owned) throw new CairnError('internal', 'shard: a broadcast batch before the shard knows its key groups');
+    return this.core.stageOwned(batch, this.owned.length, this.owned);
+  }
+
   /** Runs `f` once, right after the next request is handled. */
   afterNextRequest(f: () => void): void {
     this.afterNext.push(f);
@@ -80,16 +121,32 @@ export class ShardHost {
       }
       case 'ingest': {
         const s = this.store(req.id);
-        return core.ingest(s.h, req.batch, req.seqBase);
+        if (!req.owned) return core.ingest(s.h, req.batch, req.seqBase);
+        const st = this.staged !== null && this.staged.id === req.id && this.staged.batch === req.batch ? this.staged.s : this.filter(req.batch);
+        this.staged = null;
+        // Sent on credit (credit.ts): applied on every shard, so here too, past the cap if need be.
+        const accepted = req.credit && !core.ingestFits(s.h, st.n, st.keyBytes)
+          ? core.withCapLifted(() => core.ingestStaged(s.h, st, req.seqBase))
+          : core.ingestStaged(s.h, st, req.seqBase);
+        const ev = this.kgEvents!;
+        st.kgCounts.forEach((c, kg) => (ev[kg]! += c));
+        return accepted;
       }
+      case 'owns': {
+        if (req.mask.length !== req.keyGroups) throw new CairnError('internal', `owns: expected ${req.keyGroups} flags, found ${req.mask.length}`);
+        this.owned = req.mask.slice();
+        if (this.kgEvents?.length !== req.keyGroups) this.kgEvents = new Float64Array(req.keyGroups);
+        return null;
+      }
+      case 'kgEvents': return this.kgEvents ? this.kgEvents.slice() : new Float64Array(0);
       case 'fits': return core.ingestFits(this.store(req.id).h, req.n, req.keyBytes);
       case 'advance': {
         const s = this.store(req.id);
-        return core.advance(s.h, req.t, s.cfg);
+        return core.advance(s.h, req.t, s.cfg, this.outAlloc);
       }
       case 'export': {
         const s = this.store(req.id);
-        return core.exportRows(s.h, s.cfg);
+        return core.exportRows(s.h, s.cfg, this.outAlloc);
       }
       case 'get': {
         const s = this.store(req.id);

@@ -68,6 +68,10 @@ export class LocalShard implements Shard {
     });
   }
 
+  recycle(buffers: ArrayBuffer[]): void {
+    if (this.host) for (const b of buffers) this.host.outPool.give(b);
+  }
+
   async close(): Promise<void> {
     this.host = null;
   }

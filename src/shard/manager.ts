@@ -9,7 +9,7 @@
  * capture is a consistent cut at one batch boundary. Rescaling and rebalancing raise a barrier:
  * they wait for operations in flight, move key groups, and operations called meanwhile queue.
  */
-import type { EncodedBatch, EncodedKey, StoreConfig } from '../../bindings/types.js';
+import type { EncodedBatch, EncodedKey, OutColumns, StoreConfig } from '../../bindings/types.js';
 import { MODE_EXTRACT } from '../../bindings/exports.js';
 import { CairnError } from '../errors.js';
 import { murmur3Bytes, murmur3Int64 } from './hash.js';
@@ -17,10 +17,19 @@ import { LocalShard } from './local.js';
 import { WorkerShard } from './worker-shard.js';
 import { REFUSED_HERE, type MemoryStats, type Shard, type ShardRequest, type ShardResponse } from './protocol.js';
 import { VoteBoard, newBoard } from './votes.js';
+import { newCreditBoard } from './credit.js';
 import { Router, contiguousAssignment, KEY_GROUPS_MAX, SHARDS_MAX } from './router.js';
 import { batchBuffers, batchKeyBytes } from './buffers.js';
 import { checkTimes } from '../store/batch.js';
-import type { BufferPool } from './pool.js';
+import { BufferPool } from './pool.js';
+
+/**
+ * Up to this many worker shards, a batch is broadcast (copied once into shared memory) and each
+ * shard keeps its own key groups' events (host.ts stage), so the caller's thread does not route:
+ * it competes with the workers for cores. Beyond it, filtering the whole batch on every shard costs
+ * more than routing it once on the caller's thread (Router.split).
+ */
+export const BROADCAST_SHARDS_MAX = 4;
 
 export interface ShardManagerOptions {
   shards: number;
@@ -44,13 +53,21 @@ export class ShardManager {
   private readonly memCapBytes: number | undefined;
   shards: Shard[] = [];
   assign: Uint8Array;
-  /** Events routed to each key group since start (for skew metrics and rebalancing). */
-  readonly kgEvents: Float64Array;
+  /**
+   * Events routed to each key group since start (for skew metrics and rebalancing), by the router
+   * and by shards since closed; worker shards count the broadcast batches they apply themselves
+   * (see keyGroupEvents).
+   */
+  private readonly kgEvents: Float64Array;
   /** Events ingested while there was a single shard, which does not route (so no key groups). */
   private singleShardEvents = 0;
   private readonly router = new Router();
+  /** Shared buffers for broadcast batches (worker shards only), given back once every shard answered. */
+  private readonly shared = new BufferPool<SharedArrayBuffer>((bytes) => new SharedArrayBuffer(bytes));
   /** Where worker shards vote on split batches (null with in-process shards). */
   private readonly votes: VoteBoard | null;
+  /** Where worker shards publish their vote credit (credit.ts; null with in-process shards). */
+  private readonly credits: SharedArrayBuffer | null;
   private barrier: Promise<void> | null = null;
   /** Calls waiting for the barrier to fall, in call order (see gate). */
   private readonly queue: (() => void)[] = [];
@@ -76,7 +93,25 @@ export class ShardManager {
     if (bad >= 0) throw new CairnError('invalid', `assignment: key group ${bad} maps to shard ${this.assign[bad]}, expected a shard below ${o.shards}`);
     this.kgEvents = new Float64Array(o.keyGroups);
     this.votes = o.workers ? new VoteBoard(newBoard()) : null;
+    this.credits = o.workers ? newCreditBoard(SHARDS_MAX) : null;
     for (let i = 0; i < o.shards; i++) this.addShard();
+    // A worker that fails here fails every later call too: nothing waits on these answers.
+    for (const p of this.sendOwnership(this.assign)) p.catch(() => undefined);
+  }
+
+  /** Tells each worker shard which key groups it owns under `assign` (for broadcast batches). */
+  private sendOwnership(assign: Uint8Array): Promise<unknown>[] {
+    if (!this.workers) return [];
+    return this.shards.map((s, i) => s.call({ op: 'owns', keyGroups: this.keyGroups, mask: assign.map((sh) => (sh === i ? 1 : 0)) }));
+  }
+
+  /** Events per key group since start: the router's counts and every worker shard's. */
+  async keyGroupEvents(): Promise<Float64Array> {
+    const out = Float64Array.from(this.kgEvents);
+    if (this.workers) {
+      for (const ev of await this.broadcast<Float64Array>({ op: 'kgEvents' })) ev.forEach((x, kg) => (out[kg]! += x));
+    }
+    return out;
   }
 
   get shardCount(): number {
@@ -85,7 +120,7 @@ export class ShardManager {
 
   private addShard(): Shard {
     const pool = this.router.pool;
-    const s = this.workers ? new WorkerShard(this.shards.length, this.memCapBytes, pool, this.votes!.buffer) : new LocalShard(this.memCapBytes, pool);
+    const s = this.workers ? new WorkerShard(this.shards.length, this.memCapBytes, pool, this.votes!.buffer, this.credits!) : new LocalShard(this.memCapBytes, pool);
     this.shards.push(s);
     return s;
   }
@@ -156,6 +191,17 @@ export class ShardManager {
     return p;
   }
 
+  /**
+   * Gives each shard back the buffers of its part of a merged output (`parts[i]` from shard i), but
+   * not those of `kept`, the part that became the result itself (a merge of one part returns it).
+   */
+  recycle(parts: OutColumns[], kept: OutColumns): void {
+    parts.forEach((p, i) => {
+      if (p === kept || p.count === 0) return;
+      this.shards[i]?.recycle(outBuffers(p));
+    });
+  }
+
   broadcast<T extends ShardResponse>(req: ShardRequest): Promise<T[]> {
     return Promise.all(this.shards.map((s) => s.call<T>(req)));
   }
@@ -167,7 +213,8 @@ export class ShardManager {
   }
 
   /**
-   * Routes a batch and applies each slice on its shard. Returns accepted events. A batch that the
+   * Routes a batch and applies each slice on its shard (or, with 2 to BROADCAST_SHARDS_MAX worker
+   * shards, broadcasts it and each shard keeps its own events). Returns accepted events. A batch that the
    * caller's thread can refuse (bad event times, and on an in-process shard anything the shard
    * refuses) throws here, synchronously, before any shard has it: so a caller can keep its own
    * counters (the operator's arrival sequence) as they were.
@@ -190,6 +237,25 @@ export class ShardManager {
         this.singleShardEvents -= batch.n; // refused: not ingested after all
         throw e;
       });
+    }
+    if (this.workers && this.shards.length <= BROADCAST_SHARDS_MAX) {
+      // Broadcast: one copy into shared memory, which every shard reads; each keeps its own events.
+      // Float times are checked (and turned into int64) here, so a bad one throws before any shard has it.
+      const shared = compactBatch(batch, this.shared);
+      const sab = (shared.keys.type === 'int64' ? shared.keys.values : shared.keys.offsets).buffer as SharedArrayBuffer;
+      const done = () => this.shared.give(sab);
+      if (shared.times instanceof Float64Array) {
+        try {
+          shared.times = this.router.timesToInt64(shared.times, batch.timeField);
+        } catch (e) {
+          done();
+          throw e;
+        }
+      }
+      const all = this.shards.map((_, i) => i);
+      const p = this.ingestBroadcast(id, shared, all, seqBase);
+      p.then(done, done);
+      return p;
     }
     const kgBatch = new Float64Array(this.keyGroups);
     const slices = this.router.split(batch, this.keyGroups, this.assign, this.shards.length, kgBatch);
@@ -218,7 +284,7 @@ export class ShardManager {
     }
     this.countEvents(kgBatch, 1);
     const applied = involved.length > 1
-      ? this.ingestSplit(id, slices, involved, seqBase)
+      ? this.ingestSplit(id, slices, involved, seqBase, false)
       // One shard's slice: it applies whole or not at all on its own. The slices are fresh arrays
       // owned here: a worker shard takes them without a copy.
       : this.call<number>(involved[0]!, { op: 'ingest', id, batch: slices[involved[0]!]!, seqBase }, batchBuffers(slices[involved[0]!]!));
@@ -229,18 +295,20 @@ export class ShardManager {
   }
 
   /**
-   * A batch split over several worker shards: each shard checks its slice against its memory cap,
+   * A batch split over several worker shards (or broadcast to them, `owned`: each shard then checks
+   * the events it keeps): each shard checks its slice against its memory cap,
    * votes on the vote board and waits there for the others (votes.ts); then every shard applies
    * its slice, or, if any refused, every shard drops it and the call fails with nothing changed.
    * Nothing goes through this thread between the vote and the apply.
    */
-  private ingestSplit(id: number, slices: (EncodedBatch | null)[], involved: number[], seqBase: bigint): Promise<number> {
+  private ingestSplit(id: number, slices: (EncodedBatch | null)[], involved: number[], seqBase: bigint, owned: boolean): Promise<number> {
     const board = this.votes!;
     const { slot, txn } = board.open(involved.length);
     const calls = involved.map((s) => {
       const b = slices[s]!;
       // A shard that cannot vote (its worker died) must not leave the others waiting.
-      return this.call<number>(s, { op: 'ingest', id, batch: b, seqBase, hold: { slot, txn } }, batchBuffers(b)).catch((e: unknown) => {
+      const req: ShardRequest = owned ? { op: 'ingest', id, batch: b, seqBase, hold: { slot, txn }, owned } : { op: 'ingest', id, batch: b, seqBase, hold: { slot, txn } };
+      return this.call<number>(s, req, batchBuffers(b)).catch((e: unknown) => {
         board.abort(slot);
         throw e;
       });
@@ -258,6 +326,25 @@ export class ShardManager {
     });
   }
 
+  /**
+   * A batch broadcast to every worker shard: when every shard's vote credit covers it (credit.ts),
+   * each shard applies its events without a vote (so shards need not wait for each other); else
+   * the shards vote on it, as on the slices of a split batch.
+   */
+  private ingestBroadcast(id: number, shared: EncodedBatch, all: number[], seqBase: bigint): Promise<number> {
+    const ws = this.shards as WorkerShard[];
+    const kb = batchKeyBytes(shared);
+    const onCredit = ws.every((s) => s.credit!.allows(shared.n, kb));
+    for (const s of ws) s.credit!.count(shared.n, kb);
+    if (!onCredit) return this.ingestSplit(id, all.map(() => shared), all, seqBase, true);
+    const calls = all.map((s) => this.call<number>(s, { op: 'ingest', id, batch: shared, seqBase, owned: true, credit: true }));
+    return Promise.allSettled(calls).then((rs) => {
+      const failed = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return rs.reduce((a, r) => a + (r as PromiseFulfilledResult<number>).value, 0);
+    });
+  }
+
   /** Adds (sign 1) or takes back (sign -1) a batch's routed events per key group. */
   private countEvents(kgBatch: Float64Array, sign: number): void {
     for (let kg = 0; kg < this.keyGroups; kg++) this.kgEvents[kg]! += sign * kgBatch[kg]!;
@@ -268,9 +355,9 @@ export class ShardManager {
    * their key groups). Key groups are known for routed events only: with one shard, which does not
    * route, its count also holds the events ingested while it was the only one.
    */
-  shardEvents(): number[] {
+  shardEvents(kgEvents: Float64Array): number[] {
     const out = new Array<number>(this.shards.length).fill(0);
-    for (let kg = 0; kg < this.keyGroups; kg++) out[this.assign[kg]!]! += this.kgEvents[kg]!;
+    for (let kg = 0; kg < this.keyGroups; kg++) out[this.assign[kg]!]! += kgEvents[kg]!;
     if (out.length === 1) out[0]! += this.singleShardEvents;
     return out;
   }
@@ -360,11 +447,13 @@ export class ShardManager {
           for (const op of this.ops.values()) {
             op.lateBase += await s.call<bigint>({ op: 'late', id: op.id });
           }
+          if (this.workers) (await s.call<Float64Array>({ op: 'kgEvents' })).forEach((x, kg) => (this.kgEvents[kg]! += x));
           await s.close();
         }
         // Key groups moved: every shard's next checkpoint is a full one.
         for (const op of this.ops.values()) await this.broadcast({ op: 'forceFull', id: op.id });
         this.assign = next;
+        await Promise.all(this.sendOwnership(next));
         this.epoch++;
         return next;
       } catch (e) {
@@ -405,7 +494,7 @@ export class ShardManager {
  * A copy of the batch packed into one pooled buffer (transferable as a whole, and given back by the
  * shard once copied), so no column's larger underlying buffer is ever cloned.
  */
-function compactBatch(b: EncodedBatch, pool: BufferPool): EncodedBatch {
+function compactBatch(b: EncodedBatch, pool: BufferPool<ArrayBuffer> | BufferPool<SharedArrayBuffer>): EncodedBatch {
   const parts: ArrayBufferView[] = b.keys.type === 'int64' ? [b.keys.values] : [b.keys.offsets, b.keys.bytes];
   if (b.times) parts.push(b.times);
   parts.push(...b.values);
@@ -426,6 +515,19 @@ function compactBatch(b: EncodedBatch, pool: BufferPool): EncodedBatch {
     : b.times instanceof Float64Array ? new Float64Array(buf, put(b.times), b.n) : new BigInt64Array(buf, put(b.times), b.n);
   const values = b.values.map((v) => new Float64Array(buf, put(v), b.n));
   return b.timeField === undefined ? { n: b.n, keys, times, values } : { n: b.n, keys, times, values, timeField: b.timeField };
+}
+
+/** The distinct buffers behind an output's columns. */
+function outBuffers(o: OutColumns): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  const add = (a: ArrayBufferView) => { if (a.buffer instanceof ArrayBuffer) out.add(a.buffer); };
+  if (o.keys.type === 'int64') add(o.keys.values);
+  else { add(o.keys.offsets); add(o.keys.bytes); }
+  add(o.start);
+  add(o.end);
+  o.values.forEach(add);
+  o.valid.forEach(add);
+  return [...out];
 }
 
 function capReached(shard: number): CairnError {

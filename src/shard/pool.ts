@@ -14,16 +14,19 @@ export const POOL_BYTES_MAX = 256 * 1024 * 1024;
 /** Smaller requests are cheap to allocate and are not pooled. */
 export const POOL_BUFFER_BYTES_MIN = 64 * 1024;
 
-export class BufferPool {
-  private readonly free: ArrayBuffer[] = [];
+export class BufferPool<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer> {
+  private readonly free: B[] = [];
   private bytes = 0;
+
+  /** `make` allocates a buffer (a SharedArrayBuffer for batches broadcast to worker shards). */
+  constructor(private readonly make: (bytes: number) => B = (bytes) => new ArrayBuffer(bytes) as B) {}
 
   /**
    * A buffer of at least `size` bytes: the smallest free one that fits, else a new one with an
    * eighth of headroom, so slices of a similar size (the same batch size split by a stable key
    * distribution) reuse each other's buffers.
    */
-  take(size: number): ArrayBuffer {
+  take(size: number): B {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const len = this.free[i]!.byteLength;
@@ -36,12 +39,12 @@ export class BufferPool {
       this.bytes -= b.byteLength;
       return b;
     }
-    if (size < POOL_BUFFER_BYTES_MIN) return new ArrayBuffer(size);
-    return new ArrayBuffer(Math.ceil((size + (size >>> 3)) / POOL_BUFFER_BYTES_MIN) * POOL_BUFFER_BYTES_MIN);
+    if (size < POOL_BUFFER_BYTES_MIN) return this.make(size);
+    return this.make(Math.ceil((size + (size >>> 3)) / POOL_BUFFER_BYTES_MIN) * POOL_BUFFER_BYTES_MIN);
   }
 
   /** Returns a buffer the caller no longer uses (nor any view of it). Detached buffers are ignored. */
-  give(b: ArrayBuffer): void {
+  give(b: B): void {
     const len = b.byteLength; // 0 once transferred away
     if (len < POOL_BUFFER_BYTES_MIN) return;
     if (this.free.length >= POOL_BUFFERS_MAX || this.bytes + len > POOL_BYTES_MAX) return;

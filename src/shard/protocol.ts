@@ -12,8 +12,17 @@ export type ShardRequest =
    * fits under its memory cap in transaction `txn` of the vote board's `slot`, and applies it only
    * if every involved shard voted yes (votes.ts); else it answers REFUSED_HERE or REFUSED_ELSEWHERE
    * (or fails with a CairnError when it could not vote: the manager then aborts the slot).
+   *
+   * With `owned`, the whole batch, broadcast to every shard (in shared memory): the shard keeps the
+   * events of the key groups it owns ('owns') and counts them per key group ('kgEvents'). With
+   * `credit` (and no `hold`), the caller skipped the vote on every shard's published credit
+   * (credit.ts): the shard applies its events even past its memory cap.
    */
-  | { op: 'ingest'; id: number; batch: EncodedBatch; seqBase: bigint; hold?: { slot: number; txn: number } }
+  | { op: 'ingest'; id: number; batch: EncodedBatch; seqBase: bigint; hold?: { slot: number; txn: number }; owned?: boolean; credit?: boolean }
+  /** The key groups this shard owns (1 per owned key group), for broadcast batches. */
+  | { op: 'owns'; keyGroups: number; mask: Uint8Array }
+  /** Events of broadcast batches this shard applied, per key group (Float64Array). */
+  | { op: 'kgEvents' }
   | { op: 'fits'; id: number; n: number; keyBytes: number }
   | { op: 'advance'; id: number; t: bigint }
   | { op: 'export'; id: number }
@@ -67,7 +76,7 @@ export interface MemoryStats {
   transientBytes: number;
 }
 
-export type ShardResponse = number | boolean | bigint | OutColumns | Uint8Array | StoreStats | MemoryStats | CaptureInfo | undefined | null;
+export type ShardResponse = number | boolean | bigint | OutColumns | Uint8Array | Float64Array | StoreStats | MemoryStats | CaptureInfo | undefined | null;
 
 /** A shard as the manager sees it: asynchronous, ordered (requests apply in the order sent). */
 export interface Shard {
@@ -76,5 +85,10 @@ export interface Shard {
    * them instead of copying); an in-process shard ignores it.
    */
   call<T extends ShardResponse>(req: ShardRequest, transfer?: ArrayBuffer[]): Promise<T>;
+  /**
+   * Gives back the buffers of an output this shard answered (fired windows, an export) once the
+   * caller has copied it (merged it with other shards'): the shard fills them again.
+   */
+  recycle(buffers: ArrayBuffer[]): void;
   close(): Promise<void>;
 }

@@ -29,6 +29,13 @@ export class Router {
    * partition). Adds the batch's events per key group to `kgEvents`. Each slice's columns are views
    * into one buffer from `pool`, which its shard gives back.
    */
+  /** Float event times checked and rewritten as int64 in place (WasmCore.timesToInt64). */
+  timesToInt64(t: Float64Array, field?: string): BigInt64Array {
+    const out = new BigInt64Array(t.buffer, t.byteOffset, t.length);
+    (this.core ??= new WasmCore(1 << 30)).timesToInt64(t, out, field);
+    return out;
+  }
+
   split(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number, kgEvents: Float64Array): (EncodedBatch | null)[] {
     const core = (this.core ??= new WasmCore(1 << 30));
     const { slices, kgCounts } = core.partition(b, keyGroups, assign, shards, this.alloc);

@@ -8,6 +8,7 @@ import { CairnError, type CairnErrorKind } from '../errors.js';
 import type { Shard, ShardRequest, ShardResponse } from './protocol.js';
 import type { BufferPool } from './pool.js';
 import { compiledModule } from '../../bindings/module.js';
+import { CreditReader } from './credit.js';
 
 interface Pending { resolve(v: unknown): void; reject(e: unknown): void }
 
@@ -23,14 +24,19 @@ export class WorkerShard implements Shard {
    * worker that dies may stop counting as an active handle before its 'exit' event is delivered.
    */
   private keepAlive: ReturnType<typeof setInterval> | null = null;
+  /** This shard's vote credit for broadcast batches (credit.ts), when the manager keeps a credit board. */
+  readonly credit: CreditReader | null;
+  /** Output buffers the caller gave back, sent with the next request. */
+  private giving: ArrayBuffer[] = [];
 
   /**
    * `pool` receives the buffers of ingested batches back from the worker; `votes` is the vote board
    * of split batches (votes.ts), shared with every worker shard.
    */
-  constructor(index: number, memCapBytes?: number, pool?: BufferPool, votes?: SharedArrayBuffer) {
+  constructor(index: number, memCapBytes?: number, pool?: BufferPool, votes?: SharedArrayBuffer, credits?: SharedArrayBuffer) {
+    this.credit = credits ? new CreditReader(credits, index) : null;
     // The compiled module goes along (shared, not copied): see adoptCompiledModule.
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes, module: compiledModule(), votes } });
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes, module: compiledModule(), votes, credits, index } });
     this.worker.on('message', (m: { seq: number; ok: boolean; value?: unknown; kind?: CairnErrorKind; message?: string; back?: ArrayBuffer[] }) => {
       if (pool && m.back) for (const b of m.back) pool.give(b);
       const p = this.pending.get(m.seq);
@@ -55,14 +61,22 @@ export class WorkerShard implements Shard {
   call<T extends ShardResponse>(req: ShardRequest, transfer?: ArrayBuffer[]): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const seq = ++this.seq;
+    this.credit?.posted(seq, req.op, req.op === 'ingest' && req.owned === true);
     return new Promise<T>((resolve, reject) => {
       if (this.pending.size === 0) this.keepAlive ??= setInterval(() => undefined, 1 << 30);
       this.pending.set(seq, {
         resolve: (v) => { this.settled(); resolve(v as T); },
         reject: (e) => { this.settled(); reject(e); },
       });
-      this.worker.postMessage({ seq, req }, transfer ?? []);
+      // Output buffers given back go home with the next request (see recycle).
+      const give = this.giving;
+      this.giving = [];
+      this.worker.postMessage({ seq, req, give }, give.length ? [...(transfer ?? []), ...give] : transfer ?? []);
     });
+  }
+
+  recycle(buffers: ArrayBuffer[]): void {
+    if (!this.dead) this.giving.push(...buffers.filter((b) => b.byteLength > 0));
   }
 
   private settled(): void {

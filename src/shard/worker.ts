@@ -18,18 +18,21 @@ import { batchBuffers, batchKeyBytes } from './buffers.js';
 import { voteAndWait, type Decision } from './votes.js';
 import { REFUSED_ELSEWHERE, REFUSED_HERE } from './protocol.js';
 import { adoptCompiledModule } from '../../bindings/module.js';
+import { CreditWriter } from './credit.js';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
-const data = workerData as { memCapBytes?: number; module?: WebAssembly.Module; votes?: SharedArrayBuffer } | undefined;
+const data = workerData as { memCapBytes?: number; module?: WebAssembly.Module; votes?: SharedArrayBuffer; credits?: SharedArrayBuffer; index?: number } | undefined;
 const votes = data?.votes instanceof SharedArrayBuffer ? data.votes : null;
+const credit = data?.credits instanceof SharedArrayBuffer ? new CreditWriter(data.credits, data.index ?? 0) : null;
 if (data?.module instanceof WebAssembly.Module) adoptCompiledModule(data.module);
 const host = new ShardHost(data?.memCapBytes);
 
-interface Message { seq: number; req: ShardRequest }
+interface Message { seq: number; req: ShardRequest; give?: ArrayBuffer[] }
 
 port.on('message', (msg: Message) => {
   const req = msg.req;
+  if (msg.give) for (const b of msg.give) host.outPool.give(b);
   if (req.op === 'crash') {
     // Test hook: die the way a crashed worker does, without answering.
     if (req.how === 'throw') {
@@ -40,7 +43,17 @@ port.on('message', (msg: Message) => {
     }
     process.exit(70);
   }
+  try {
+    handleMessage(msg);
+  } finally {
+    credit?.publish(msg.seq, (events, keyBytes) => host.creditFits(events, keyBytes));
+  }
+});
+
+function handleMessage(msg: Message): void {
+  const req = msg.req;
   const back = req.op === 'ingest' ? batchBuffers(req.batch) : [];
+  if (req.op === 'ingest' && req.owned) credit?.count(req.batch.n, batchKeyBytes(req.batch));
   if (req.op === 'ingest' && req.hold) {
     // A slice of a split batch: check it, vote, wait for the other shards' votes (blocking: nothing
     // else may run in between), then apply it or drop it. The answer is the accepted events, or
@@ -49,7 +62,8 @@ port.on('message', (msg: Message) => {
     let fits = false;
     let error: unknown = null;
     try {
-      fits = host.handle({ op: 'fits', id: req.id, n: req.batch.n, keyBytes: batchKeyBytes(req.batch) }) as boolean;
+      // A broadcast batch is first filtered to this shard's key groups: what is left is voted on.
+      fits = req.owned ? host.stage(req.id, req.batch).fits : host.handle({ op: 'fits', id: req.id, n: req.batch.n, keyBytes: batchKeyBytes(req.batch) }) as boolean;
     } catch (e) {
       error = e;
     }
@@ -67,7 +81,7 @@ port.on('message', (msg: Message) => {
     return;
   }
   answer(msg.seq, req, back);
-});
+}
 
 /** Runs a request and posts its answer, with `back` (buffers the caller gave up) going home. */
 function answer(seq: number, req: ShardRequest, back: ArrayBuffer[]): void {

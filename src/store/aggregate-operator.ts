@@ -78,7 +78,9 @@ export class AggregateOperator {
     return m.gate(async () => {
       if (w > this.state.watermark) this.state.watermark = w;
       const parts = await m.broadcast<OutColumns>({ op: 'advance', id: this.id, t: w });
-      return toArrow(this.spec, mergeSorted(parts, true), true);
+      const merged = mergeSorted(parts, true);
+      m.recycle(parts, merged);
+      return toArrow(this.spec, merged, true);
     });
   }
 
@@ -111,7 +113,9 @@ export class AggregateOperator {
     const m = this.host.manager;
     return m.gate(async () => {
       const parts = await m.broadcast<OutColumns>({ op: 'export', id: this.id });
-      return toArrow(this.spec, parts.length ? mergeSorted(parts, false) : emptyOut(this.spec), this.windowed);
+      const merged = parts.length ? mergeSorted(parts, false) : emptyOut(this.spec);
+      m.recycle(parts, merged);
+      return toArrow(this.spec, merged, this.windowed);
     });
   }
 
