@@ -13,9 +13,9 @@ export function setMemCap(bytes: usize): void {
   memCapBytes = bytes;
 }
 
-/** True when `extra` more bytes fit under the cap. */
+/** True when `extra` more bytes fit under the cap (in u64: near 4 GiB the u32 sum would wrap). */
 @inline export function fits(extra: usize): bool {
-  return memUsedBytes + extra <= memCapBytes;
+  return <u64>memUsedBytes + <u64>extra <= <u64>memCapBytes;
 }
 
 /** Allocates `size` zeroed bytes of state, or returns 0 when the cap would be passed. */

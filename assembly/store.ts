@@ -21,7 +21,7 @@
 // is needed (checkpoint extraction, key-group metrics, rescaling), not stored; freed row ids are
 // a bit each; the change log exists only once checkpoints track changes.
 import { hashBytes, hashI64, hashWithNs, probeHashBytes, probeHashI64 } from './hash';
-import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient } from './mem';
+import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient, memUsedBytes, memCapBytes } from './mem';
 import { ByteArena } from './arena';
 import { capturePage } from './snapshot';
 import { Hop } from './hop';
@@ -452,7 +452,8 @@ export class Store {
    */
   fitsWorstCase(rows: i32, keyBytes: u32, valBytes: u32): bool {
     const extra = this.worstCaseExtra(rows, keyBytes, valBytes);
-    return extra != u64.MAX_VALUE && fits(<usize>min<u64>(extra, 0xffff_ffff));
+    // In u64: an extra of 4 GiB or more never fits (clamping it to u32 would wrap the sum).
+    return extra != u64.MAX_VALUE && <u64>memUsedBytes + extra <= <u64>memCapBytes;
   }
 
   /**

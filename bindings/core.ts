@@ -14,8 +14,11 @@ import {
 import type { EncodedBatch, EncodedKey, EncodedKeys, OutColumns, StoreConfig } from './types.js';
 
 export const DEFAULT_MEM_CAP_BYTES = 2 * 1024 * 1024 * 1024 - 64 * 1024 * 1024;
-/** The cap while lifted (withCapLifted): Wasm's 4 GiB less room for the runtime's own growth. */
-const CAP_LIFTED_BYTES = 4 * 1024 * 1024 * 1024 - 256 * 1024 * 1024;
+/**
+ * The largest memory cap, and the cap while lifted (withCapLifted): Wasm's 4 GiB less room for the
+ * runtime's own growth.
+ */
+export const MEM_CAP_MAX_BYTES = 4 * 1024 * 1024 * 1024 - 256 * 1024 * 1024;
 
 /** A batch copied into scratch and filtered to a shard's key groups (WasmCore.stageOwned). */
 export interface StagedBatch {
@@ -64,7 +67,7 @@ export class WasmCore {
   }
 
   memUsedBytes(): number {
-    return this.ex.memUsed();
+    return this.ex.memUsed() >>> 0;
   }
 
   /** Bytes of Wasm linear memory (what the process pays for this shard). */
@@ -198,7 +201,8 @@ export class WasmCore {
     const n = this.check(this.ex.filterOwned(int64 ? KEY_INT64 : KEY_UTF8, b.n, w.keys, w.keyBytes, w.times, b.values.length, w.table,
       keyGroups, x + oOwned, x + oCounts, x + oKeep), 'filter batch');
     const kgCounts = new Uint32Array(this.u8.buffer.slice(x + oCounts, x + oCounts + keyGroups * 4));
-    const keyBytes = int64 ? 0 : this.view.getUint32(w.keys + n * 4, true);
+    // Offsets start at 0 once filtered; a batch kept whole keeps its own (which may not).
+    const keyBytes = int64 ? 0 : this.view.getUint32(w.keys + n * 4, true) - this.view.getUint32(w.keys, true);
     return { n, keyBytes, kgCounts, keys: w.keys, keyBytesPtr: w.keyBytes, times: w.times, table: w.table };
   }
 
@@ -208,7 +212,7 @@ export class WasmCore {
    */
   withCapLifted<T>(f: () => T): T {
     const cap = this.ex.memCap() >>> 0;
-    this.ex.setMemCap(CAP_LIFTED_BYTES);
+    this.ex.setMemCap(Math.max(cap, MEM_CAP_MAX_BYTES));
     try {
       return f();
     } finally {

@@ -7,7 +7,7 @@ import type { EncodedBatch, StoreConfig } from '../../bindings/types.js';
 import { CairnError } from '../errors.js';
 import type { CaptureInfo, ShardRequest, ShardResponse, StoreStats } from './protocol.js';
 import { MODE_FULL } from '../../bindings/exports.js';
-import { BufferPool } from './pool.js';
+import { BufferPool, POOL_BUFFER_BYTES_MIN } from './pool.js';
 
 /** Pages (of 8 rows) a capture in progress copies along with each other request: about 0.2 ms. */
 export const CAPTURE_PIGGYBACK_PAGES = 1024;
@@ -38,7 +38,13 @@ export class ShardHost {
    * reuse them instead of faulting in fresh pages.
    */
   readonly outPool = new BufferPool();
-  private readonly outAlloc = (bytes: number): ArrayBuffer => this.outPool.take(bytes);
+  /**
+   * Small columns (most advances fire nothing) get buffers of their own: a pooled one would be
+   * sent whole, and a small output returned as it is (one shard's part) would pin it. Pooled ones
+   * are at most twice the bytes asked for.
+   */
+  private readonly outAlloc = (bytes: number): ArrayBuffer =>
+    bytes >= POOL_BUFFER_BYTES_MIN ? this.outPool.take(bytes, 2) : new ArrayBuffer(bytes);
 
   constructor(memCapBytes?: number) {
     this.core = new WasmCore(memCapBytes);

@@ -11,6 +11,7 @@
  */
 import type { EncodedBatch, EncodedKey, OutColumns, StoreConfig } from '../../bindings/types.js';
 import { MODE_EXTRACT } from '../../bindings/exports.js';
+import { MEM_CAP_MAX_BYTES } from '../../bindings/core.js';
 import { CairnError } from '../errors.js';
 import { murmur3Bytes, murmur3Int64 } from './hash.js';
 import { LocalShard } from './local.js';
@@ -84,6 +85,9 @@ export class ShardManager {
       throw new CairnError('invalid', `keyGroups: expected an integer in [1, ${KEY_GROUPS_MAX}], found ${o.keyGroups}`);
     }
     checkShardCount(o.shards, o.keyGroups);
+    if (o.memCapBytes !== undefined && !(Number.isSafeInteger(o.memCapBytes) && o.memCapBytes > 0 && o.memCapBytes <= MEM_CAP_MAX_BYTES)) {
+      throw new CairnError('invalid', `memoryCapBytes: expected an integer in [1, ${MEM_CAP_MAX_BYTES}], found ${o.memCapBytes}`);
+    }
     this.keyGroups = o.keyGroups;
     this.workers = o.workers;
     this.memCapBytes = o.memCapBytes;

@@ -1,5 +1,6 @@
 /**
- * A pool of ArrayBuffers for the batch slices the router hands to shards. A fresh large ArrayBuffer
+ * A pool of buffers: the batch slices the router hands to shards, the SharedArrayBuffers batches
+ * are broadcast in, and the columns of shard outputs that are merged. A fresh large ArrayBuffer
  * is expensive where it matters: its pages fault in on first touch, and freeing it hands them back
  * to the OS (measured on the 2-core benchmark VM: copying 1 MiB into a fresh buffer costs ~20x a
  * copy into a reused one). A shard gives a slice's buffer back once it has copied the slice into
@@ -22,15 +23,16 @@ export class BufferPool<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
   constructor(private readonly make: (bytes: number) => B = (bytes) => new ArrayBuffer(bytes) as B) {}
 
   /**
-   * A buffer of at least `size` bytes: the smallest free one that fits, else a new one with an
-   * eighth of headroom, so slices of a similar size (the same batch size split by a stable key
-   * distribution) reuse each other's buffers.
+   * A buffer of at least `size` bytes: the smallest free one that fits (and, when `maxRatio` is
+   * given, holds at most that many times `size`), else a new one with an eighth of headroom, so
+   * slices of a similar size (the same batch size split by a stable key distribution) reuse each
+   * other's buffers.
    */
-  take(size: number): B {
+  take(size: number, maxRatio = Infinity): B {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const len = this.free[i]!.byteLength;
-      if (len >= size && (best < 0 || len < this.free[best]!.byteLength)) best = i;
+      if (len >= size && len <= size * maxRatio && (best < 0 || len < this.free[best]!.byteLength)) best = i;
     }
     if (best >= 0) {
       const b = this.free[best]!;

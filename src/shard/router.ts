@@ -23,12 +23,6 @@ export class Router {
   readonly pool = new BufferPool();
   private readonly alloc = (bytes: number): ArrayBuffer => this.pool.take(bytes);
 
-  /**
-   * Splits a batch into per-shard batches (null where a shard gets no events), keeping event order:
-   * one Wasm pass computes key groups and shards and scatters every column (bindings/core.ts
-   * partition). Adds the batch's events per key group to `kgEvents`. Each slice's columns are views
-   * into one buffer from `pool`, which its shard gives back.
-   */
   /** Float event times checked and rewritten as int64 in place (WasmCore.timesToInt64). */
   timesToInt64(t: Float64Array, field?: string): BigInt64Array {
     const out = new BigInt64Array(t.buffer, t.byteOffset, t.length);
@@ -36,6 +30,12 @@ export class Router {
     return out;
   }
 
+  /**
+   * Splits a batch into per-shard batches (null where a shard gets no events), keeping event order:
+   * one Wasm pass computes key groups and shards and scatters every column (bindings/core.ts
+   * partition). Adds the batch's events per key group to `kgEvents`. Each slice's columns are views
+   * into one buffer from `pool`, which its shard gives back.
+   */
   split(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number, kgEvents: Float64Array): (EncodedBatch | null)[] {
     const core = (this.core ??= new WasmCore(1 << 30));
     const { slices, kgCounts } = core.partition(b, keyGroups, assign, shards, this.alloc);

@@ -2,13 +2,16 @@
  * Worker-thread entry: runs one ShardHost and answers requests in order. Errors travel back as
  * { kind, message } and become CairnError again on the caller's side.
  *
- * A batch split over several worker shards applies on every shard or on none: each slice comes with
- * `hold`, and the shards vote on it in shared memory before applying it (votes.ts).
+ * A batch split over several worker shards, or broadcast to them (`owned`), applies on every shard
+ * or on none: each slice comes with `hold`, and the shards vote on it in shared memory before
+ * applying it (votes.ts); or, for a broadcast batch, it comes on credit (credit.ts), without
+ * `hold`, and every shard applies it. After every request the shard publishes its credit.
  *
  * Buffers move rather than copy in both directions: an ingest's batch buffers go back with the
- * answer (`back`) once copied into Wasm memory, for the caller's pool to reuse, and the answer's
- * own arrays (fired windows, snapshot bytes), which are fresh copies out of Wasm memory that this
- * side never touches again, are transferred instead of cloned.
+ * answer (`back`) once copied into Wasm memory, for the caller's pool to reuse (a broadcast batch's
+ * SharedArrayBuffer is shared, never moved), and the answer's own arrays (fired windows, snapshot
+ * bytes), copies out of Wasm memory that this side never touches again, are transferred instead of
+ * cloned. Output buffers the caller has merged come back with a later request (`give`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ShardHost } from './host.js';

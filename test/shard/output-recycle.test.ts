@@ -53,7 +53,17 @@ for (const [label, shards, workers] of [['2 worker shards', 2, true], ['3 worker
           }
           const from = watermark;
           watermark = (w + 1) * WINDOW;
-          fired.push({ table: await op.advanceWatermark(watermark), upTo: watermark, from });
+          const table = await op.advanceWatermark(watermark);
+          fired.push({ table, upTo: watermark, from });
+          // A small output never pins a large pooled buffer (one shard's part is returned as it is).
+          if (distinct === 1) {
+            for (const f of table.schema.fields) {
+              for (const d of table.getChild(f.name)!.data) {
+                const v = d.values as ArrayBufferView;
+                assert.ok(v.buffer.byteLength <= Math.max(64 * 1024, 2 * v.byteLength), `${f.name}: ${v.byteLength} bytes in a buffer of ${v.buffer.byteLength}`);
+              }
+            }
+          }
         }
         // Only now read every table kept along the way.
         const byId = (t: Table) => {

@@ -7,6 +7,8 @@ import * as assert from 'uvu/assert';
 import { tableFromArrays, tableFromJSON, vectorFromArray, makeData, makeVector, Table, Vector, type Data, Dictionary, Utf8, Int32, Int64, Uint64, TimestampSecond, TimestampMillisecond, TimestampMicrosecond, TimestampNanosecond, makeTable } from 'apache-arrow';
 import { StateBackend, CairnError, hashKey } from '../../src/index.js';
 import { rowsOf, show } from '../helpers.js';
+import { WasmCore, MEM_CAP_MAX_BYTES } from '../../bindings/core.js';
+import { normalizeAggregateSpec, storeConfigOf } from '../../src/store/spec.js';
 
 const SPEC = {
   key: { field: 'user', type: 'utf8' as const },
@@ -295,6 +297,31 @@ test('a batch split over shards that hits one shard\'s memory cap is refused on 
       await b.close();
     }
   }
+});
+
+test('a worst case of 4 GiB or more never fits, and memory caps out of range are refused', async () => {
+  // The capacity check adds in 64 bits: a sum past 2^32 must not wrap round to "fits".
+  const core = new WasmCore(64 * 1024 * 1024);
+  const h = core.openStore(storeConfigOf(normalizeAggregateSpec({ key: { field: 'k', type: 'utf8' }, aggregates: { n: { fn: 'count' } } })));
+  assert.ok(core.ingestFits(h, 1000, 1000), 'a small batch fits');
+  for (const keyBytes of [40_000_000, 2_200_000_000, 4_000_000_000]) {
+    assert.ok(core.ex.ingestWorstBytes(h, 1000, keyBytes) > 64 * 1024 * 1024, `worst case of ${keyBytes} key bytes`);
+    assert.not.ok(core.ingestFits(h, 1000, keyBytes), `${keyBytes} key bytes do not fit under 64 MiB`);
+  }
+  for (const cap of [0, -1, 1.5, 2 ** 32, MEM_CAP_MAX_BYTES + 1, NaN]) {
+    for (const workers of [false, true]) {
+      try {
+        const b = await StateBackend.open({ shards: 2, workers, memoryCapBytes: cap });
+        await b.close();
+        assert.unreachable(`memoryCapBytes ${cap} was accepted`);
+      } catch (e) {
+        assert.instance(e, CairnError);
+        assert.is((e as CairnError).kind, 'invalid', `memoryCapBytes ${cap}`);
+      }
+    }
+  }
+  const b = await StateBackend.open({ shards: 1, memoryCapBytes: MEM_CAP_MAX_BYTES });
+  await b.close();
 });
 
 test('value state matches a Map model under random puts, gets and deletes', async () => {
