@@ -2,11 +2,16 @@
 // batch skips the vote only while the batches posted, and it, stay within the limits the shard
 // last published, and only once the shard has published after the last request that takes memory
 // outside the counts. Also proves, end to end, that batches sent on credit to worker shards apply
-// on every shard (rows, and events per key group and per shard, match an in-process backend's).
+// on every shard (rows, and events per key group and per shard, match an in-process backend's),
+// and that a shard applies a batch sent on credit even past its memory cap, and only that one.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CreditReader, CreditWriter, CREDIT_KEY_BYTES, newCreditBoard } from '../../src/shard/credit.js';
-import { StateBackend } from '../../src/index.js';
+import { StateBackend, CairnError } from '../../src/index.js';
+import { ShardHost } from '../../src/shard/host.js';
+import type { MemoryStats, StoreStats } from '../../src/shard/protocol.js';
+import type { EncodedBatch, OutColumns } from '../../bindings/types.js';
+import { normalizeAggregateSpec, storeConfigOf } from '../../src/store/spec.js';
 
 test('a batch skips the vote only within the published credit, after the last memory-taking request', () => {
   const board = newCreditBoard(3);
@@ -84,6 +89,33 @@ test('batches on credit to worker shards apply on every shard, as in process', a
       await b.close();
     }
   }
+});
+
+test('a batch on credit applies past the memory cap (every shard must apply it), and only that batch', () => {
+  const cap = 4 * 1024 * 1024;
+  const host = new ShardHost(cap);
+  const cfg = storeConfigOf(normalizeAggregateSpec({ key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } }));
+  host.handle({ op: 'open', id: 1, cfg });
+  host.handle({ op: 'owns', keyGroups: 16, mask: new Uint8Array(16).fill(1) });
+  const batch = (from: number, n: number): EncodedBatch => ({ n, keys: { type: 'int64', values: BigInt64Array.from({ length: n }, (_, i) => BigInt(from + i)) }, times: null, values: [] });
+  const big = batch(0, 200_000); // about 12 MB of rows and index: three times the cap
+  // Voted (or plain) ingest of it is refused for the cap, and changes nothing.
+  assert.throws(() => host.handle({ op: 'ingest', id: 1, batch: big, seqBase: 0n, owned: true }), (e: unknown) => e instanceof CairnError && e.kind === 'unavailable');
+  assert.is((host.handle({ op: 'stats', id: 1, keyGroups: 16 }) as StoreStats).rows, 0);
+  // On credit it applies, past the cap.
+  assert.is(host.handle({ op: 'ingest', id: 1, batch: big, seqBase: 0n, owned: true, credit: true }), 200_000);
+  assert.is((host.handle({ op: 'stats', id: 1, keyGroups: 16 }) as StoreStats).rows, 200_000);
+  const mem = host.handle({ op: 'memory' }) as MemoryStats;
+  assert.ok(mem.usedBytes > cap, `state ${mem.usedBytes} bytes, past the cap`);
+  // The cap is back: no credit is published, and the next batches are refused (the worst case
+  // counts every event as a new key), changing nothing; reads still work.
+  assert.not.ok(host.creditFits(1, CREDIT_KEY_BYTES), 'no credit past the cap');
+  for (const from of [1_000_000, 0]) {
+    assert.throws(() => host.handle({ op: 'ingest', id: 1, batch: batch(from, 10), seqBase: 0n, owned: true }), (e: unknown) => e instanceof CairnError && e.kind === 'unavailable');
+  }
+  assert.is((host.handle({ op: 'stats', id: 1, keyGroups: 16 }) as StoreStats).rows, 200_000);
+  assert.equal((host.handle({ op: 'get', id: 1, key: { type: 'int64', value: 3n } }) as OutColumns).values[0], BigInt64Array.of(1n));
+  assert.is((host.handle({ op: 'export', id: 1 }) as OutColumns).count, 200_000);
 });
 
 test.run();
