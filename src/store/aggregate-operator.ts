@@ -28,6 +28,8 @@ export interface IngestResult {
 export class AggregateOperator {
   /** Events ingested so far: the arrival sequence for first/last without a time field. */
   seq = 0n;
+  /** The table of an advance that fires no window (built once). */
+  private noneFired: Table | null = null;
 
   constructor(
     readonly name: string,
@@ -80,6 +82,8 @@ export class AggregateOperator {
       const parts = await m.broadcast<OutColumns>({ op: 'advance', id: this.id, t: w });
       const merged = mergeSorted(parts, true);
       m.recycle(parts, merged);
+      // Most advances fire nothing: their table is always the same, empty and immutable.
+      if (merged.count === 0) return (this.noneFired ??= toArrow(this.spec, emptyOut(this.spec), true));
       return toArrow(this.spec, merged, true);
     });
   }

@@ -87,4 +87,31 @@ for (const [label, shards, workers] of [['2 worker shards', 2, true], ['3 worker
   }
 }
 
+test('an advance that fires nothing returns an empty table with the fired tables\' schema', async () => {
+  for (const [shards, workers] of [[1, false], [2, true]] as const) {
+    const backend = await StateBackend.open({ shards, workers });
+    try {
+      for (const keyType of ['int64', 'utf8'] as const) {
+        const op = backend.aggregate(`w-${keyType}`, {
+          key: { field: 'k', type: keyType }, time: 'ts', window: { kind: 'tumbling', size: WINDOW },
+          aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' }, hi: { fn: 'max', field: 'v' } },
+        });
+        const k = keyType === 'int64' ? BigInt64Array.of(1n, 2n) : ['a', 'b'];
+        await op.ingest({ k, ts: Float64Array.of(10, 20), v: Float64Array.of(1, 2) });
+        const none1 = await op.advanceWatermark(500);
+        const fired = await op.advanceWatermark(WINDOW);
+        const none2 = await op.advanceWatermark(WINDOW + 1);
+        assert.is(fired.numRows, 2);
+        const shape = (t: Table) => t.schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`);
+        for (const t of [none1, none2]) {
+          assert.is(t.numRows, 0);
+          assert.equal(shape(t), shape(fired), `schema of an empty advance (${keyType}, ${shards} shards)`);
+        }
+      }
+    } finally {
+      await backend.close();
+    }
+  }
+});
+
 test.run();
