@@ -88,4 +88,20 @@ for (const [name, merge] of [['wasm', mergeSorted], ['js', mergeSortedJs]] as co
   }
 }
 
+// Two parts with int64 keys take a merge loop of their own (assembly/merge.ts merge2I64): many
+// more two-part cases, with many ties of window end, key and start across the parts.
+for (const byWindow of [true, false]) {
+  test(`wasm: merges two sorted parts like a stable sort (int64 keys, ${byWindow ? 'by window' : 'by key'})`, () => {
+    const cmp = cmpRows(byWindow);
+    const small = fc.bigInt({ min: -2n, max: 2n });
+    const tied = fc.record({ key: fc.oneof(small, i64), start: fc.oneof(small, i64), end: small.map((x) => x * 2n ** 40n), n: i64, v: fc.double(), valid: fc.integer({ min: 0, max: 1 }) }) as fc.Arbitrary<Row>;
+    fc.assert(fc.property(fc.array(tied, { minLength: 1, maxLength: 60 }), fc.array(tied, { minLength: 1, maxLength: 60 }), (a, b) => {
+      const parts = [a, b].map((rows) => [...rows].sort(cmp));
+      const want = parts.flat().sort(cmp);
+      const got = rowsOf(mergeSorted(parts.map((p) => columns(p, false)), byWindow));
+      assert.equal(got.map((r) => ({ ...r, v: Object.is(r.v, -0) ? '-0' : r.v })), want.map((r) => ({ ...r, v: Object.is(r.v, -0) ? '-0' : r.v })));
+    }), { numRuns: 400 });
+  });
+}
+
 test.run();
