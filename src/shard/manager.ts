@@ -20,7 +20,7 @@ import { REFUSED_HERE, type MemoryStats, type Shard, type ShardRequest, type Sha
 import { VoteBoard, newBoard } from './votes.js';
 import { newCreditBoard } from './credit.js';
 import { Router, contiguousAssignment, KEY_GROUPS_MAX, SHARDS_MAX } from './router.js';
-import { batchBuffers, batchKeyBytes } from './buffers.js';
+import { batchBuffers, batchKeyBytes, outBuffers } from './buffers.js';
 import { checkTimes } from '../store/batch.js';
 import { BufferPool } from './pool.js';
 
@@ -519,19 +519,6 @@ function compactBatch(b: EncodedBatch, pool: BufferPool<ArrayBuffer> | BufferPoo
     : b.times instanceof Float64Array ? new Float64Array(buf, put(b.times), b.n) : new BigInt64Array(buf, put(b.times), b.n);
   const values = b.values.map((v) => new Float64Array(buf, put(v), b.n));
   return b.timeField === undefined ? { n: b.n, keys, times, values } : { n: b.n, keys, times, values, timeField: b.timeField };
-}
-
-/** The distinct buffers behind an output's columns. */
-function outBuffers(o: OutColumns): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  const add = (a: ArrayBufferView) => { if (a.buffer instanceof ArrayBuffer) out.add(a.buffer); };
-  if (o.keys.type === 'int64') add(o.keys.values);
-  else { add(o.keys.offsets); add(o.keys.bytes); }
-  add(o.start);
-  add(o.end);
-  o.values.forEach(add);
-  o.valid.forEach(add);
-  return [...out];
 }
 
 function capReached(shard: number): CairnError {
