@@ -150,7 +150,7 @@ export class WasmCore {
       if (b.times instanceof Float64Array) {
         const bad = this.ex.timesToI64(base + oTimes, n);
         if (bad >= 0) {
-          throw new CairnError('invalid', `batch: time field '${b.timeField ?? 'time'}' row ${bad}: expected an integer number of ms within ±2^53, found ${String(b.times[bad])}`);
+          throw badTime(b.timeField ?? 'time', bad, b.times[bad]);
         }
       }
     }
@@ -172,7 +172,7 @@ export class WasmCore {
     const p = this.scratch(t.byteLength);
     this.u8.set(bytesOf(t), p);
     const bad = this.ex.timesToI64(p, t.length);
-    if (bad >= 0) throw new CairnError('invalid', `batch: time field '${field}' row ${bad}: expected an integer number of ms within ±2^53, found ${String(t[bad])}`);
+    if (bad >= 0) throw badTime(field, bad, t[bad]);
     bytesOf(out).set(this.u8.subarray(p, p + t.byteLength));
   }
 
@@ -520,6 +520,11 @@ export class WasmCore {
 }
 
 /** The bytes of a typed array, without copying. */
+/** A batch's bad event time (the SDK's batch.ts words its own checks the same). */
+function badTime(field: string, row: number, value: unknown): CairnError {
+  return new CairnError('invalid', `batch: time field '${field}' row ${row}: expected an integer number of ms within ±2^53, found ${String(value)}`);
+}
+
 export function bytesOf(a: ArrayBufferView): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }

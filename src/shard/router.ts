@@ -23,10 +23,15 @@ export class Router {
   readonly pool = new BufferPool();
   private readonly alloc = (bytes: number): ArrayBuffer => this.pool.take(bytes);
 
+  /** The router's own Wasm instance, made on first use. */
+  private wasm(): WasmCore {
+    return (this.core ??= new WasmCore(1 << 30));
+  }
+
   /** Float event times checked and rewritten as int64 in place (WasmCore.timesToInt64). */
   timesToInt64(t: Float64Array, field?: string): BigInt64Array {
     const out = new BigInt64Array(t.buffer, t.byteOffset, t.length);
-    (this.core ??= new WasmCore(1 << 30)).timesToInt64(t, out, field);
+    this.wasm().timesToInt64(t, out, field);
     return out;
   }
 
@@ -37,8 +42,7 @@ export class Router {
    * into one buffer from `pool`, which its shard gives back.
    */
   split(b: EncodedBatch, keyGroups: number, assign: Uint8Array, shards: number, kgEvents: Float64Array): (EncodedBatch | null)[] {
-    const core = (this.core ??= new WasmCore(1 << 30));
-    const { slices, kgCounts } = core.partition(b, keyGroups, assign, shards, this.alloc);
+    const { slices, kgCounts } = this.wasm().partition(b, keyGroups, assign, shards, this.alloc);
     for (let g = 0; g < keyGroups; g++) kgEvents[g]! += kgCounts[g]!;
     return slices;
   }
