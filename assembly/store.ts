@@ -292,9 +292,18 @@ export class Store {
     if (this.hasNs()) { this.offNs = off; off += 8; }
     this.offCnt = off; off += 8;
     for (let f = 0; f < this.nFields; f++) { unchecked(this.offField[f] = off); off += 8; }
+    // The first value field's fused sum (or mean), min and max come first, in that order, whatever
+    // the spec's order: the usual plan then has one layout, which the ingest loop for it has as
+    // constants (ingest.ts FIXED_STRIDE). Snapshots list columns in spec order (snapshot.ts
+    // wideCols), so their bytes do not depend on this.
+    const fused = this.nFields > 0 ? fusedAggsOfField0(this.aggFn, this.aggField, this.nAggs) : 0;
+    for (let k = 0; k < 3; k++) {
+      const a = <i32>((fused >>> (k * 8)) & 0xff) - 1;
+      if (a >= 0) { unchecked(this.offVal[a] = off); off += 8; }
+    }
     for (let a = 0; a < this.nAggs; a++) {
       const fn = unchecked(this.aggFn[a]);
-      if (needsVal(fn)) { unchecked(this.offVal[a] = off); off += 8; }
+      if (needsVal(fn) && !isFusedOfField0(fused, a)) { unchecked(this.offVal[a] = off); off += 8; }
       if (needsTime(fn)) { unchecked(this.offTime[a] = off); off += 8; }
     }
     if (this.needsMaxTime()) { this.offMaxTime = off; off += 8; }
@@ -1056,6 +1065,30 @@ export class Store {
     if (load<u8>(a + <usize>i) != load<u8>(b + <usize>i)) return false;
   }
   return true;
+}
+
+/**
+ * The aggregates fused into field 0's loop (the rule of Store.rebase: its first sum or mean, first
+ * min, first max), as (index + 1) in bytes 0 (sum), 1 (min) and 2 (max); 0 where none. At most
+ * 255 aggregates are packed (AGGS_MAX is below that).
+ */
+function fusedAggsOfField0(aggFn: StaticArray<i32>, aggField: StaticArray<i32>, nAggs: i32): u32 {
+  let sum = 0;
+  let mn = 0;
+  let mx = 0;
+  for (let a = 0; a < nAggs && a < 255; a++) {
+    if (unchecked(aggField[a]) != 0) continue;
+    const fn = unchecked(aggFn[a]);
+    if ((fn == FN_SUM || fn == FN_MEAN) && sum == 0) sum = a + 1;
+    else if (fn == FN_MIN && mn == 0) mn = a + 1;
+    else if (fn == FN_MAX && mx == 0) mx = a + 1;
+  }
+  return <u32>sum | (<u32>mn << 8) | (<u32>mx << 16);
+}
+
+@inline function isFusedOfField0(fused: u32, a: i32): bool {
+  const x = <u32>(a + 1);
+  return (fused & 0xff) == x || ((fused >>> 8) & 0xff) == x || ((fused >>> 16) & 0xff) == x;
 }
 
 @inline export function needsVal(fn: i32): bool {
