@@ -4,7 +4,7 @@
 // emitted (or never was); then free every window with end + lateness <= W. Emitted rows go to `out`
 // ordered by (window_end, key, window_start). All allocation happens before any state changes, so
 // E_MEMORY_CAP leaves the store (watermark included) exactly as it was.
-import { Store, SLOT_BYTES, WIN_NONE, WIN_PANES, WIN_SESSION, F_LIVE, F_CHANGED, floorDiv } from './store';
+import { Store, SLOT_BYTES, WIN_NONE, WIN_PANES, WIN_SESSION, F_LIVE, F_CHANGED, floorDiv, clampWatermark, WATERMARK_ABS_MAX } from './store';
 import { Acc } from './combine';
 import { out } from './out';
 import { compareKeys, cmpI64, radixByI64, sortByUtf8Key } from './sort';
@@ -83,8 +83,10 @@ function cmpCand(a: i32, b: i32): i32 {
 /** Returns the number of emitted rows, or E_MEMORY_CAP. */
 export function advance(s: Store, t: i64): i32 {
   const Wold = s.watermark;
-  const W = t > Wold ? t : Wold;
+  const tc = clampWatermark(t);
+  const W = tc > Wold ? tc : Wold;
   out.count = 0;
+  if (W < -WATERMARK_ABS_MAX) return 0; // below every window (see WATERMARK_ABS_MAX)
   if (W < s.nextEventAt) {
     s.watermark = W;
     return 0;

@@ -2,7 +2,7 @@
 // caller. Strings never cross the boundary; keys and values travel as bytes in the scratch arena.
 import {
   Store, KIND_VALUE, KIND_AGG, KEY_INT64, KEY_UTF8, WIN_NONE, WIN_PANES, WIN_SESSION, FN_LAST, AGGS_MAX,
-  F_LIVE, SLOT_BYTES, probeHashOf, bytesEqual,
+  F_LIVE, SLOT_BYTES, probeHashOf, bytesEqual, clampWatermark, WATERMARK_ABS_MAX,
 } from './store';
 import { ingestBatch } from './ingest';
 import { advance } from './emit';
@@ -202,7 +202,8 @@ export function watermark(h: i32): i64 {
 export function setWatermark(h: i32, w: i64): i32 {
   const s = get(h);
   if (s == null) return E_BAD_HANDLE;
-  s.watermark = w;
+  // As advance() keeps it (see WATERMARK_ABS_MAX): below every window means no watermark yet.
+  s.watermark = w < -WATERMARK_ABS_MAX ? i64.MIN_VALUE : clampWatermark(w);
   s.nextEventAt = i64.MIN_VALUE;
   invalidateHop(s);
   return 0;

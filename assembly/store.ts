@@ -82,6 +82,19 @@ export const PAGE_SHIFT: i32 = 3;
  */
 export const ROW_EXTRA_BYTES: usize = 2;
 
+/**
+ * Event times lie within ±2^53, and window sizes, gaps, TTLs and lateness within a century (~2^42).
+ * So a watermark above WATERMARK_ABS_MAX (2^60) means the same as 2^60 (past every window's
+ * purge), and one below -2^60 means nothing (below every window): advance() clamps the first and
+ * ignores the second, and the window arithmetic on a watermark (floorDiv(W, slide) * slide +
+ * slide, ...) never wraps. (Flink starts streams at Long.MIN_VALUE and ends them at MAX_VALUE.)
+ */
+export const WATERMARK_ABS_MAX: i64 = 1 << 60;
+
+@inline export function clampWatermark(t: i64): i64 {
+  return t > WATERMARK_ABS_MAX ? WATERMARK_ABS_MAX : t;
+}
+
 @inline export function floorDiv(a: i64, b: i64): i64 {
   const q = a / b;
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;

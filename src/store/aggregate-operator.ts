@@ -11,6 +11,7 @@ import { mergeSorted, toArrow, rowObject, emptyOut } from './output.js';
 import type { NormalizedSpec } from './spec.js';
 
 export const WATERMARK_MIN = -(2n ** 63n);
+export const WATERMARK_MAX = 2n ** 63n - 1n;
 
 /** What an operator needs from its backend. */
 export interface OperatorHost {
@@ -73,8 +74,11 @@ export class AggregateOperator {
   async advanceWatermark(t: number | bigint): Promise<Table> {
     this.host.assertOpen();
     let w: bigint;
-    if (typeof t === 'bigint') w = t;
-    else if (typeof t === 'number' && Number.isInteger(t) && Math.abs(t) <= 2 ** 53) w = BigInt(t);
+    if (typeof t === 'bigint') {
+      // Any int64 (Flink's Long.MIN_VALUE and Long.MAX_VALUE included); Wasm would wrap a wider one.
+      if (t < WATERMARK_MIN || t > WATERMARK_MAX) throw new CairnError('invalid', `advanceWatermark: ${t} does not fit int64`);
+      w = t;
+    } else if (typeof t === 'number' && Number.isInteger(t) && Math.abs(t) <= 2 ** 53) w = BigInt(t);
     else throw new CairnError('invalid', `advanceWatermark: expected an integer number of ms, found ${String(t)}`);
     const m = this.host.manager;
     return m.gate(async () => {
