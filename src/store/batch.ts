@@ -32,7 +32,8 @@ function columnOf(input: BatchInput, field: string): Column {
     if (!v) throw invalid(`batch: missing field '${field}' (available: ${input.schema.fields.map((f) => f.name).join(', ')})`);
     return v;
   }
-  const c = (input as Record<string, Column>)[field];
+  // Own properties only: a field named 'constructor' or 'toString' is missing, not Object.prototype's.
+  const c = Object.hasOwn(input, field) ? (input as Record<string, Column>)[field] : undefined;
   if (c === undefined) throw invalid(`batch: missing field '${field}' (available: ${Object.keys(input).join(', ')})`);
   if (c === null || typeof c !== 'object' || typeof (c as { length?: unknown }).length !== 'number') {
     throw invalid(`batch: column '${field}' must be an array, a typed array or an Arrow vector, found ${c === null ? 'null' : typeof c}`);

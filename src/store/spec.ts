@@ -134,7 +134,8 @@ export function normalizeAggregateSpec(spec: AggregateSpec): NormalizedSpec {
     const a = spec.aggregates[name]!;
     if (!a || typeof a !== 'object') throw invalid(`aggregate '${name}': expected { fn, field? }`);
     checkKeys(a, ['fn', 'field'], `aggregate '${name}'`);
-    if (!(a.fn in FN_CODES)) {
+    // Own names only: `in` would take Object.prototype's (toString, constructor, ...) as functions.
+    if (typeof a.fn !== 'string' || !Object.hasOwn(FN_CODES, a.fn)) {
       throw invalid(`aggregate '${name}': unknown function ${JSON.stringify(a.fn)} (expected one of ${Object.keys(FN_CODES).join(', ')})`);
     }
     const field = a.field ?? null;

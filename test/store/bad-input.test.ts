@@ -135,15 +135,26 @@ test('bad event times are rejected whole, as typed and plain arrays, and leave s
 test('bad specs: unknown aggregate, unknown fields, missing field, reused name', async () => {
   const b = await StateBackend.open();
   await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { n: { fn: 'median' as never } } }), 'invalid', /unknown function "median"/);
+  // Names of Object.prototype are not functions (they were taken as such, with garbage results).
+  for (const fn of ['toString', 'constructor', 'hasOwnProperty', 'valueOf', '__proto__']) {
+    await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { n: { fn: fn as never, field: 'amount' } } }), 'invalid', new RegExp(`unknown function "${fn}"`));
+  }
   await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { s: { fn: 'sum' } } }), 'invalid', /sum needs a field/);
   await expectError(() => b.aggregate('x', { ...SPEC, colour: 1 } as never), 'invalid', /unknown field 'colour'/);
   await expectError(() => b.aggregate('x', { ...SPEC, key: { field: 'user', type: 'string' as never } }), 'invalid', /key type/);
   await expectError(() => b.aggregate('bad name!', SPEC), 'invalid', /operator name/);
   b.aggregate('t', SPEC);
   await expectError(() => b.aggregate('t', { ...SPEC, aggregates: { n: { fn: 'count' } } }), 'invalid', /different spec: names/);
+  // A field named after an Object.prototype member, absent from a batch of plain columns, is missing.
+  const proto = b.aggregate('p', { key: { field: 'user', type: 'utf8' }, aggregates: { s: { fn: 'sum', field: 'constructor' }, t: { fn: 'max', field: 'toString' } } });
+  await expectError(proto.ingest({ user: ['a'] }), 'invalid', /missing field 'constructor'/);
+  await expectError(proto.ingest({ user: ['a'], constructor: [1] }), 'invalid', /missing field 'toString'/);
+  await proto.ingest({ user: ['a'], constructor: [1], toString: [2] });
+  assert.equal(await proto.get('a'), { s: 1, t: 2 });
   await expectError(() => StateBackend.open({ shards: 0 }), 'invalid', /shards/);
   await expectError(() => StateBackend.open({ keyGroups: 40000 }), 'invalid', /keyGroups/);
   await expectError(() => StateBackend.open({ colour: 1 } as never), 'invalid', /unknown option 'colour'/);
+  await expectError(() => StateBackend.open({ workers: 'yes' } as never), 'invalid', /workers: expected true or false, found yes/);
   await b.close();
 });
 
@@ -367,6 +378,25 @@ test('Arrow input: Table, RecordBatch, Dictionary<Utf8> keys, Int32 values, null
   ]);
   await expectError(op.ingest(tableFromJSON([{ user: 'a', amount: 1 }, { user: null, amount: 2 }])), 'invalid', /null keys/);
   await expectError(op.ingest(tableFromArrays({ user: Float64Array.from([1]), amount: Float64Array.from([1]) })), 'invalid', /Utf8/);
+  await b.close();
+});
+
+test('a utf8 key with an unpaired surrogate is encoded as TextEncoder encodes it (U+FFFD), on every input path', async () => {
+  const enc = new TextEncoder();
+  const keys = ['a\uD800', 'a\uFFFD', 'a\uDBFF', 'b\uD83D\uDE00', 'b\uD83D'];
+  const b = await StateBackend.open({ shards: 2 });
+  const op = b.aggregate('s', SPEC);
+  await op.ingest({ user: keys, amount: [1, 2, 3, 4, 5] });
+  await op.ingest(new Table({ user: vectorFromArray(keys, new Utf8()), amount: vectorFromArray(Float64Array.of(10, 20, 30, 40, 50)) }));
+  // The model: the keys as TextEncoder's bytes.
+  const want = new Map<string, number>();
+  keys.forEach((k, i) => {
+    const id = new TextDecoder().decode(enc.encode(k));
+    want.set(id, (want.get(id) ?? 0) + (i + 1) * 11);
+  });
+  const got = rowsOf(await op.toArrow(), 'user');
+  assert.equal(new Map(got.map((r) => [r['key'] as string, r['spend'] as number])), want);
+  assert.equal(await op.get('a\uDBFF'), await op.get('a\uFFFD'), 'point reads take the same bytes');
   await b.close();
 });
 
