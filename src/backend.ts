@@ -171,9 +171,14 @@ export class StateBackend implements OperatorHost, CheckpointSource {
    * before this call and none called after. `meta` (JSON) is stored with it and returned on restore.
    */
   checkpoint(meta?: unknown): Promise<CheckpointResult> {
-    this.assertOpen();
-    if (!this.coordinator) return Promise.reject(new CairnError('invalid', 'checkpoint: the backend was opened without checkpoint storage'));
-    return this.coordinator.checkpoint(this, meta);
+    // Not async, so that its capture is posted in call order; its errors still come as rejections.
+    try {
+      this.assertOpen();
+      if (!this.coordinator) throw new CairnError('invalid', 'checkpoint: the backend was opened without checkpoint storage');
+      return this.coordinator.checkpoint(this, meta);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**

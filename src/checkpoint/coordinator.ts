@@ -115,8 +115,9 @@ export class CheckpointCoordinator {
   checkpoint(src: CheckpointSource, meta: unknown): Promise<CheckpointResult> {
     const t0 = performance.now();
     const m = src.manager;
+    // Checked before an id is taken: a refused call leaves no gap in the ids.
+    const metaJson = metaJsonOf(meta);
     const id = this.nextId++;
-    const metaJson = meta === undefined ? null : JSON.parse(JSON.stringify(meta)) as unknown;
     // Resolves when this checkpoint has read its captures out (or failed): a rescale that comes
     // after it in call order waits for that before moving key groups (see the gate fn below).
     let readOut!: () => void;
@@ -372,4 +373,17 @@ async function completeCaptures(m: ShardManager, plan: { op: CheckpointOperator 
       left = await m.call<number>(shard, { op: 'captureStep', id: plan[i]!.op.id, token: c.token, pages: CAPTURE_STEP_PAGES });
     }
   })));
+}
+
+/** `meta` as the JSON value a manifest stores (null when absent); `invalid` when it is not JSON. */
+function metaJsonOf(meta: unknown): unknown {
+  if (meta === undefined) return null;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(meta);
+  } catch (e) {
+    throw new CairnError('invalid', `checkpoint: meta must be a JSON value (${(e as Error).message})`, { cause: e });
+  }
+  if (text === undefined) throw new CairnError('invalid', `checkpoint: meta must be a JSON value, found ${typeof meta}`);
+  return JSON.parse(text) as unknown;
 }

@@ -79,7 +79,15 @@ export async function verifyCheckpoint(storage: CheckpointStorage, id: number): 
   const files = new Map<string, Uint8Array>();
   for (const f of referencedFiles(manifest)) {
     if (files.has(f.name)) continue;
-    files.set(f.name, await readVerified(storage, f.name, f.bytes, f.crc32c));
+    try {
+      files.set(f.name, await readVerified(storage, f.name, f.bytes, f.crc32c));
+    } catch (e) {
+      // The manifest names the file, so the checkpoint is damaged, not merely absent.
+      if (e instanceof CairnError && isNotFound(e)) {
+        throw new CairnError('corruption', `checkpoint ${id} is missing a file it references: ${e.message} (file=${f.name}, offset=0)`, { cause: e });
+      }
+      throw e;
+    }
   }
   validateSnapshots(manifest, files);
   return { manifest, files };
@@ -114,6 +122,9 @@ function validateSnapshots(manifest: Manifest, files: Map<string, Uint8Array>): 
 /** The checkpoint to restore: `checkpointId`, or the newest one that verifies. */
 export async function findCheckpoint(storage: CheckpointStorage, checkpointId?: number): Promise<VerifiedCheckpoint> {
   if (checkpointId !== undefined) {
+    if (!Number.isSafeInteger(checkpointId) || checkpointId < 1) {
+      throw new CairnError('invalid', `restore: checkpointId: expected a positive integer, found ${String(checkpointId)}`);
+    }
     const v = await verifyCheckpoint(storage, checkpointId);
     return { ...v, skipped: [] };
   }

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StateBackend, MemoryCheckpointStorage, TieredCheckpointStorage, CairnError, type CheckpointResult } from '../../src/index.js';
 import { FaultyStorage, mulberry32 } from '../../src/testing/faulty-storage.js';
-import { decodeManifest, referencedFiles } from '../../src/checkpoint/manifest.js';
+import { decodeManifest, referencedFiles, manifestName } from '../../src/checkpoint/manifest.js';
 import { genScenario, applyToBackend, declare, checkReplay, type Op } from './scenario.js';
 
 async function runScenario(seed: number, keyType: 'int64' | 'utf8', storage = new MemoryCheckpointStorage()) {
@@ -227,6 +227,60 @@ test('tiered storage: acknowledged on the local tier, copied to durable, restore
   assert.is(r.restoreReport!.checkpointId, c.id);
   await checkReplay(r, ops, ops.length, 'int64', 'restored from the durable tier');
   await r.close();
+});
+
+test('checkpoint meta that is not JSON is refused as a rejection (invalid) and takes no id', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const b = await StateBackend.open({ checkpoints: { storage } });
+  const r = b.aggregate('r', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+  await r.ingest({ k: BigInt64Array.of(1n, 2n) });
+  const circular: Record<string, unknown> = {};
+  circular['self'] = circular;
+  for (const meta of [{ x: 1n }, () => 1, Symbol('s'), circular]) {
+    let p: Promise<unknown> | undefined;
+    assert.not.throws(() => { p = b.checkpoint(meta); }, 'no synchronous throw');
+    const e = await p!.then(() => null, (x: unknown) => x);
+    assert.instance(e, CairnError, `meta ${String(typeof meta)}`);
+    assert.is((e as CairnError).kind, 'invalid');
+    assert.match((e as Error).message, /meta must be a JSON value/);
+  }
+  const ok = await b.checkpoint({ at: 7 });
+  assert.is(ok.id, 1, 'refused calls took no id');
+  await b.close();
+  const closed = await b.checkpoint().then(() => null, (x: unknown) => x);
+  assert.is((closed as CairnError).kind, 'closed', 'a closed backend rejects too');
+  const back = await StateBackend.restore({ storage });
+  assert.equal(back.restoredMeta, { at: 7 });
+  await back.close();
+});
+
+test('restore by id: a malformed id is invalid; a data file the manifest names but storage lacks is corruption', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const b = await StateBackend.open({ shards: 2, checkpoints: { storage } });
+  const r = b.aggregate('r', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+  await r.ingest({ k: BigInt64Array.of(1n, 2n, 3n) });
+  const c1 = await b.checkpoint();
+  await r.ingest({ k: BigInt64Array.of(4n) });
+  const c2 = await b.checkpoint();
+  await b.close();
+  for (const id of [-1, 0, 1.5, 'x', NaN]) {
+    const e = await StateBackend.restore({ storage, checkpointId: id as number }).then(() => null, (x: unknown) => x);
+    assert.is((e as CairnError).kind, 'invalid', `checkpointId ${String(id)}`);
+  }
+  const gone = await StateBackend.restore({ storage, checkpointId: 99 }).then(() => null, (x: unknown) => x);
+  assert.is((gone as CairnError).kind, 'unavailable', 'an id with no manifest is not found');
+  const filesOf = async (id: number) => referencedFiles(decodeManifest(await storage.get(manifestName(id)), manifestName(id))).map((f) => f.name);
+  const older = await filesOf(c1.id);
+  const own = (await filesOf(c2.id)).filter((n) => !older.includes(n));
+  assert.ok(own.length > 0, 'checkpoint 2 wrote files of its own');
+  await storage.delete(own[0]!);
+  const e = await StateBackend.restore({ storage, checkpointId: c2.id }).then(() => null, (x: unknown) => x);
+  assert.is((e as CairnError).kind, 'corruption', (e as Error).message);
+  assert.match((e as Error).message, new RegExp(`file=${own[0]!.replace(/[.]/g, '[.]')}`));
+  // Without an id, restore skips it for the older checkpoint, which is whole.
+  const back = await StateBackend.restore({ storage });
+  assert.is(back.restoreReport!.checkpointId, c1.id);
+  await back.close();
 });
 
 test.run();
