@@ -12,6 +12,7 @@
  *
  * Works in Node and Deno through node:fs/promises and node:process.
  */
+import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { hostname } from 'node:os';
 import process from 'node:process';
@@ -255,14 +256,32 @@ async function olderThan(path: string, ms: number): Promise<boolean> {
   }
 }
 
-/** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
+/**
+ * Whether a process with this pid runs (EPERM: it exists, owned by someone else). A zombie (exited,
+ * not yet reaped by its parent) does not: a run killed with SIGKILL stays one until its parent
+ * waits for it, which in a container whose pid 1 never reaps is forever. Its state is read from
+ * /proc where there is one (Linux); elsewhere an existing pid counts as running.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return codeOf(e) !== 'ESRCH';
   }
+  return !exitedProcess(pid);
+}
+
+/** Whether /proc says `pid` has exited (state Z, zombie, or X, dead); false where it cannot tell. */
+function exitedProcess(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return false;
+  }
+  // "pid (comm) state ...": comm may hold spaces and parentheses, so the state follows the last ')'.
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state === 'Z' || state === 'X';
 }
 
 function codeOf(e: unknown): string {

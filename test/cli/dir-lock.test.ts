@@ -41,6 +41,20 @@ function deadPid(): number {
   return r.pid!;
 }
 
+/**
+ * The pid of a zombie: a child that exited and that its parent (sleep, exec'd by sh) never waits
+ * for. It stays a zombie until `stop` kills that parent. Linux only: the state comes from /proc.
+ */
+async function zombie(): Promise<{ pid: number; stop: () => void }> {
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const pid = await new Promise<number>((done, fail) => {
+    parent.stdout!.once('data', (d: Buffer) => done(Number(String(d).trim())));
+    parent.once('error', fail);
+  });
+  for (let i = 0; i < 100 && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'latin1')); i++) await new Promise((r) => setTimeout(r, 20));
+  return { pid, stop: () => void parent.kill('SIGKILL') };
+}
+
 /** Leaves in `dir` a lock of `owner` (this host, an old start unless given), as another process would. */
 function plantLock(dir: string, owner: { pid: number; host?: string; boot?: string }): string {
   mkdirSync(dir, { recursive: true });
@@ -101,6 +115,21 @@ test('a stale lock (its process is gone) is taken over; one from another host ne
   assert.match(io2.err(), /in use by process \d+ on not-/);
   assert.is(readFileSync(join(foreign, LOCK_NAME), 'utf8'), theirs, 'a foreign lock was touched');
   assert.equal(files(foreign), []);
+});
+
+test('a lock whose process is a zombie (killed, not yet reaped) is stale', async () => {
+  if (process.platform !== 'linux') return;
+  const z = await zombie();
+  try {
+    assert.match(readFileSync(`/proc/${z.pid}/stat`, 'latin1'), /\) Z /, 'the planted pid is a zombie');
+    const ck = p('zombie');
+    plantLock(ck, { pid: z.pid });
+    const io = fakeIo();
+    assert.is(await main(run(ck), io), 0, io.err());
+    assert.not.ok(existsSync(join(ck, LOCK_NAME)));
+  } finally {
+    z.stop();
+  }
 });
 
 test('own pid not held here, or an earlier boot: stale; a live process on this boot: held', async () => {
