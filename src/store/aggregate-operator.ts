@@ -86,8 +86,9 @@ export class AggregateOperator {
       const parts = await m.broadcast<OutColumns>({ op: 'advance', id: this.id, t: w });
       const merged = mergeSorted(parts, true);
       m.recycle(parts, merged);
-      // Most advances fire nothing: their table is always the same, empty and immutable.
-      if (merged.count === 0) return (this.noneFired ??= toArrow(this.spec, emptyOut(this.spec), true));
+      // Most advances fire nothing: their table is always the same, empty and immutable. Without
+      // windows (a TTL only expires keys) it has toArrow()'s columns, with no window bounds.
+      if (merged.count === 0) return (this.noneFired ??= toArrow(this.spec, emptyOut(this.spec), this.windowed));
       return toArrow(this.spec, merged, true);
     });
   }

@@ -295,6 +295,26 @@ function badTime(field: string, i: number, v: unknown): CairnError {
 }
 
 /**
+ * The largest event time (ms) of a batch's time field, read exactly as ingest reads it (Arrow
+ * timestamps in their unit, dates, bigints); -Infinity for no rows. For the streams adapter's
+ * watermark, after ingest has accepted the batch.
+ */
+export function maxEventTime(input: BatchInput, field: string): number {
+  const c = columnOf(input, field);
+  const t = encodeTimes(c, field, lengthOf(c));
+  let max = -Infinity;
+  if (t instanceof Float64Array) {
+    for (let i = 0; i < t.length; i++) if (t[i]! > max) max = t[i]!;
+    return max;
+  }
+  for (let i = 0; i < t.length; i++) {
+    const v = Number(t[i]!);
+    if (v > max) max = v;
+  }
+  return max;
+}
+
+/**
  * Event times as int64 ms; missing, null, NaN or non-integer times reject the batch. A Float64Array
  * is passed through as it is (like int64 keys and float values): bindings/ checks and converts it
  * in Wasm as it copies the batch in (SIMD, a fraction of a JS pass), before any state changes.

@@ -23,12 +23,12 @@
  * Restore. Created on a backend restored from a checkpoint this stream wrote (same `name`), it picks
  * up its counters from `backend.restoredMeta`; the caller resumes its source from `meta.source`.
  */
-import { RecordBatch, Table, Vector } from 'apache-arrow';
+import { RecordBatch, Table } from 'apache-arrow';
 import type { StateBackend } from '../backend.js';
 import type { CheckpointResult } from '../checkpoint/coordinator.js';
 import { CairnError } from '../errors.js';
 import { AggregateOperator } from '../store/aggregate-operator.js';
-import type { BatchInput, Column } from '../store/batch.js';
+import { maxEventTime, type BatchInput } from '../store/batch.js';
 import type { AggregateSpec } from '../store/spec.js';
 
 /**
@@ -198,7 +198,7 @@ export class WindowedAggregation<In = BatchInput> extends TransformStream<In, Re
           await operator.ingest(input);
           self.events += n;
           if (timeField !== null) {
-            const t = maxTime(input, timeField);
+            const t = maxEventTime(input, timeField);
             if (self.maxEventTime === null || t > self.maxEventTime) self.maxEventTime = t;
           }
         }
@@ -261,24 +261,3 @@ function checkOptions<In>(o: WindowedAggregationOptions<In>): WindowedAggregatio
   return o;
 }
 
-/**
- * Largest event time of a batch that ingest has accepted (so every time is an integer within ±2^53).
- * Reads the column as the batch encoder does: Arrow vectors through toArray, bigints as numbers.
- */
-function maxTime(input: BatchInput, field: string): number {
-  let c: Column | null;
-  if (input instanceof Table || input instanceof RecordBatch) c = input.getChild(field);
-  else c = (input as Record<string, Column>)[field] ?? null;
-  if (c === null) throw new CairnError('internal', `time field '${field}' vanished after ingest`);
-  const values = (c instanceof Vector ? c.toArray() : c) as ArrayLike<number | bigint>;
-  let max = -Infinity;
-  if (values instanceof Float64Array) {
-    for (let i = 0; i < values.length; i++) if (values[i]! > max) max = values[i]!;
-    return max;
-  }
-  for (let i = 0; i < values.length; i++) {
-    const v = Number(values[i]!);
-    if (v > max) max = v;
-  }
-  return max;
-}

@@ -14,7 +14,7 @@
 import { mulberry32 as prng } from '../oracle/gen.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tableFromArrays, type RecordBatch } from 'apache-arrow';
+import { tableFromArrays, vectorFromArray, Table, TimestampSecond, TimestampMillisecond, TimestampMicrosecond, TimestampNanosecond, type DataType, type RecordBatch } from 'apache-arrow';
 import { StateBackend, MemoryCheckpointStorage, CairnError, type CheckpointResult } from '../../src/index.js';
 import { windowedAggregation, restoredStreamMeta, type StreamCheckpointMeta, type CheckpointInfo } from '../../src/streams/index.js';
 import type { AggregateSpec } from '../../src/store/spec.js';
@@ -146,6 +146,28 @@ test('Arrow tables, record batches and plain columns give the same output', asyn
     const stream = windowedAggregation<unknown>({ backend, name: 'w', spec: specOf(c), outOfOrdernessMs: c.ooo, columns: (x) => x as never });
     const got = await drive(stream, c.chunks.map(form));
     assert.is(show(got), show(want), label);
+    await backend.close();
+  }
+});
+
+test('Arrow timestamp times in any unit move the watermark as their ms do', async () => {
+  // ingest reads a Timestamp column in its unit; the adapter's watermark must read it the same way
+  // (it once took the raw values as ms: us and ns ran the watermark 1000x ahead, s 1000x behind).
+  // Seconds need whole seconds: that case is the same stream with every time and span in seconds.
+  const base = genCase(99);
+  const inSeconds: Case = { ...base, size: base.size * 1000, slide: base.slide * 1000, lateness: base.lateness * 1000, ooo: base.ooo * 1000,
+    chunks: base.chunks.map((ch) => ({ ...ch, t: ch.t.map((t) => t * 1000) })) };
+  const units: [string, Case, DataType][] = [
+    ['ms', base, new TimestampMillisecond()], ['us', base, new TimestampMicrosecond()], ['ns', base, new TimestampNanosecond()], ['s', inSeconds, new TimestampSecond()],
+  ];
+  for (const [unit, c, type] of units) {
+    const want = modelRun(c);
+    const backend = await StateBackend.open();
+    const stream = windowedAggregation<unknown>({ backend, name: 'w', spec: specOf(c), outOfOrdernessMs: c.ooo, columns: (x) => x as never });
+    // The builder takes ms and stores them in the column's unit.
+    const got = await drive(stream, c.chunks.map((ch) => new Table({ k: vectorFromArray(ch.k), t: vectorFromArray(Array.from(ch.t), type), v: vectorFromArray(ch.v) })));
+    assert.is(show(got), show(want.rows), `Timestamp[${unit}]`);
+    assert.is(await stream.operator.lateEvents(), want.late, `Timestamp[${unit}]: late events`);
     await backend.close();
   }
 });
