@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { StateBackend, MemoryCheckpointStorage, TieredCheckpointStorage, CairnError, type CheckpointResult } from '../../src/index.js';
 import { FaultyStorage, mulberry32 } from '../../src/testing/faulty-storage.js';
 import { decodeManifest, referencedFiles, manifestName } from '../../src/checkpoint/manifest.js';
-import { genScenario, applyToBackend, declare, checkReplay, type Op } from './scenario.js';
+import { genScenario, applyToBackend, declare, checkReplay, twoCheckpoints, type Op } from './scenario.js';
 
 async function runScenario(seed: number, keyType: 'int64' | 'utf8', storage = new MemoryCheckpointStorage()) {
   const ops = genScenario(seed, { steps: 60, keyType, rescale: true });
@@ -255,14 +255,7 @@ test('checkpoint meta that is not JSON is refused as a rejection (invalid) and t
 });
 
 test('restore by id: a malformed id is invalid; a data file the manifest names but storage lacks is corruption', async () => {
-  const storage = new MemoryCheckpointStorage();
-  const b = await StateBackend.open({ shards: 2, checkpoints: { storage } });
-  const r = b.aggregate('r', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
-  await r.ingest({ k: BigInt64Array.of(1n, 2n, 3n) });
-  const c1 = await b.checkpoint();
-  await r.ingest({ k: BigInt64Array.of(4n) });
-  const c2 = await b.checkpoint();
-  await b.close();
+  const { storage, c1, c2 } = await twoCheckpoints(2);
   for (const id of [-1, 0, 1.5, 'x', NaN]) {
     const e = await StateBackend.restore({ storage, checkpointId: id as number }).then(() => null, (x: unknown) => x);
     assert.is((e as CairnError).kind, 'invalid', `checkpointId ${String(id)}`);
@@ -270,16 +263,16 @@ test('restore by id: a malformed id is invalid; a data file the manifest names b
   const gone = await StateBackend.restore({ storage, checkpointId: 99 }).then(() => null, (x: unknown) => x);
   assert.is((gone as CairnError).kind, 'unavailable', 'an id with no manifest is not found');
   const filesOf = async (id: number) => referencedFiles(decodeManifest(await storage.get(manifestName(id)), manifestName(id))).map((f) => f.name);
-  const older = await filesOf(c1.id);
-  const own = (await filesOf(c2.id)).filter((n) => !older.includes(n));
+  const older = await filesOf(c1);
+  const own = (await filesOf(c2)).filter((n) => !older.includes(n));
   assert.ok(own.length > 0, 'checkpoint 2 wrote files of its own');
   await storage.delete(own[0]!);
-  const e = await StateBackend.restore({ storage, checkpointId: c2.id }).then(() => null, (x: unknown) => x);
+  const e = await StateBackend.restore({ storage, checkpointId: c2 }).then(() => null, (x: unknown) => x);
   assert.is((e as CairnError).kind, 'corruption', (e as Error).message);
   assert.match((e as Error).message, new RegExp(`file=${own[0]!.replace(/[.]/g, '[.]')}`));
   // Without an id, restore skips it for the older checkpoint, which is whole.
   const back = await StateBackend.restore({ storage });
-  assert.is(back.restoreReport!.checkpointId, c1.id);
+  assert.is(back.restoreReport!.checkpointId, c1);
   await back.close();
 });
 

@@ -4,7 +4,7 @@
  * any restored state can be checked by replaying the remaining operations on both.
  */
 import * as assert from 'uvu/assert';
-import { StateBackend, type AggregateOperator, type CheckpointResult } from '../../src/index.js';
+import { StateBackend, MemoryCheckpointStorage, type AggregateOperator, type CheckpointResult } from '../../src/index.js';
 import { WindowModel } from '../oracle/window-model.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
 import { genEvents, toColumns, Rng, type GenRow } from '../oracle/gen.js';
@@ -118,4 +118,20 @@ export async function checkReplay(b: StateBackend, ops: Op[], from: number, keyT
   assert.equal(rowsOf(await o.w.advanceWatermark(end), 'user'), ref.w.advanceWatermark(end), `${label}: final firing`);
   assert.equal(rowsOf(await o.r.toArrow(), 'user'), ref.r.rows(), `${label}: final running state`);
   assert.is(await o.w.lateEvents(), ref.w.lateEvents, `${label}: late events`);
+}
+
+/**
+ * Two checkpoints in memory storage of one count operator: three keys in the first, a fourth key
+ * after it in the second (a delta). For tests that damage one of them.
+ */
+export async function twoCheckpoints(shards = 1): Promise<{ storage: MemoryCheckpointStorage; c1: number; c2: number }> {
+  const storage = new MemoryCheckpointStorage();
+  const b = await StateBackend.open({ shards, checkpoints: { storage } });
+  const r = b.aggregate('r', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+  await r.ingest({ k: BigInt64Array.of(1n, 2n, 3n) });
+  const c1 = await b.checkpoint();
+  await r.ingest({ k: BigInt64Array.of(4n) });
+  const c2 = await b.checkpoint();
+  await b.close();
+  return { storage, c1: c1.id, c2: c2.id };
 }

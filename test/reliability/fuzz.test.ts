@@ -21,7 +21,7 @@ import { StateBackend, MemoryCheckpointStorage, CairnError, NoneCodec, type Aggr
 import { decodeChunked, encodeChunked } from '../../src/codec/chunked.js';
 import { crc32c } from '../../src/codec/crc32c.js';
 import { decodeManifest, manifestName, referencedFiles, type Manifest } from '../../src/checkpoint/manifest.js';
-import { AGGS, WINDOW, LATENESS } from '../checkpoint/scenario.js';
+import { AGGS, WINDOW, LATENESS, twoCheckpoints } from '../checkpoint/scenario.js';
 import { genEvents, toColumns } from '../oracle/gen.js';
 import { tier, coverage } from './harness.js';
 
@@ -363,18 +363,6 @@ test('restore of snapshot payloads that pass every checksum but are inconsistent
 
 // Minimal reproductions of what the properties above find, kept as plain tests so a failure names
 // the exact defect.
-
-async function twoCheckpoints(): Promise<{ storage: MemoryCheckpointStorage; c1: number; c2: number }> {
-  const storage = new MemoryCheckpointStorage();
-  const b = await StateBackend.open({ checkpoints: { storage } });
-  const r = b.aggregate('r', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
-  await r.ingest({ k: BigInt64Array.of(1n, 2n, 3n) });
-  const c1 = await b.checkpoint();
-  await r.ingest({ k: BigInt64Array.of(4n) });
-  const c2 = await b.checkpoint();
-  await b.close();
-  return { storage, c1: c1.id, c2: c2.id };
-}
 
 test('a checksummed manifest with a malformed operator entry is a corruption error, and restore skips it', async () => {
   const { storage, c1, c2 } = await twoCheckpoints();
