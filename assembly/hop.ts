@@ -762,7 +762,8 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
   const ends: i64 = K > 0 && eHi >= afterOld ? (eHi - afterOld) / slide + 1 : 0;
   // Each end visits every key: decline when that is far more work than the panes (a long jump of
   // the watermark over sparse keys), which the general path handles in proportion to the panes.
-  if (ends > 0 && <u64>ends * <u64>K > <u64>(4 * <i64>s.liveRows + 65536)) return HOP_DECLINED;
+  // (ends * K > limit, in a division: after a watermark far below the panes, ends can pass 2^60.)
+  if (ends > 0 && <u64>ends > <u64>(4 * <i64>s.liveRows + 65536) / <u64>K) return HOP_DECLINED;
   // Live kids by key.
   let nk = 0;
   let keyBytes: u64 = 0;

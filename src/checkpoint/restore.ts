@@ -9,7 +9,7 @@ import { WasmCore } from '../../bindings/core.js';
 import { storeConfigOf } from '../store/spec.js';
 import { crc32c, formatCrc } from '../codec/crc32c.js';
 import { decodeChunked } from '../codec/chunked.js';
-import type { CheckpointStorage } from '../storage/storage.js';
+import { isNotFound, type CheckpointStorage } from '../storage/storage.js';
 import { TieredCheckpointStorage } from '../storage/tiered.js';
 import { decodeManifest, manifestIdOf, manifestName, referencedFiles, type Manifest } from './manifest.js';
 
@@ -18,10 +18,6 @@ export interface VerifiedCheckpoint {
   /** Decoded (decompressed) data file contents by name. */
   files: Map<string, Uint8Array>;
   skipped: { id: number; reason: string }[];
-}
-
-export function isNotFound(e: CairnError): boolean {
-  return e.kind === 'unavailable' && e.message.startsWith('storage object not found');
 }
 
 export async function listCheckpointIds(storage: CheckpointStorage): Promise<number[]> {

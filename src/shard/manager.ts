@@ -88,7 +88,9 @@ export class ShardManager {
     if (o.memCapBytes !== undefined && !(Number.isSafeInteger(o.memCapBytes) && o.memCapBytes > 0 && o.memCapBytes <= MEM_CAP_MAX_BYTES)) {
       throw new CairnError('invalid', `memoryCapBytes: expected an integer in [1, ${MEM_CAP_MAX_BYTES}], found ${o.memCapBytes}`);
     }
-    if (typeof o.workers !== 'boolean') throw new CairnError('invalid', `workers: expected true or false, found ${String(o.workers)}`);
+    if (typeof o.workers !== 'boolean') {
+      throw new CairnError('invalid', `workers: expected true or false, found ${typeof o.workers === 'string' ? o.workers : typeof o.workers}`);
+    }
     this.keyGroups = o.keyGroups;
     this.workers = o.workers;
     this.memCapBytes = o.memCapBytes;

@@ -6,11 +6,11 @@
  * The lock is the file LOCK_NAME in the directory, created with O_CREAT | O_EXCL and holding the
  * owner's pid, host and start time as JSON. Its name starts with '.', so FsCheckpointStorage never
  * lists it (nor, since it does not start with TEMP_PREFIX, removes it as a temp file). A lock whose
- * owner is gone (same host, and no process has that pid) is stale: the next locker removes it and
+ * owner is gone (same host, and no process runs as that pid) is stale: the next locker removes it and
  * takes the directory, which is how a run killed by SIGKILL or a power loss is resumed. A lock held
  * from another host cannot be checked and is never taken over.
  *
- * Works in Node and Deno through node:fs/promises and node:process.
+ * Works in Node and Deno through node:fs, node:fs/promises and node:process.
  */
 import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -171,7 +171,7 @@ async function writeSynced(path: string, flags: string, text: string): Promise<v
 
 /**
  * Whether the lock's process is gone: same host and, where both know it, the same boot (an
- * earlier boot's lock is stale whatever its pid), and no process has its pid. A lock naming this
+ * earlier boot's lock is stale whatever its pid), and no process runs as its pid (see alive). A lock naming this
  * process that this process does not hold is stale too: a container restarted after kill -9
  * runs its new process under the old pid (often 1) and host name.
  */

@@ -77,3 +77,8 @@ export function validatePrefix(prefix: string): void {
 export function notFound(name: string, where: string): CairnError {
   return new CairnError('unavailable', `storage object not found: expected an object named ${JSON.stringify(name)}, found none (${where})`);
 }
+
+/** Whether `e` is notFound's error (a missing object, not a failing storage). */
+export function isNotFound(e: CairnError): boolean {
+  return e.kind === 'unavailable' && e.message.startsWith('storage object not found');
+}

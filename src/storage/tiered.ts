@@ -21,7 +21,7 @@
  * of growing memory without bound. Concurrent puts of one name are not ordered relative to each other.
  */
 import { CairnError, isCairnError } from '../errors.js';
-import { type CheckpointStorage, validateName, validatePrefix } from './storage.js';
+import { type CheckpointStorage, validateName, validatePrefix, notFound, isNotFound } from './storage.js';
 
 export const COPY_CONCURRENCY_MAX = 16;
 export const COPY_ATTEMPTS_MAX = 10;
@@ -107,6 +107,9 @@ export class TieredCheckpointStorage implements CheckpointStorage {
       return await this.durable.get(name);
     } catch (e) {
       if (!isCairnError(e, 'unavailable')) throw e;
+      // Missing from both tiers: the not-found error every storage raises (restore tells it from a
+      // storage failure by that); otherwise the failure of either tier.
+      if (isNotFound(localError) && isNotFound(e)) throw notFound(name, `tiered: neither tier has it`);
       throw new CairnError(
         'unavailable',
         `tiered get: expected the object in local or durable storage, found neither (name=${JSON.stringify(name)}; local: ${localError.message}; durable: ${e.message})`,

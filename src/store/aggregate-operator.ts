@@ -12,6 +12,8 @@ import type { NormalizedSpec } from './spec.js';
 
 export const WATERMARK_MIN = -(2n ** 63n);
 export const WATERMARK_MAX = 2n ** 63n - 1n;
+/** Below -2^60 a watermark is below every window and means none (as in assembly/store.ts). */
+const WATERMARK_ABS_MAX = 2n ** 60n;
 
 /** What an operator needs from its backend. */
 export interface OperatorHost {
@@ -82,7 +84,8 @@ export class AggregateOperator {
     else throw new CairnError('invalid', `advanceWatermark: expected an integer number of ms, found ${String(t)}`);
     const m = this.host.manager;
     return m.gate(async () => {
-      if (w > this.state.watermark) this.state.watermark = w;
+      // As Wasm keeps it (assembly/store.ts WATERMARK_ABS_MAX): one below every window is no watermark.
+      if (w > this.state.watermark && w >= -WATERMARK_ABS_MAX) this.state.watermark = w;
       const parts = await m.broadcast<OutColumns>({ op: 'advance', id: this.id, t: w });
       const merged = mergeSorted(parts, true);
       m.recycle(parts, merged);

@@ -59,6 +59,11 @@ function checkKeys(obj: object, allowed: string[], where: string): void {
   }
 }
 
+/** A user's value in an error message: strings quoted, anything else by its type (a bigint or a symbol would make JSON.stringify throw). */
+function describe(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : `a ${typeof v}`;
+}
+
 function checkMs(v: unknown, what: string, min: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > WINDOW_MS_MAX) {
     throw invalid(`${what}: expected an integer number of ms in [${min}, ${WINDOW_MS_MAX}], found ${String(v)}`);
@@ -115,7 +120,7 @@ export function normalizeAggregateSpec(spec: AggregateSpec): NormalizedSpec {
       if (window.ttl !== undefined) checkMs(window.ttl, 'ttl', 1);
       break;
     default:
-      throw invalid(`window.kind: expected tumbling, hopping, session or none, found ${JSON.stringify((window as { kind: unknown }).kind)}`);
+      throw invalid(`window.kind: expected tumbling, hopping, session or none, found ${describe((window as { kind: unknown }).kind)}`);
   }
   const windowed = window.kind !== 'none';
   if ((windowed || (window.kind === 'none' && window.ttl)) && timeField === null) {
@@ -136,7 +141,7 @@ export function normalizeAggregateSpec(spec: AggregateSpec): NormalizedSpec {
     checkKeys(a, ['fn', 'field'], `aggregate '${name}'`);
     // Own names only: `in` would take Object.prototype's (toString, constructor, ...) as functions.
     if (typeof a.fn !== 'string' || !Object.hasOwn(FN_CODES, a.fn)) {
-      throw invalid(`aggregate '${name}': unknown function ${JSON.stringify(a.fn)} (expected one of ${Object.keys(FN_CODES).join(', ')})`);
+      throw invalid(`aggregate '${name}': unknown function ${describe(a.fn)} (expected one of ${Object.keys(FN_CODES).join(', ')})`);
     }
     const field = a.field ?? null;
     if (field === null && a.fn !== 'count') throw invalid(`aggregate '${name}': ${a.fn} needs a field`);

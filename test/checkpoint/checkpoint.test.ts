@@ -274,6 +274,13 @@ test('restore by id: a malformed id is invalid; a data file the manifest names b
   const back = await StateBackend.restore({ storage });
   assert.is(back.restoreReport!.checkpointId, c1);
   await back.close();
+  // The same through tiered storage, the file in neither tier.
+  const tiered = new TieredCheckpointStorage({ local: storage, durable: new MemoryCheckpointStorage() });
+  const e2 = await StateBackend.restore({ storage: tiered, checkpointId: c2 }).then(() => null, (x: unknown) => x);
+  assert.is((e2 as CairnError).kind, 'corruption', (e2 as Error).message);
+  const back2 = await StateBackend.restore({ storage: tiered });
+  assert.is(back2.restoreReport!.checkpointId, c1);
+  await back2.close();
 });
 
 test.run();

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CairnError } from '../../src/errors.js';
 import { MemoryCheckpointStorage } from '../../src/storage/memory.js';
-import type { CheckpointStorage } from '../../src/storage/storage.js';
+import { isNotFound, type CheckpointStorage } from '../../src/storage/storage.js';
 import { TieredCheckpointStorage } from '../../src/storage/tiered.js';
 import { FaultyStorage } from '../../src/testing/faulty-storage.js';
 import { equalBytes, expectCairnError } from '../codec/fixtures.js';
@@ -126,8 +126,17 @@ test('get falls back to durable; getFrom and listFrom read one tier', async () =
   assert.ok(equalBytes(await t.getFrom('durable', 'a'), bytes(7)));
   assert.equal(await t.listFrom('local', ''), []);
   assert.equal(await t.listFrom('durable', ''), ['a']);
+  // Missing from both tiers: the not-found error of every storage (restore tells a missing file
+  // from a failing storage by it). A tier that fails otherwise keeps the failure in the message.
   const e = await expectCairnError(() => t.get('nowhere'), 'unavailable');
-  assert.match(e.message, 'found neither');
+  assert.ok(isNotFound(e), e.message);
+  assert.match(e.message, 'neither tier has it');
+  const failing = new MemoryCheckpointStorage();
+  failing.get = async () => Promise.reject(new CairnError('unavailable', 'disk gone'));
+  const t2 = new TieredCheckpointStorage({ local: failing, durable: new MemoryCheckpointStorage() });
+  const e2 = await expectCairnError(() => t2.get('nowhere'), 'unavailable');
+  assert.not.ok(isNotFound(e2), e2.message);
+  assert.match(e2.message, /found neither .*disk gone/);
   await expectCairnError(() => t.getFrom('elsewhere' as 'local', 'a'), 'invalid');
 });
 

@@ -139,6 +139,8 @@ test('bad specs: unknown aggregate, unknown fields, missing field, reused name',
   for (const fn of ['toString', 'constructor', 'hasOwnProperty', 'valueOf', '__proto__']) {
     await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { n: { fn: fn as never, field: 'amount' } } }), 'invalid', new RegExp(`unknown function "${fn}"`));
   }
+  await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { n: { fn: 1n as never } } }), 'invalid', /unknown function a bigint/);
+  await expectError(() => b.aggregate('x', { ...SPEC, window: { kind: Symbol('w') as never } } as never), 'invalid', /window.kind: .* found a symbol/);
   await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { s: { fn: 'sum' } } }), 'invalid', /sum needs a field/);
   await expectError(() => b.aggregate('x', { ...SPEC, colour: 1 } as never), 'invalid', /unknown field 'colour'/);
   await expectError(() => b.aggregate('x', { ...SPEC, key: { field: 'user', type: 'string' as never } }), 'invalid', /key type/);
@@ -155,6 +157,7 @@ test('bad specs: unknown aggregate, unknown fields, missing field, reused name',
   await expectError(() => StateBackend.open({ keyGroups: 40000 }), 'invalid', /keyGroups/);
   await expectError(() => StateBackend.open({ colour: 1 } as never), 'invalid', /unknown option 'colour'/);
   await expectError(() => StateBackend.open({ workers: 'yes' } as never), 'invalid', /workers: expected true or false, found yes/);
+  await expectError(() => StateBackend.open({ workers: Object.create(null) } as never), 'invalid', /workers: expected true or false, found object/);
   await b.close();
 });
 

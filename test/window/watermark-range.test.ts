@@ -88,6 +88,8 @@ test('a bigint watermark outside int64 is refused (invalid) and changes nothing'
         }
       }
       assert.is(op.watermark, -Infinity, 'the watermark did not move');
+      await op.advanceWatermark(-(2n ** 62n));
+      assert.is(op.watermark, -Infinity, 'a watermark below every window is none, as in Wasm');
       assert.equal(rowsOf(await op.advanceWatermark(12n), 'k'), model.advanceWatermark(12n));
       assert.equal(rowsOf(await op.advanceWatermark(MAX), 'k'), model.advanceWatermark(T53));
     } finally {
