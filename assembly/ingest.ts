@@ -342,7 +342,7 @@ function fusedBlock(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize,
   // Offsets inside the row record (column pointers move when the rows grow; offsets do not).
   let rows = s.rows;
   const oCnt = s.cntCol - rows;
-  const oKey = fixed ? 0 : s.keyCol - rows;
+  const oKey: usize = fixed ? 0 : s.keyCol - rows;
   const oNull = unchecked(s.nullCnt[0]) - rows;
   const sumCol = unchecked(s.fusedSum[0]);
   const minCol = unchecked(s.fusedMin[0]);
@@ -360,19 +360,21 @@ function fusedBlock(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize,
     if (int64) {
       const k = load<i64>(keyPtr + (<usize>i << 3));
       const h = probeHashI64(k);
-      // The home slot and the next one without branches (no windows, so the key alone names the
-      // row): most keys sit in one of them, so the branch below is well predicted, where a probe
-      // loop's exit is not. Row 0 (the store has rows) stands in when neither has the hash.
-      const pos = h & mask;
-      const s0 = load<u64>(slots + <usize>pos * SLOT_BYTES);
-      const s1 = load<u64>(slots + <usize>((pos + 1) & mask) * SLOT_BYTES);
-      const m0 = (<u32>(s0 >>> 32) == h) & (s0 != 0);
-      const m1 = (<u32>(s1 >>> 32) == h) & (s1 != 0) & (s0 != 0);
-      const r1 = select<u32>(<u32>s0, select<u32>(<u32>s1, 1, m1), m0) - 1;
+      // The four slots from the home one, read as one group (two v128 loads; SLOT_SLACK covers a
+      // group past the last slot): the first whose hash is h names the row, or the home slot's
+      // does when none has it (its key then differs from k). Most keys sit in the group, so the
+      // branch below is well predicted, where a probe loop's exit is not. Row 0 (the store has
+      // rows) stands in for an empty slot, as an empty slot reads as hash 0.
+      const gp = slots + <usize>(h & mask) * SLOT_BYTES;
+      const tags = v128.shuffle<i32>(v128.load(gp), v128.load(gp, 16), 1, 3, 5, 7);
+      const lane = ctz(i32x4.bitmask(i32x4.eq(tags, i32x4.splat(h)))) & 3;
+      const sl = load<u32>(gp + (<usize>lane << 3));
+      const ok = sl != 0;
+      const r1 = select<u32>(sl, 1, ok) - 1;
       // The row is taken before its key is compared (a predicted branch, not a select), so the
       // update's loads do not wait for the key's.
       row = <i32>r1;
-      if (!((m0 | m1) & (load<i64>(rows + oKey + <usize>r1 * stride) == k))) {
+      if (!(ok & (load<i64>(rows + oKey + <usize>r1 * stride) == k))) {
         sp = s.probeI64(slots, mask, h, k);
         row = <i32>(<u32>load<u64>(sp)) - 1;
       }

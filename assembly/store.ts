@@ -57,6 +57,12 @@ export const ROWS_INITIAL: i32 = 64;
 export const KEY_BYTES_MAX: i32 = 1 << 16;
 export const AGGS_MAX: i32 = 64;
 export const SLOT_BYTES: usize = 8;
+/**
+ * Zeroed bytes past the last slot of every index: the fused loop reads a group of four slots at
+ * once (ingest.ts, fusedLoop), and a group that starts in the last three slots reads these, which
+ * stay empty (nothing writes past slotCap), instead of wrapping.
+ */
+export const SLOT_SLACK: usize = 32;
 /** Events per ingest block (ingest.ts BLOCK_EVENTS): the size of the per-event scratch buffers. */
 export const SCRATCH_EVENTS: i32 = 512;
 export const LOAD_NUM: i32 = 4;
@@ -427,7 +433,7 @@ export class Store {
     let cap = max<i32>(this.slotCap, 16);
     while (<i64>cap * LOAD_NUM / LOAD_DEN < <i64>minSlots) cap <<= 1;
     if (cap == this.slotCap) return true;
-    const bytes = <usize>cap * SLOT_BYTES;
+    const bytes = <usize>cap * SLOT_BYTES + SLOT_SLACK;
     const fresh = allocZeroed(bytes);
     if (fresh == 0) return false;
     const mask = <u32>(cap - 1);
@@ -439,7 +445,7 @@ export class Store {
       while (load<u64>(fresh + <usize>pos * SLOT_BYTES) != 0) pos = (pos + 1) & mask;
       store<u64>(fresh + <usize>pos * SLOT_BYTES, s);
     }
-    release(old, <usize>this.slotCap * SLOT_BYTES);
+    release(old, <usize>this.slotCap * SLOT_BYTES + SLOT_SLACK);
     this.slots = fresh;
     this.slotCap = cap;
     this.slotMask = mask;
@@ -497,7 +503,7 @@ export class Store {
     while (<i64>cap * LOAD_NUM / LOAD_DEN < <i64>need) cap <<= 1;
     // A rebuild holds the old table and the new one at once: at the last doubling, the table of
     // cap / 2 slots (when larger than the current one) is still allocated.
-    if (cap != this.slotCap) extra += <u64>cap * SLOT_BYTES + <u64>max<i32>(0, (cap >> 1) - this.slotCap) * SLOT_BYTES;
+    if (cap != this.slotCap) extra += <u64>cap * SLOT_BYTES + SLOT_SLACK + <u64>max<i32>(0, (cap >> 1) - this.slotCap) * SLOT_BYTES;
     if (this.keyType == KEY_UTF8) extra += <u64>this.keyArena.usedBytes / 2 + <u64>keyBytes * 2 + 4096;
     extra += <u64>valBytes * 2;
     return extra;
@@ -1030,7 +1036,7 @@ export class Store {
     if (this.kind == KIND_VALUE) release(this.pageValBytes, pages);
     releaseTransient(this.capMeta, this.capMetaBytes);
     this.capActive = false;
-    release(this.slots, <usize>this.slotCap * SLOT_BYTES);
+    release(this.slots, <usize>this.slotCap * SLOT_BYTES + SLOT_SLACK);
     release(this.older, <usize>c * 4);
     release(this.newer, <usize>c * 4);
     this.idxKeys = 0;
