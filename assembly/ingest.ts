@@ -6,7 +6,7 @@
 // All checks on user input happen in TypeScript before the call; capacity is reserved before any
 // row is touched, so a batch either applies whole or (E_MEMORY_CAP) not at all.
 import {
-  SCRATCH_EVENTS, Store, SLOT_BYTES, KEY_INT64, KIND_AGG, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
+  SCRATCH_EVENTS, Store, SLOT_BYTES, bytesEqual, KEY_INT64, KIND_AGG, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
   FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
@@ -313,25 +313,23 @@ function fusedBlock(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize,
   const hasMin = unchecked(s.fusedMin[0]) != 0;
   const hasMax = unchecked(s.fusedMax[0]) != 0;
   const volatile = s.extremesVolatile;
-  // The usual plan (count, sum, min and max, no change tracking) gets loops of its own, with the
-  // flags as constants (after inlining the optimizer drops their tests from the loop), and with its
-  // row layout as constants too: Store.layout puts the fused columns first (FIXED_STRIDE), so the
-  // field offsets are immediates of the loads and stores. That frees the registers the loop spent
-  // on them, and V8 spills less in it. Measured warm, 1M events, alternating runs, medians of 5
-  // runs' medians over 25 rounds (best rounds in brackets), ns per event: int64 keys, 1K keys 19.5
-  // to 14.5 (14.3 to 12.7), 10K keys 30.9 to 26.9 (22.2 to 22.4); utf8 keys, 10K keys 44.7 to 41.5
-  // (35.9 to 30.4). (The flags as constants, earlier, on another machine: int64 1K keys 7.8 to
-  // 6.9 ns per event.)
-  // Its min and max take one SIMD pmin/pmax pair, so it needs no volatile copy. Measured the same
-  // way, int64 1K keys: warm, median 17.7 to 16.9 ns per event (best 12.6 to 12.5); a fresh store
-  // each round, 19.3 to 16.5 (14.8 to 13.8).
+  // The usual plan (count, sum, min and max, no change tracking) gets loops of its own
+  // (fusedUsualI64, fusedUsualUtf8), with its row layout as constants: Store.layout puts the fused
+  // columns first (FIXED_STRIDE), so the field offsets are immediates of the loads and stores. That
+  // frees the registers the loop spent on them, and V8 spills less in it. Measured warm, 1M events,
+  // alternating runs, medians of 5 runs' medians over 25 rounds (best rounds in brackets), ns per
+  // event: int64 keys, 1K keys 19.5 to 14.5 (14.3 to 12.7), 10K keys 30.9 to 26.9 (22.2 to 22.4);
+  // utf8 keys, 10K keys 44.7 to 41.5 (35.9 to 30.4). (The flags as constants, earlier, on another
+  // machine: int64 1K keys 7.8 to 6.9 ns per event.) Its min and max take one SIMD pmin/pmax pair
+  // (applyFixed), so it needs no volatile copy: int64 1K keys, warm, median 17.7 to 16.9 ns per
+  // event (best 12.6 to 12.5); a fresh store each round, 19.3 to 16.5 (14.8 to 13.8).
   const usual = !track && hasSum && hasMin && hasMax && fixedLayout(s);
   if (s.keyType == KEY_INT64) {
     if (usual) return fusedUsualI64(s, b, e, keyPtr);
-    return fusedLoop(s, b, e, keyPtr, 0, true, track, hasSum, hasMin, hasMax, volatile, false);
+    return fusedLoop(s, b, e, keyPtr, 0, true, track, hasSum, hasMin, hasMax, volatile);
   }
-  if (usual) return fusedLoop(s, b, e, keyPtr, keyBytesPtr, false, false, true, true, true, false, true);
-  return fusedLoop(s, b, e, keyPtr, keyBytesPtr, false, track, hasSum, hasMin, hasMax, volatile, false);
+  if (usual) return fusedUsualUtf8(s, b, e, keyPtr, keyBytesPtr);
+  return fusedLoop(s, b, e, keyPtr, keyBytesPtr, false, track, hasSum, hasMin, hasMax, volatile);
 }
 
 /**
@@ -377,7 +375,57 @@ function fusedUsualI64(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
   return e - b;
 }
 
-/** One event's value `x` into a row record of the fixed layout (`base`): as fusedLoop does. */
+/**
+ * fusedUsualI64 for utf8 keys: the group's row is confirmed by its key reference (length, then
+ * the bytes in the arena, as Store.keyEqBytes), with the rows and the arena as constants of the
+ * inner loop too. WasmCore ingest at 10K keys, best rounds of alternating builds: 27.3-29.0 to
+ * 23.1-27.7 ns per event; at 1K keys 19.2-24.0 to 15.0-22.5 (2026-11-27).
+ */
+function fusedUsualUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize): i32 {
+  const v = unchecked(s.batchVals[0]);
+  let i = b;
+  while (i < e) {
+    const slots = s.slots;
+    const mask = s.slotMask;
+    const rows = s.rows;
+    const arena = s.keyArena.base;
+    for (; i < e; i++) {
+      const o = load<u32>(keyPtr + (<usize>i << 2));
+      const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
+      const kp = keyBytesPtr + <usize>o;
+      const h = probeHashBytes(kp, len);
+      const gp = slots + <usize>(h & mask) * SLOT_BYTES;
+      const tags = v128.shuffle<i32>(v128.load(gp), v128.load(gp, 16), 1, 3, 5, 7);
+      const lane = ctz(i32x4.bitmask(i32x4.eq(tags, i32x4.splat(h)))) & 3;
+      const sl = load<u32>(gp + (<usize>lane << 3));
+      if (sl == 0) break;
+      const row = <i32>sl - 1;
+      const base = rows + <usize>row * FIXED_STRIDE;
+      const kv = load<u64>(base);
+      if (!((<i32>(kv >>> 32) == len) && bytesEqual(arena + <usize>(<u32>kv), kp, len))) break;
+      applyFixed(base, load<f64>(v + (<usize>i << 3)));
+    }
+    if (i < e) {
+      const o = load<u32>(keyPtr + (<usize>i << 2));
+      const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
+      const kp = keyBytesPtr + <usize>o;
+      const h = probeHashBytes(kp, len);
+      const sp = s.probeBytes(slots, mask, h, kp, len);
+      let row = <i32>(<u32>load<u64>(sp)) - 1;
+      if (row < 0) row = s.insertAt(sp, h, 0, kp, len, 0);
+      applyFixed(s.rows + <usize>row * FIXED_STRIDE, load<f64>(v + (<usize>i << 3)));
+      i++;
+    }
+  }
+  s.extremesVolatile = false;
+  return e - b;
+}
+
+/**
+ * One event's value `x` into a row record of the fixed layout (`base`): count, then the null count
+ * (x is NaN) or the sum, and min and max as one SIMD pmin/pmax pair, without a branch whether or
+ * not extremes still change often (pmin(a, b) is b < a ? b : a, as fusedLoop's scalar test).
+ */
 @inline function applyFixed(base: usize, x: f64): void {
   store<i64>(base, load<i64>(base, FIXED_CNT) + 1, FIXED_CNT);
   if (x != x) {
@@ -391,14 +439,12 @@ function fusedUsualI64(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
 }
 
 @inline function fusedLoop(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize, int64: bool, track: bool, hasSum: bool, hasMin: bool, hasMax: bool,
-  volatile: bool, fixed: bool): i32 {
-  // fixed: the usual plan in its fixed layout (fixedLayout(s)); every row access below then has a
-  // constant offset.
-  const stride = fixed ? FIXED_STRIDE : <usize>s.stride;
+  volatile: bool): i32 {
+  const stride = <usize>s.stride;
   // Offsets inside the row record (column pointers move when the rows grow; offsets do not).
   let rows = s.rows;
   const oCnt = s.cntCol - rows;
-  const oKey: usize = fixed ? 0 : s.keyCol - rows;
+  const oKey = s.keyCol - rows;
   const oNull = unchecked(s.nullCnt[0]) - rows;
   const sumCol = unchecked(s.fusedSum[0]);
   const minCol = unchecked(s.fusedMin[0]);
@@ -456,24 +502,14 @@ function fusedUsualI64(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
     }
     if (track) s.touch(row);
     const base = rows + <usize>row * stride;
-    // Wasm folds only constant offsets into an access (an added one may wrap): hence the pairs.
-    if (fixed) store<i64>(base, load<i64>(base, FIXED_CNT) + 1, FIXED_CNT);
-    else store<i64>(base + oCnt, load<i64>(base + oCnt) + 1);
+    store<i64>(base + oCnt, load<i64>(base + oCnt) + 1);
     const x = load<f64>(v + (<usize>i << 3));
     if (x != x) {
-      if (fixed) store<i64>(base, load<i64>(base, FIXED_NULL) + 1, FIXED_NULL);
-      else store<i64>(base + oNull, load<i64>(base + oNull) + 1);
+      store<i64>(base + oNull, load<i64>(base + oNull) + 1);
       continue;
     }
-    if (fixed) store<f64>(base, load<f64>(base, FIXED_SUM) + x, FIXED_SUM);
-    else if (hasSum) store<f64>(base + oSum, load<f64>(base + oSum) + x);
-    if (fixed) {
-      // Min and max are adjacent: one SIMD pmin/pmax pair, without a branch and whether or not
-      // extremes still change often (pmin(a, b) is b < a ? b : a, as the scalar test below).
-      const mm = v128.load(base, FIXED_MIN);
-      const xx = f64x2.splat(x);
-      v128.store(base, v128.shuffle<f64>(f64x2.pmin(mm, xx), f64x2.pmax(mm, xx), 0, 3), FIXED_MIN);
-    } else if (volatile) {
+    if (hasSum) store<f64>(base + oSum, load<f64>(base + oSum) + x);
+    if (volatile) {
       // As in applyBlock (see Store.extremesVolatile).
       if (hasMin) {
         const cur = load<f64>(base + oMin);
@@ -513,7 +549,7 @@ const FIXED_SUM: usize = 24;
 const FIXED_MIN: usize = 32;
 const FIXED_MAX: usize = 40; // right after min: fusedLoop updates both as one v128
 
-/** Whether the store's rows have the fixed layout (fusedLoop's fixed copies assume it). */
+/** Whether the store's rows have the fixed layout (fusedUsualI64 and fusedUsualUtf8 assume it). */
 function fixedLayout(s: Store): bool {
   const r = s.rows;
   return s.stride == FIXED_STRIDE && s.keyCol == r && s.cntCol == r + FIXED_CNT && unchecked(s.nullCnt[0]) == r + FIXED_NULL
@@ -653,7 +689,7 @@ function applyBlock(s: Store, b: i32, e: i32, rows: usize, stride: usize, timePt
     }
     if (hasSum) store<f64>(sum + base, load<f64>(sum + base) + x);
     if (pair) {
-      // Max right after min: as in fusedLoop's fixed layout, one pmin/pmax pair and no branch.
+      // Max right after min: as in the fixed layout (applyFixed), one pmin/pmax pair and no branch.
       const mm = v128.load(mn + base);
       const xx = f64x2.splat(x);
       v128.store(mn + base, v128.shuffle<f64>(f64x2.pmin(mm, xx), f64x2.pmax(mm, xx), 0, 3));

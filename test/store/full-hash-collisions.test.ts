@@ -184,6 +184,36 @@ test('int64 keys hashed to the first and the last slot: the group probe past the
   }
 });
 
+test('a utf8 key whose home slot holds a longer key that starts with it stays apart from it', async () => {
+  // Pairs (key, key + 'x') whose index hashes agree in their low 12 bits: in any index of up to
+  // 4096 slots both keys have one home slot. The longer one is inserted first, so it sits there,
+  // and the single-pass loop checks the shorter one against it: its bytes are a prefix, so only
+  // the length tells them apart.
+  const core = new WasmCore(1 << 26);
+  const pairs: [string, string][] = [];
+  for (let i = 0; pairs.length < 6; i++) {
+    const short = `p${i}`;
+    if (((wasmProbeHashUtf8(core, short) ^ wasmProbeHashUtf8(core, short + 'x')) & 0xfff) === 0) pairs.push([short, short + 'x']);
+  }
+  const rng = new Rng(12);
+  const b = await StateBackend.open();
+  try {
+    const op = b.aggregate('prefix', { key: { field: 'k', type: 'utf8' }, aggregates: FUSED });
+    const model = new AggregateModel({ keyType: 'utf8', aggregates: FUSED as never });
+    const step = async (keys: string[]) => {
+      const rows = Array.from({ length: 300 }, () => ({ key: keys[rng.int(0, keys.length - 1)]!, values: { v: rng.int(0, 99) } }));
+      await op.ingest({ k: rows.map((r) => r.key), v: rows.map((r) => r.values.v) });
+      model.ingest(rows);
+      assert.equal(rowsOf(await op.toArrow(), 'k'), model.rows());
+    };
+    await step(pairs.map((p) => p[1]));
+    await step(pairs.map((p) => p[0]));
+    await step(pairs.flat());
+  } finally {
+    await b.close();
+  }
+});
+
 for (const keyType of ['utf8', 'int64'] as const) {
   test(`${keyType} keys with one full hash: tumbling windows match the model`, async () => {
     const keys: (string | bigint)[] = keyType === 'utf8' ? utf8Colliding(30) : int64Colliding(30);
