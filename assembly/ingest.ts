@@ -6,7 +6,7 @@
 // All checks on user input happen in TypeScript before the call; capacity is reserved before any
 // row is touched, so a batch either applies whole or (E_MEMORY_CAP) not at all.
 import {
-  SCRATCH_EVENTS, Store, SLOT_BYTES, bytesEqual, KEY_INT64, KIND_AGG, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
+  SCRATCH_EVENTS, Store, SLOT_BYTES, bytesEqual, F_DIRTY, F_CHANGED, KEY_INT64, KIND_AGG, WIN_NONE, WIN_PANES, WIN_SESSION, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_MEAN, FN_FIRST,
   FN_LAST, floorDiv, probeHashOf, needsTime,
 } from './store';
 import { combineRows } from './combine';
@@ -323,12 +323,14 @@ function fusedBlock(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize,
   // machine: int64 1K keys 7.8 to 6.9 ns per event.) Its min and max take one SIMD pmin/pmax pair
   // (applyFixed), so it needs no volatile copy: int64 1K keys, warm, median 17.7 to 16.9 ns per
   // event (best 12.6 to 12.5); a fresh store each round, 19.3 to 16.5 (14.8 to 13.8).
-  const usual = !track && hasSum && hasMin && hasMax && fixedLayout(s);
+  // With change tracking (a store that has been checkpointed) they take copies of their own that
+  // mark each row as Store.touch does.
+  const usual = hasSum && hasMin && hasMax && fixedLayout(s);
   if (s.keyType == KEY_INT64) {
-    if (usual) return fusedUsualI64(s, b, e, keyPtr);
+    if (usual) return track ? fusedUsualI64Tracked(s, b, e, keyPtr) : fusedUsualI64(s, b, e, keyPtr);
     return fusedLoop(s, b, e, keyPtr, 0, true, track, hasSum, hasMin, hasMax, volatile);
   }
-  if (usual) return fusedUsualUtf8(s, b, e, keyPtr, keyBytesPtr);
+  if (usual) return track ? fusedUsualUtf8Tracked(s, b, e, keyPtr, keyBytesPtr) : fusedUsualUtf8(s, b, e, keyPtr, keyBytesPtr);
   return fusedLoop(s, b, e, keyPtr, keyBytesPtr, false, track, hasSum, hasMin, hasMax, volatile);
 }
 
@@ -340,6 +342,15 @@ function fusedBlock(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize,
  * them in registers.
  */
 function fusedUsualI64(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
+  return fusedUsualI64Loop(s, b, e, keyPtr, false);
+}
+
+/** fusedUsualI64 on a store that tracks changes. */
+function fusedUsualI64Tracked(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
+  return fusedUsualI64Loop(s, b, e, keyPtr, true);
+}
+
+@inline function fusedUsualI64Loop(s: Store, b: i32, e: i32, keyPtr: usize, track: bool): i32 {
   const v = unchecked(s.batchVals[0]);
   let i = b;
   while (i < e) {
@@ -358,6 +369,7 @@ function fusedUsualI64(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
       const sl = load<u32>(gp + (<usize>lane << 3));
       const base = rows + <usize>(sl - 1) * FIXED_STRIDE;
       if (!((sl != 0) & (load<i64>(base) == k))) break;
+      if (track) touchFixed(s, <i32>sl - 1, base);
       applyFixed(base, load<f64>(v + (<usize>i << 3)));
     }
     if (i < e) {
@@ -367,7 +379,9 @@ function fusedUsualI64(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
       const sp = s.probeI64(slots, mask, h, k);
       let row = <i32>(<u32>load<u64>(sp)) - 1;
       if (row < 0) row = s.insertAt(sp, h, k, 0, 0, 0);
-      applyFixed(s.rows + <usize>row * FIXED_STRIDE, load<f64>(v + (<usize>i << 3)));
+      const base = s.rows + <usize>row * FIXED_STRIDE;
+      if (track) touchFixed(s, row, base);
+      applyFixed(base, load<f64>(v + (<usize>i << 3)));
       i++;
     }
   }
@@ -382,6 +396,15 @@ function fusedUsualI64(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
  * 23.1-27.7 ns per event; at 1K keys 19.2-24.0 to 15.0-22.5 (2026-11-27).
  */
 function fusedUsualUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize): i32 {
+  return fusedUsualUtf8Loop(s, b, e, keyPtr, keyBytesPtr, false);
+}
+
+/** fusedUsualUtf8 on a store that tracks changes. */
+function fusedUsualUtf8Tracked(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize): i32 {
+  return fusedUsualUtf8Loop(s, b, e, keyPtr, keyBytesPtr, true);
+}
+
+@inline function fusedUsualUtf8Loop(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: usize, track: bool): i32 {
   const v = unchecked(s.batchVals[0]);
   let i = b;
   while (i < e) {
@@ -403,6 +426,7 @@ function fusedUsualUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: us
       const base = rows + <usize>row * FIXED_STRIDE;
       const kv = load<u64>(base);
       if (!((<i32>(kv >>> 32) == len) && bytesEqual(arena + <usize>(<u32>kv), kp, len))) break;
+      if (track) touchFixed(s, row, base);
       applyFixed(base, load<f64>(v + (<usize>i << 3)));
     }
     if (i < e) {
@@ -413,12 +437,28 @@ function fusedUsualUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: us
       const sp = s.probeBytes(slots, mask, h, kp, len);
       let row = <i32>(<u32>load<u64>(sp)) - 1;
       if (row < 0) row = s.insertAt(sp, h, 0, kp, len, 0);
-      applyFixed(s.rows + <usize>row * FIXED_STRIDE, load<f64>(v + (<usize>i << 3)));
+      const base = s.rows + <usize>row * FIXED_STRIDE;
+      if (track) touchFixed(s, row, base);
+      applyFixed(base, load<f64>(v + (<usize>i << 3)));
       i++;
     }
   }
   s.extremesVolatile = false;
   return e - b;
+}
+
+/**
+ * Store.touch for row `row` at `base` in the fixed layout, whose flags byte is the top byte of the
+ * null count word (Store.layout: offFlags is field 0's word + 7).
+ */
+@inline function touchFixed(s: Store, row: i32, base: usize): void {
+  s.cow(row);
+  const f = load<u8>(base, FIXED_FLAGS);
+  if (s.trackChanges && (f & F_DIRTY) == 0) {
+    store<i32>(s.dirtyList + (<usize>s.dirtyCount << 2), row);
+    s.dirtyCount++;
+  }
+  store<u8>(base, f | F_DIRTY | F_CHANGED, FIXED_FLAGS);
 }
 
 /**
@@ -545,6 +585,7 @@ function fusedUsualUtf8(s: Store, b: i32, e: i32, keyPtr: usize, keyBytesPtr: us
 const FIXED_STRIDE: usize = 48;
 const FIXED_CNT: usize = 8;
 const FIXED_NULL: usize = 16;
+const FIXED_FLAGS: usize = 23; // the null count word's top byte
 const FIXED_SUM: usize = 24;
 const FIXED_MIN: usize = 32;
 const FIXED_MAX: usize = 40; // right after min: fusedLoop updates both as one v128
@@ -552,7 +593,7 @@ const FIXED_MAX: usize = 40; // right after min: fusedLoop updates both as one v
 /** Whether the store's rows have the fixed layout (fusedUsualI64 and fusedUsualUtf8 assume it). */
 function fixedLayout(s: Store): bool {
   const r = s.rows;
-  return s.stride == FIXED_STRIDE && s.keyCol == r && s.cntCol == r + FIXED_CNT && unchecked(s.nullCnt[0]) == r + FIXED_NULL
+  return s.stride == FIXED_STRIDE && s.keyCol == r && s.cntCol == r + FIXED_CNT && unchecked(s.nullCnt[0]) == r + FIXED_NULL && s.flagCol == r + FIXED_FLAGS
     && unchecked(s.fusedSum[0]) == r + FIXED_SUM && unchecked(s.fusedMin[0]) == r + FIXED_MIN && unchecked(s.fusedMax[0]) == r + FIXED_MAX;
 }
 

@@ -30,6 +30,7 @@ interface Case {
 const CASES: Case[] = [
   { name: 'int64 running', keySpace: 3000, cfg: { kind: 'aggregate', keyType: 'int64', window: { kind: 'none', ttl: 0 }, lateness: 0, eventTime: false, aggs: AGGS, nFields: 1 } },
   { name: 'int64 running, count/sum/min/max', keySpace: 3000, cfg: { kind: 'aggregate', keyType: 'int64', window: { kind: 'none', ttl: 0 }, lateness: 0, eventTime: false, aggs: AGGS_PLAIN, nFields: 1 } },
+  { name: 'utf8 running, count/sum/min/max', keySpace: 2000, cfg: { kind: 'aggregate', keyType: 'utf8', window: { kind: 'none', ttl: 0 }, lateness: 0, eventTime: false, aggs: AGGS_PLAIN, nFields: 1 } },
   { name: 'utf8 running', keySpace: 2000, cfg: { kind: 'aggregate', keyType: 'utf8', window: { kind: 'none', ttl: 0 }, lateness: 0, eventTime: false, aggs: AGGS, nFields: 1 } },
   { name: 'int64 ttl', keySpace: 1500, cfg: { kind: 'aggregate', keyType: 'int64', window: { kind: 'none', ttl: 400 }, lateness: 0, eventTime: true, aggs: AGGS, nFields: 1 } },
   { name: 'int64 tumbling', keySpace: 800, cfg: { kind: 'aggregate', keyType: 'int64', window: { kind: 'panes', size: 100, slide: 100 }, lateness: 50, eventTime: true, aggs: AGGS, nFields: 1 } },
