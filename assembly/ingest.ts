@@ -294,7 +294,10 @@ let gMinPane: i64 = 0;
  * one each of sum or mean, min and max of that field), with nothing per row besides (no TTL time).
  */
 function fusedPlanOnly(s: Store): bool {
-  if (s.kind != KIND_AGG || s.nFields != 1 || s.maxTimeCol != 0) return false;
+  // needsMaxTime, not maxTimeCol: the column exists only once the rows do, and this is decided
+  // before a fresh store's first block (a TTL store of counts took this loop from its second block
+  // on, and lost its keys' event times).
+  if (s.kind != KIND_AGG || s.nFields != 1 || s.needsMaxTime()) return false;
   for (let a = 0; a < s.nAggs; a++) {
     if (unchecked(s.aggFn[a]) != FN_COUNT && !unchecked(s.aggFused[a])) return false;
   }

@@ -107,6 +107,17 @@ test('tables beyond the L2 cache (the blocked ingest path and its loops for the 
   }
 });
 
+test('TTL stores of count-only plans keep every key\'s event time from their first batch on', async () => {
+  // A store whose aggregates are counts only may take the single-pass ingest loop, which keeps no
+  // event times; TTL stores must not take it, from their first batch on (its later blocks too, once
+  // the store has rows). First batches of 1,500 events here span three ingest blocks.
+  const aggregates = { n: { fn: 'count' }, c: { fn: 'count', field: 'amount' } };
+  let seed = 31;
+  for (const keyType of ['int64', 'utf8'] as const) {
+    await runWindowCase({ seed: seed++, keyType, window: { kind: 'none', ttl: 400 }, lateness: 0, keys: 1_000, n: 6_000, steps: 4, disorder: 50, aggregates });
+  }
+});
+
 test('an event bridging two sessions merges them', async () => {
   const backend = await StateBackend.open();
   const op = backend.aggregate('s', { key: { field: 'k', type: 'utf8' }, time: 't', window: { kind: 'session', gap: 10 }, aggregates: { n: { fn: 'count' } } });
