@@ -19,6 +19,16 @@
  * orderness, lateness, batch rows, output) are stored in the meta, and a run with other values
  * against the same directory is refused. Shards, workers, checkpoint cadence and --skip-bad may change.
  *
+ * Fields missing from NDJSON. A CSV header or Arrow schema without an aggregated field is refused before
+ * any row is read. NDJSON has no header, and a missing key is a null value (right for sparse fields), so
+ * a misspelt field name would only show as null aggregates. The reader counts, per aggregated field,
+ * the events whose record has the key (null or not); the counts travel in each checkpoint's source
+ * meta, so a resumed run judges every event of the run, not only the rest of the file it read itself.
+ * When the input is done and some events were read, each aggregated field that none of them had gets
+ * one warning line on stderr (also with --quiet, which silences progress only); the exit code stays 0
+ * and the output is unchanged. A run resumed from a checkpoint without the counts cannot tell, and
+ * stays silent.
+ *
  * Test hook: CAIRN_TEST_CRASH=<point>:<n> makes the process SIGKILL itself at the n-th occurrence of
  * <point> (write: after an output batch is handed to the writer; meta: after the output is synced for
  * a checkpoint, before it is cut; put / after-put: before / after a checkpoint file is stored;
@@ -100,6 +110,11 @@ export interface RunSource {
   rows: number;
   /** Malformed rows skipped so far. */
   skipped: number;
+  /**
+   * NDJSON input: per aggregated float64 field, the events so far whose record has the field's key
+   * (see the file comment). Absent for CSV and Arrow input.
+   */
+  present?: Record<string, number>;
 }
 
 export interface RunSummary {
@@ -113,6 +128,8 @@ export interface RunSummary {
   lateEvents: number;
   /** Output rows over every run, and the output length. */
   rows: number;
+  /** Aggregated NDJSON fields that no event had, over every run (see the file comment). */
+  absentFields: string[];
   outputBytes: number;
   seconds: number;
   checkpoints: { count: number; incremental: number; bytes: number; durationMs: number; stallMsMax: number; lastId: number | null };
@@ -127,6 +144,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   }
   const config = runConfigOf(parsed.values);
   const summary = await runPipeline(config, io);
+  // Warnings are not progress: --quiet leaves them on, as it does errors.
+  io.stderr.write(formatWarnings(config, summary));
   io.stdout.write(formatSummary(config, summary));
   return 0;
 }
@@ -263,6 +282,11 @@ function resumeMetaOf(meta: unknown, c: RunConfig): { stream: StreamCheckpointMe
   }
   const source = m.source as RunSource | null;
   invariant(source === null || (Number.isSafeInteger(source.offset) && Number.isSafeInteger(source.line)), 'run checkpoint meta has a malformed source');
+  const present = source?.present;
+  invariant(present === undefined || (typeof present === 'object' && present !== null), 'run checkpoint meta has malformed presence counts');
+  for (const n of Object.values(present ?? {})) {
+    invariant(Number.isSafeInteger(n) && n >= 0 && n <= source!.rows, 'run checkpoint meta has a presence count out of range');
+  }
   invariant(Number.isSafeInteger(run.output.bytes) && run.output.bytes >= 0, 'run checkpoint meta has a malformed output length');
   return { stream: m as StreamCheckpointMeta, run: run as RunMeta, source };
 }
@@ -334,6 +358,8 @@ interface Chunk {
   /** Rows read, kept and skipped, including this chunk (over every run). */
   rowsTotal: number;
   skippedTotal: number;
+  /** `RunSource.present` including this chunk; undefined when not known (CSV, Arrow, older checkpoints). */
+  presentTotal: Record<string, number> | undefined;
 }
 
 /**
@@ -404,6 +430,7 @@ async function runLocked(c: RunConfig, io: CliIo, crash: CrashHook, fields: Retu
         skipped: resume.source?.skipped ?? 0,
         lateEvents: 0,
         rows: resume.run.output.rows,
+        absentFields: [],
         outputBytes: resume.run.output.bytes,
         seconds: (performance.now() - started) / 1000,
         checkpoints: { count: 0, incremental: 0, bytes: 0, durationMs: 0, stallMsMax: 0, lastId: restoredId },
@@ -437,6 +464,9 @@ async function runLocked(c: RunConfig, io: CliIo, crash: CrashHook, fields: Retu
     const r = reader;
     let rowsTotal = source?.rows ?? 0;
     let skippedTotal = source?.skipped ?? 0;
+    // Presence counts start at zero with the file, or continue those of the checkpoint; a checkpoint
+    // without them (CSV, Arrow, or written before they were kept) leaves them unknown for good.
+    let presentTotal: Record<string, number> | undefined = source === null ? {} : source.present && { ...source.present };
     // The reader runs ahead of the aggregation; the last chunk the aggregation took is what counts.
     let skippedTaken = skippedTotal;
     const eventsBefore = resume?.stream.stream.events ?? 0;
@@ -466,7 +496,14 @@ async function runLocked(c: RunConfig, io: CliIo, crash: CrashHook, fields: Retu
           rowsTotal += b.rows + b.skipped;
           skippedTotal += b.skipped;
           eventsRead += b.rows;
-          controller.enqueue({ columns: b.columns, endOffset: b.endOffset, nextLine: b.nextLine, rowsTotal, skippedTotal });
+          if (b.present === undefined) {
+            presentTotal = undefined;
+          } else if (presentTotal !== undefined) {
+            for (const [name, n] of Object.entries(b.present)) presentTotal[name] = (presentTotal[name] ?? 0) + n;
+          }
+          // A copy per chunk: the reader runs ahead, and each checkpoint must hold the counts of its own position.
+          const present = presentTotal === undefined ? undefined : { ...presentTotal };
+          controller.enqueue({ columns: b.columns, endOffset: b.endOffset, nextLine: b.nextLine, rowsTotal, skippedTotal, presentTotal: present });
           progress.update(b.endOffset, eventsRead);
         },
         async cancel() {
@@ -485,7 +522,9 @@ async function runLocked(c: RunConfig, io: CliIo, crash: CrashHook, fields: Retu
       columns: (chunk) => chunk.columns,
       sourceOffset: (chunk): RunSource => {
         skippedTaken = chunk.skippedTotal;
-        return { offset: chunk.endOffset, line: chunk.nextLine, rows: chunk.rowsTotal, skipped: chunk.skippedTotal };
+        const at: RunSource = { offset: chunk.endOffset, line: chunk.nextLine, rows: chunk.rowsTotal, skipped: chunk.skippedTotal };
+        if (chunk.presentTotal !== undefined) at.present = chunk.presentTotal;
+        return at;
       },
       meta: async (info): Promise<RunMeta> => {
         await drained(info.emittedBatches);
@@ -531,6 +570,8 @@ async function runLocked(c: RunConfig, io: CliIo, crash: CrashHook, fields: Retu
       skipped: skippedTaken,
       lateEvents,
       rows: rowsBefore + rowsOut,
+      // Every chunk read was taken by now (the pipe finished), so presentTotal covers the whole input.
+      absentFields: absentFieldsOf(fields, presentTotal, aggregation.events),
       outputBytes: w.bytesWritten,
       seconds: (performance.now() - started) / 1000,
       checkpoints: { ...aggregation.checkpoints },
@@ -540,6 +581,42 @@ async function runLocked(c: RunConfig, io: CliIo, crash: CrashHook, fields: Retu
     await writer?.close().catch(() => undefined);
     await backend.close().catch(() => undefined);
   }
+}
+
+/**
+ * The aggregated (float64) fields that none of `events` events had, in field order; none when the counts
+ * are unknown or no event was read. A key present with null values counts as present: the name is right.
+ */
+function absentFieldsOf(fields: readonly FieldSpec[], present: Record<string, number> | undefined, events: number): string[] {
+  if (present === undefined || events === 0) return [];
+  return fields.filter((f) => f.kind === 'float64' && present[f.name] === 0).map((f) => f.name);
+}
+
+/**
+ * The warnings `cairn run` prints on stderr after the run, one line per aggregated field that no event
+ * had (see the file comment), e.g. `cairn: warning: --agg field "prcie" is missing from all 3 events
+ * read from x.ndjson, so "s" is null in every output row (a misspelt name?)`.
+ */
+export function formatWarnings(c: RunConfig, s: RunSummary): string {
+  return s.absentFields
+    .map((field) => {
+      const uses = Object.entries(c.aggs).filter(([, a]) => a.field === field);
+      invariant(uses.length > 0, `absent field ${field} is not aggregated`);
+      // count(field) counts non-null values, so it is 0, not null.
+      const effects: string[] = [];
+      for (const [value, counting] of [['null', false], ['0', true]] as const) {
+        const names = uses.filter(([, a]) => (a.fn === 'count') === counting).map(([name]) => quote(name));
+        if (names.length > 0) effects.push(`${joinAnd(names)} ${names.length === 1 ? 'is' : 'are'} ${value}`);
+      }
+      const events = s.events === 1 ? 'the only event' : `all ${s.events} events`;
+      return `cairn: warning: --agg field ${quote(field)} is missing from ${events} read from ${c.input}, so ${effects.join(' and ')} in every output row (a misspelt name?)\n`;
+    })
+    .join('');
+}
+
+/** "a", "a and b", "a, b and c". */
+function joinAnd(items: readonly string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)!}`;
 }
 
 /** Bytes with a binary unit: 999 B, 1.5 KiB, 23.4 MiB. */

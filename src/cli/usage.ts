@@ -41,7 +41,7 @@ export const RUN_COMMAND = {
     workers: { type: 'boolean', description: 'Run shards on worker threads.' },
     output: { type: 'string', valueName: 'FILE', required: true, description: 'Result rows (.csv, .ndjson or .jsonl).' },
     'skip-bad': { type: 'boolean', description: 'Skip and count malformed rows instead of stopping at the first one.' },
-    quiet: { type: 'boolean', short: 'q', description: 'Print no progress.' },
+    quiet: { type: 'boolean', short: 'q', description: 'Print no progress (warnings and errors still print).' },
   },
   examples: [
     'cairn run --input bids.csv --key auction:int64 --time date_time --window tumbling:10s \\',

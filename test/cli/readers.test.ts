@@ -8,8 +8,10 @@
 // and the byte offset just after it (via Buffer.byteLength). The reader then reads the file with random
 // batch sizes and read sizes as small as 4 bytes (so rows and UTF-8 characters straddle reads); every
 // batch must end at an oracle row boundary, and resuming at every batch's endOffset, with and without
-// its nextLine, must yield exactly the remaining rows. Fixed files then check error messages (file and
-// line), skipBad counts, header and offset validation, and Arrow IPC files and streams.
+// its nextLine, must yield exactly the remaining rows. For NDJSON the oracle also knows which records
+// omit each float64 key, and every batch's `present` counts must match. Fixed files then check error
+// messages (file and line), skipBad counts (and that skipped rows add nothing to `present`), header and
+// offset validation, and Arrow IPC files and streams.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -119,8 +121,11 @@ function cellArb(kind: FieldKind, format: 'csv' | 'ndjson'): fc.Arbitrary<Cell> 
 interface Generated {
   text: string;
   fields: FieldSpec[];
-  /** Per data row: expected values in `fields` order, start line, line after it, byte offset after it. */
-  rows: { values: string[]; line: number; lineAfter: number; endByte: number }[];
+  /**
+   * Per data row: expected values in `fields` order, start line, line after it, byte offset after it,
+   * and (NDJSON only) whether its object has each field's key.
+   */
+  rows: { values: string[]; line: number; lineAfter: number; endByte: number; hasKey?: boolean[] }[];
 }
 
 const kindArb = fc.constantFrom<FieldKind>('utf8', 'int64', 'float64', 'time');
@@ -202,7 +207,7 @@ const ndjsonArb: fc.Arbitrary<Generated> = fc
       for (const [name, json] of entries) if (json !== undefined) object[name] = json;
       const last = r === rows.length - 1 && !finalEol;
       b.append(JSON.stringify(object) + (last ? '' : eol));
-      out.push({ values: cols.map((_, i) => cells[i]!.expected), line, lineAfter: b.line, endByte: b.bytes });
+      out.push({ values: cols.map((_, i) => cells[i]!.expected), line, lineAfter: b.line, endByte: b.bytes, hasKey: cells.map((c) => c.json !== undefined) });
     });
     // Parse failures of the oracle itself would make the test meaningless: check the text is NDJSON.
     for (const l of b.text.split('\n')) if (l.trim() !== '') JSON.parse(l);
@@ -226,6 +231,17 @@ async function checkAgainstOracle(g: Generated, ext: 'csv' | 'ndjson', batchRows
     assert.is(batch.firstLine, first.line, 'firstLine');
     assert.is(batch.endOffset, last.endByte, 'endOffset');
     assert.is(batch.nextLine, last.lineAfter, 'nextLine');
+    if (ext === 'csv') {
+      assert.is(batch.present, undefined, 'present (CSV)');
+    } else {
+      // Float64 fields only; a key with a null value counts, an omitted key does not.
+      const batchRows = g.rows.slice(seen, seen + batch.rows);
+      const expected: Record<string, number> = {};
+      g.fields.forEach((f, i) => {
+        if (f.kind === 'float64') expected[f.name] = batchRows.filter((r) => r.hasKey![i]).length;
+      });
+      assert.equal(batch.present, expected, 'present');
+    }
     seen += batch.rows;
     resumePoints.push({ offset: batch.endOffset, line: batch.nextLine, rowIndex: seen });
   }
@@ -397,6 +413,34 @@ test('NDJSON: bad rows name their line; skipBad counts them', async () => {
     [show('h'), show(1n), show(5)],
   ]);
   assert.is(batches.reduce((a, b) => a + b.skipped, 0), 9);
+});
+
+test('NDJSON: present counts float64 keys of kept rows, null values too, and nothing of skipped rows', async () => {
+  const lines = [
+    '{"k":"a","x":1,"t":5}', // kept, x present
+    '{"k":"b","x":null,"t":5}', // kept, x present (null)
+    '{"k":"c","t":5}', // kept, x missing
+    '{"k":"d","x":2,"t":null}', // skipped after x was counted (t comes after x)
+    '{"k":"e","x":3,"y":4}', // skipped at t, after x and y were counted
+    '{"k":"f","x":"nope","y":4,"t":5}', // skipped at x itself
+    '{"k":"g","y":"","t":5,"constructor":1}', // kept, y present (an empty string is null), x missing
+    '{"k":"h","t":5,"__proto__":1}', // kept, neither
+  ];
+  const fields: FieldSpec[] = [
+    { name: 'k', kind: 'utf8' },
+    { name: 'x', kind: 'float64' },
+    { name: 'y', kind: 'float64' },
+    { name: 't', kind: 'time' },
+    { name: 'constructor', kind: 'float64' },
+  ];
+  const path = tempFile('ndjson', lines.join('\n'));
+  for (const batchRows of [1, 3, 100]) {
+    const { rows, batches } = await readAll({ path, format: 'ndjson', fields, batchRows, skipBad: true });
+    assert.is(rows.length, 5, `batchRows ${batchRows}`);
+    const sum = (name: string) => batches.reduce((a, b) => a + b.present![name]!, 0);
+    assert.equal([sum('x'), sum('y'), sum('constructor')], [2, 1, 1], `batchRows ${batchRows}`);
+    for (const b of batches) assert.equal(Object.keys(b.present!), ['x', 'y', 'constructor']);
+  }
 });
 
 test('resume offsets are validated against the file', async () => {

@@ -1,5 +1,10 @@
 /**
  * NDJSON rows: one JSON object per line, parsed with `JSON.parse` and converted field by field.
+ *
+ * A missing key on a float64 field reads as null, like a JSON null, so a sparse field needs no
+ * placeholder in every record. That also lets a misspelt field name through without an error (there is
+ * no header to check it against), so each batch counts, per float64 field, the kept rows whose object
+ * has the key (`Batch.present`); `cairn run` warns about a field that no event had.
  */
 import { UsageError, ValueError, quote } from '../errors.js';
 import { parseTime } from '../parse.js';
@@ -23,6 +28,8 @@ export async function* ndjsonBatches(
   let line = startLine;
   for (;;) {
     const b = new BatchBuilder(kinds, batchRows);
+    // Per field, the kept rows of this batch whose object has the key (counted for float64 fields only).
+    const present = new Uint32Array(fields.length);
     let firstLine = -1;
     while (b.rows + b.skipped < batchRows) {
       const s = source.text;
@@ -42,7 +49,7 @@ export async function* ndjsonBatches(
       source.pos = lf < 0 ? s.length : lf + 1;
       if (lf >= 0) line++;
       if (end === pos || (end === pos + 1 && s.charCodeAt(pos) === CR)) continue; // blank line
-      const problem = putJsonLine(b, s.slice(pos, end), names, kinds);
+      const problem = putJsonLine(b, present, s.slice(pos, end), names, kinds);
       if (problem === null) continue; // a line of blanks
       if (firstLine < 0) firstLine = rowLine;
       if (problem === undefined) continue;
@@ -50,15 +57,33 @@ export async function* ndjsonBatches(
       b.skipped++;
     }
     if (b.rows === 0 && b.skipped === 0) return;
-    yield { columns: b.finish(fields), rows: b.rows, endOffset: source.byteOffset(source.pos), firstLine, nextLine: line, skipped: b.skipped };
+    yield {
+      columns: b.finish(fields),
+      rows: b.rows,
+      endOffset: source.byteOffset(source.pos),
+      firstLine,
+      nextLine: line,
+      skipped: b.skipped,
+      present: presentOf(fields, kinds, present),
+    };
   }
+}
+
+/** The float64 entries of `present`, by field name, as `Batch.present` holds them. */
+function presentOf(fields: readonly FieldSpec[], kinds: Uint8Array, present: Uint32Array): Record<string, number> {
+  const out: Record<string, number> = {};
+  fields.forEach((field, f) => {
+    if (kinds[f] === KIND_FLOAT64) out[field.name] = present[f]!;
+  });
+  return out;
 }
 
 /**
  * Parses one NDJSON line and stores it as row `b.rows`. Returns undefined when the row was stored, null
- * when the line holds only blanks, and otherwise what is wrong with it.
+ * when the line holds only blanks, and otherwise what is wrong with it. A stored row adds 1 to
+ * `present[f]` for each float64 field `f` whose key its object has (whatever the value, null too).
  */
-function putJsonLine(b: BatchBuilder, text: string, names: readonly string[], kinds: Uint8Array): string | null | undefined {
+function putJsonLine(b: BatchBuilder, present: Uint32Array, text: string, names: readonly string[], kinds: Uint8Array): string | null | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -76,12 +101,17 @@ function putJsonLine(b: BatchBuilder, text: string, names: readonly string[], ki
   try {
     for (; f < names.length; f++) {
       const name = names[f]!;
+      const kind = kinds[f]!;
       let v = object[name];
       if (v !== undefined && !Object.hasOwn(object, name)) v = undefined; // inherited, e.g. "constructor"
-      putJson(b, f, kinds[f]!, row, v);
+      putJson(b, f, kind, row, v);
+      // JSON.parse never yields undefined, so here undefined means exactly "no own key".
+      if (kind === KIND_FLOAT64 && v !== undefined) present[f]!++;
     }
   } catch (e) {
     if (!(e instanceof ValueError)) throw e;
+    // The row is left out, so `present` takes back what the fields before the bad one added.
+    for (let g = 0; g < f; g++) if (kinds[g] === KIND_FLOAT64 && Object.hasOwn(object, names[g]!)) present[g]!--;
     return `field ${quote(names[f]!)}: ${e.message}`;
   }
   b.rows++;

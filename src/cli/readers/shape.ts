@@ -25,6 +25,12 @@ export interface Batch {
   nextLine: number;
   /** Malformed rows left out of this batch (only with `skipBad`). */
   skipped: number;
+  /**
+   * NDJSON only: per float64 field, the rows of this batch (kept ones) whose object has the field's
+   * key, null or not; the other rows read it as null because the key is missing. Undefined for CSV and
+   * Arrow, where every row has every field of the header or schema.
+   */
+  present?: Record<string, number>;
 }
 
 export interface ReaderOptions {
