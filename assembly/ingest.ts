@@ -363,13 +363,9 @@ function fusedUsualI64Tracked(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
     for (; i < e; i++) {
       const k = load<i64>(keyPtr + (<usize>i << 3));
       const h = probeHashI64(k);
-      // As in fusedLoop: the group of four slots from the home one. An empty slot (sl == 0) gives
-      // row -1, whose key word is read (the record before the first row, inside the heap) but
-      // never taken.
-      const gp = slots + <usize>(h & mask) * SLOT_BYTES;
-      const tags = v128.shuffle<i32>(v128.load(gp), v128.load(gp, 16), 1, 3, 5, 7);
-      const lane = ctz(i32x4.bitmask(i32x4.eq(tags, i32x4.splat(h)))) & 3;
-      const sl = load<u32>(gp + (<usize>lane << 3));
+      // An empty slot (sl == 0) gives row -1, whose key word is read (the record before the first
+      // row, inside the heap) but never taken.
+      const sl = groupSlot(slots, mask, h);
       const base = rows + <usize>(sl - 1) * FIXED_STRIDE;
       if (!((sl != 0) & (load<i64>(base) == k))) break;
       if (track) touchFixed(s, <i32>sl - 1, base);
@@ -420,10 +416,7 @@ function fusedUsualUtf8Tracked(s: Store, b: i32, e: i32, keyPtr: usize, keyBytes
       const len = <i32>(load<u32>(keyPtr + (<usize>(i + 1) << 2)) - o);
       const kp = keyBytesPtr + <usize>o;
       const h = probeHashBytes(kp, len);
-      const gp = slots + <usize>(h & mask) * SLOT_BYTES;
-      const tags = v128.shuffle<i32>(v128.load(gp), v128.load(gp, 16), 1, 3, 5, 7);
-      const lane = ctz(i32x4.bitmask(i32x4.eq(tags, i32x4.splat(h)))) & 3;
-      const sl = load<u32>(gp + (<usize>lane << 3));
+      const sl = groupSlot(slots, mask, h);
       if (sl == 0) break;
       const row = <i32>sl - 1;
       const base = rows + <usize>row * FIXED_STRIDE;
@@ -448,6 +441,22 @@ function fusedUsualUtf8Tracked(s: Store, b: i32, e: i32, keyPtr: usize, keyBytes
   }
   s.extremesVolatile = false;
   return e - b;
+}
+
+/**
+ * The low word (row + 1, or 0 for an empty slot) of the first of the four index slots from hash
+ * h's home slot whose hash is h, or of the home slot when none is: two v128 loads (SLOT_SLACK
+ * covers a group past the last slot), one compare of the four hashes, and a count of trailing
+ * zeros, without a branch. The caller confirms the key in the row and otherwise probes
+ * (Store.probeI64, probeBytes): linear probing never puts a key past an empty slot of its run, so
+ * a key in the group is found here; a key further on, or behind a slot of the same 32-bit hash,
+ * is not. An empty slot reads as hash 0.
+ */
+@inline function groupSlot(slots: usize, mask: u32, h: u32): u32 {
+  const gp = slots + <usize>(h & mask) * SLOT_BYTES;
+  const tags = v128.shuffle<i32>(v128.load(gp), v128.load(gp, 16), 1, 3, 5, 7);
+  const lane = ctz(i32x4.bitmask(i32x4.eq(tags, i32x4.splat(h)))) & 3;
+  return load<u32>(gp + (<usize>lane << 3));
 }
 
 /**
@@ -505,15 +514,10 @@ function fusedUsualUtf8Tracked(s: Store, b: i32, e: i32, keyPtr: usize, keyBytes
     if (int64) {
       const k = load<i64>(keyPtr + (<usize>i << 3));
       const h = probeHashI64(k);
-      // The four slots from the home one, read as one group (two v128 loads; SLOT_SLACK covers a
-      // group past the last slot): the first whose hash is h names the row, or the home slot's
-      // does when none has it (its key then differs from k). Most keys sit in the group, so the
-      // branch below is well predicted, where a probe loop's exit is not. Row 0 (the store has
-      // rows) stands in for an empty slot, as an empty slot reads as hash 0.
-      const gp = slots + <usize>(h & mask) * SLOT_BYTES;
-      const tags = v128.shuffle<i32>(v128.load(gp), v128.load(gp, 16), 1, 3, 5, 7);
-      const lane = ctz(i32x4.bitmask(i32x4.eq(tags, i32x4.splat(h)))) & 3;
-      const sl = load<u32>(gp + (<usize>lane << 3));
+      // The group of four slots (groupSlot): most keys sit in it, so the branch below is well
+      // predicted, where a probe loop's exit is not. Row 0 (the store has rows) stands in for an
+      // empty slot.
+      const sl = groupSlot(slots, mask, h);
       const ok = sl != 0;
       const r1 = select<u32>(sl, 1, ok) - 1;
       // The row is taken before its key is compared (a predicted branch, not a select), so the
