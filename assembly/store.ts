@@ -58,8 +58,8 @@ export const KEY_BYTES_MAX: i32 = 1 << 16;
 export const AGGS_MAX: i32 = 64;
 export const SLOT_BYTES: usize = 8;
 /**
- * Zeroed bytes past the last slot of every index: the fused loop reads a group of four slots at
- * once (ingest.ts, fusedLoop), and a group that starts in the last three slots reads these, which
+ * Zeroed bytes past the last slot of every index: the single-pass loops read a group of four slots at
+ * once (ingest.ts, groupSlot), and a group that starts in the last three slots reads these, which
  * stay empty (nothing writes past slotCap), instead of wrapping.
  */
 export const SLOT_SLACK: usize = 32;
