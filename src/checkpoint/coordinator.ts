@@ -366,11 +366,22 @@ function releaseCaptures(m: ShardManager, plan: { op: CheckpointOperator }[], he
   }));
 }
 
-async function completeCaptures(m: ShardManager, plan: { op: CheckpointOperator }[], held: CaptureInfo[][]): Promise<void> {
+/**
+ * Copies out the pages that full captures left pending at their cut, a step of CAPTURE_STEP_PAGES
+ * at a time per shard. Every step must leave fewer pages (it copies at least one of those left, and
+ * ingest in between only copies more), so the loop is bounded by the pending count; a step that
+ * does not is a broken invariant, reported as `internal` (the checkpoint fails and the next one is
+ * a full base) instead of spinning. Exported for tests.
+ */
+export async function completeCaptures(m: Pick<ShardManager, 'call'>, plan: { op: Pick<CheckpointOperator, 'id' | 'name'> }[], held: CaptureInfo[][]): Promise<void> {
   await Promise.all(held.flatMap((perShard, i) => perShard.map(async (c, shard) => {
     let left = c.pending;
     while (left > 0) {
-      left = await m.call<number>(shard, { op: 'captureStep', id: plan[i]!.op.id, token: c.token, pages: CAPTURE_STEP_PAGES });
+      const next = await m.call<number>(shard, { op: 'captureStep', id: plan[i]!.op.id, token: c.token, pages: CAPTURE_STEP_PAGES });
+      if (!(next < left)) {
+        throw new CairnError('internal', `capture of operator '${plan[i]!.op.name}' on shard ${shard} made no progress: expected fewer than ${left} pages left after a step, found ${next}`);
+      }
+      left = next;
     }
   })));
 }

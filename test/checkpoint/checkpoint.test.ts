@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { StateBackend, MemoryCheckpointStorage, TieredCheckpointStorage, CairnError, type CheckpointResult } from '../../src/index.js';
 import { FaultyStorage, mulberry32 } from '../../src/testing/faulty-storage.js';
 import { decodeManifest, referencedFiles, manifestName } from '../../src/checkpoint/manifest.js';
+import { completeCaptures } from '../../src/checkpoint/coordinator.js';
 import { genScenario, applyToBackend, declare, checkReplay, twoCheckpoints, type Op } from './scenario.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
 import { Rng } from '../oracle/gen.js';
@@ -72,6 +73,30 @@ test('the single-pass plan (count, sum, min, max) marks every row it changes for
     }
     await b.close();
   }
+});
+
+test('a capture step that leaves as many pages as before fails the checkpoint as internal, instead of spinning', async () => {
+  // Stub shards answer 'captureStep' with the pages left. A broken invariant (a step that copies
+  // nothing) must end the loop; the stub gives up after 1,000 calls so that a loop without the
+  // check fails here instead of hanging.
+  const stub = (answers: number[]) => {
+    let calls = 0;
+    return { call: async <T>(): Promise<T> => {
+      if (++calls > 1000) throw new Error('completeCaptures kept calling captureStep');
+      return (answers[Math.min(calls - 1, answers.length - 1)]!) as T;
+    }, calls: () => calls };
+  };
+  const plan = [{ op: { id: 1, name: 'w' } }];
+  const held = (pending: number) => [[{ token: 1, length: 0, pending }]];
+  const stuck = stub([5]);
+  const err = await completeCaptures(stuck, plan, held(5)).then(() => null, (e: unknown) => e);
+  assert.instance(err, CairnError);
+  assert.is((err as CairnError).kind, 'internal');
+  assert.match((err as CairnError).message, /operator 'w' on shard 0 made no progress: expected fewer than 5 pages left after a step, found 5/);
+  assert.is(stuck.calls(), 1);
+  const going = stub([3, 1, 0]);
+  await completeCaptures(going, plan, held(5));
+  assert.is(going.calls(), 3);
 });
 
 test('retention keeps N checkpoints and deletes exactly the files no kept manifest references', async () => {
