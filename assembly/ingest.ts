@@ -368,8 +368,7 @@ function fusedUsualI64Tracked(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
       const sl = groupSlot(slots, mask, h);
       const base = rows + <usize>(sl - 1) * FIXED_STRIDE;
       if (!((sl != 0) & (load<i64>(base) == k))) break;
-      if (track) touchFixed(s, <i32>sl - 1, base);
-      applyFixed(base, load<f64>(v + (<usize>i << 3)));
+      updateFixed(s, <i32>sl - 1, base, v + (<usize>i << 3), track);
     }
     if (i < e) {
       // Outside the group, or absent: the probe loop, and an insert at the empty slot it ends on.
@@ -379,8 +378,7 @@ function fusedUsualI64Tracked(s: Store, b: i32, e: i32, keyPtr: usize): i32 {
       let row = <i32>(<u32>load<u64>(sp)) - 1;
       if (row < 0) row = s.insertAt(sp, h, k, 0, 0, 0);
       const base = s.rows + <usize>row * FIXED_STRIDE;
-      if (track) touchFixed(s, row, base);
-      applyFixed(base, load<f64>(v + (<usize>i << 3)));
+      updateFixed(s, row, base, v + (<usize>i << 3), track);
       i++;
     }
   }
@@ -422,8 +420,7 @@ function fusedUsualUtf8Tracked(s: Store, b: i32, e: i32, keyPtr: usize, keyBytes
       const base = rows + <usize>row * FIXED_STRIDE;
       const kv = load<u64>(base);
       if (!((<i32>(kv >>> 32) == len) && bytesEqual(arena + <usize>(<u32>kv), kp, len))) break;
-      if (track) touchFixed(s, row, base);
-      applyFixed(base, load<f64>(v + (<usize>i << 3)));
+      updateFixed(s, row, base, v + (<usize>i << 3), track);
     }
     if (i < e) {
       const o = load<u32>(keyPtr + (<usize>i << 2));
@@ -434,8 +431,7 @@ function fusedUsualUtf8Tracked(s: Store, b: i32, e: i32, keyPtr: usize, keyBytes
       let row = <i32>(<u32>load<u64>(sp)) - 1;
       if (row < 0) row = s.insertAt(sp, h, 0, kp, len, 0);
       const base = s.rows + <usize>row * FIXED_STRIDE;
-      if (track) touchFixed(s, row, base);
-      applyFixed(base, load<f64>(v + (<usize>i << 3)));
+      updateFixed(s, row, base, v + (<usize>i << 3), track);
       i++;
     }
   }
@@ -457,6 +453,12 @@ function fusedUsualUtf8Tracked(s: Store, b: i32, e: i32, keyPtr: usize, keyBytes
   const tags = v128.shuffle<i32>(v128.load(gp), v128.load(gp, 16), 1, 3, 5, 7);
   const lane = ctz(i32x4.bitmask(i32x4.eq(tags, i32x4.splat(h)))) & 3;
   return load<u32>(gp + (<usize>lane << 3));
+}
+
+/** The event value at `xp` into row `row` at `base` (fixed layout), marked first when `track`. */
+@inline function updateFixed(s: Store, row: i32, base: usize, xp: usize, track: bool): void {
+  if (track) touchFixed(s, row, base);
+  applyFixed(base, load<f64>(xp));
 }
 
 /**
