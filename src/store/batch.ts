@@ -3,7 +3,7 @@
  * everything first: column lengths, missing fields, types, null keys, event times. Any problem
  * rejects the whole batch with an `invalid` error before state is touched.
  */
-import { Table, RecordBatch, Vector, Type, type Data } from 'apache-arrow';
+import { Table, RecordBatch, Vector, Type, Precision, type Data } from 'apache-arrow';
 import { CairnError } from '../errors.js';
 import type { EncodedBatch, EncodedKeys, EncodedKey } from '../../bindings/types.js';
 import type { NormalizedSpec, KeyType } from './spec.js';
@@ -35,10 +35,31 @@ function columnOf(input: BatchInput, field: string): Column {
   // Own properties only: a field named 'constructor' or 'toString' is missing, not Object.prototype's.
   const c = Object.hasOwn(input, field) ? (input as Record<string, Column>)[field] : undefined;
   if (c === undefined) throw invalid(`batch: missing field '${field}' (available: ${Object.keys(input).join(', ')})`);
-  if (c === null || typeof c !== 'object' || typeof (c as { length?: unknown }).length !== 'number') {
-    throw invalid(`batch: column '${field}' must be an array, a typed array or an Arrow vector, found ${c === null ? 'null' : typeof c}`);
+  if (!(Array.isArray(c) || (ArrayBuffer.isView(c) && !(c instanceof DataView)) || c instanceof Vector)) {
+    // Anything else with a length (an Arrow Data, an arguments object) would read as all nulls.
+    const found = c === null ? 'null' : typeof c !== 'object' ? typeof c : `an object (${(c as object).constructor?.name ?? 'no prototype'})`;
+    const hint = c !== null && typeof c === 'object' && (c as { constructor?: { name?: string } }).constructor?.name === 'Data' ? ': pass the Arrow vector (makeVector(data)), not its Data' : '';
+    throw invalid(`batch: column '${field}' must be an array, a typed array or an Arrow vector, found ${found}${hint}`);
   }
   return c;
+}
+
+/**
+ * The value of an IEEE 754 half-precision number given as its 16 bits (Arrow's Float16 columns
+ * hold them as a Uint16Array, which would otherwise read as integers).
+ */
+export function halfToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 31) return m === 0 ? sign * Infinity : NaN;
+  return sign * (1024 + m) * 2 ** (e - 25);
+}
+
+/** Whether an Arrow vector is of Float16 (half precision, stored as raw 16-bit words). */
+function isHalf(c: Vector): boolean {
+  return c.type.typeId === Type.Float && (c.type as { precision: number }).precision === Precision.HALF;
 }
 
 function lengthOf(c: Column): number {
@@ -138,9 +159,7 @@ function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
     if (t === Type.Dictionary) {
       const direct = dictionaryKeys(c, field, n, offsets);
       if (direct) return checkKeyLengths(direct, field, n);
-      const strings: string[] = new Array(n);
-      for (let i = 0; i < n; i++) strings[i] = c.get(i) as string;
-      return encodeStrings(strings, field, n, offsets);
+      return encodeStrings(dictionaryStrings(c, field, n), field, n, offsets);
     }
     throw invalid(`batch: key field '${field}' must be a Utf8 or Dictionary<Utf8> column for utf8 keys, found ${c.type}`);
   }
@@ -160,15 +179,18 @@ function dictionaryKeys(c: Vector, field: string, n: number, offsets: Uint32Arra
   for (const d of c.data as Data[]) {
     const dict = d.dictionary as Vector | undefined;
     if (!dict || dict.nullCount > 0 || dict.data.length !== 1 || dict.type.typeId !== Type.Utf8) return null;
-    const idx = d.values as unknown;
-    if (idx instanceof BigInt64Array || idx instanceof BigUint64Array) return null;
+    const raw = d.values as unknown;
+    // 64-bit indices (as pyarrow can write) as doubles: any that large is outside the dictionary.
+    const idx = raw instanceof BigInt64Array || raw instanceof BigUint64Array
+      ? Float64Array.from(raw.subarray(0, d.length), Number)
+      : raw as ArrayLike<number>;
     const dd = dict.data[0]!;
-    const p: Part = { dOff: dd.valueOffsets as Int32Array, dBytes: dd.values as Uint8Array, idx: idx as ArrayLike<number>, len: d.length };
+    const p: Part = { dOff: dd.valueOffsets as Int32Array, dBytes: dd.values as Uint8Array, idx, len: d.length };
     const entries = dd.length;
     for (let j = 0; j < p.len; j++) {
       const k = p.idx[j]!;
       if (!(k >= 0 && k < entries)) {
-        throw invalid(`batch: key field '${field}' row ${parts.reduce((a, q) => a + q.len, 0) + j}: dictionary index ${k} is outside the dictionary's ${entries} entries`);
+        throw invalid(`batch: key field '${field}' row ${parts.reduce((a, q) => a + q.len, 0) + j}: dictionary index ${String((raw as ArrayLike<unknown>)[j])} is outside the dictionary's ${entries} entries`);
       }
       total += p.dOff[k + 1]! - p.dOff[k]!;
     }
@@ -192,6 +214,32 @@ function dictionaryKeys(c: Vector, field: string, n: number, offsets: Uint32Arra
     }
   }
   return i === n ? { type: 'utf8', offsets, bytes } : null;
+}
+
+/**
+ * Dictionary keys decoded to strings row by row, for the layouts dictionaryKeys declines (null or
+ * non-Utf8 dictionary entries, a dictionary in several chunks): indices of any width, read from
+ * each chunk (Vector.get cannot look up 64-bit indices). A null index or entry stays null, which
+ * encodeStrings rejects as a null key.
+ */
+function dictionaryStrings(c: Vector, field: string, n: number): unknown[] {
+  const strings: unknown[] = new Array(n);
+  let i = 0;
+  for (const d of c.data as Data[]) {
+    const dict = d.dictionary as Vector | undefined;
+    if (!dict) throw invalid(`batch: key field '${field}' has a dictionary chunk without its dictionary`);
+    const idx = d.values as ArrayLike<number | bigint>;
+    for (let j = 0; j < d.length; j++, i++) {
+      if (!d.getValid(j)) {
+        strings[i] = null;
+        continue;
+      }
+      const k = Number(idx[j]!);
+      if (!(k >= 0 && k < dict.length)) throw invalid(`batch: key field '${field}' row ${i}: dictionary index ${idx[j]} is outside the dictionary's ${dict.length} entries`);
+      strings[i] = dict.get(k);
+    }
+  }
+  return strings;
 }
 
 /** Reused output of encodeStrings (grown on demand; kept only up to SCRATCH_KEEP_BYTES). */
@@ -252,10 +300,12 @@ function encodeValues(c: Column, field: string, n: number): Float64Array {
       const hint = t === Type.Decimal ? ' (Decimal is not read: cast it to Float64)' : '';
       throw invalid(`batch: value field '${field}' must be a Float or Int column, found ${c.type}${hint}`);
     }
+    const half = isHalf(c);
     let i = 0;
     for (const d of c.data as Data[]) {
       const vals = d.values as ArrayLike<number | bigint>;
-      for (let j = 0; j < d.length; j++, i++) out[i] = Number(vals[j]!);
+      if (half) for (let j = 0; j < d.length; j++, i++) out[i] = halfToNumber(vals[j] as number);
+      else for (let j = 0; j < d.length; j++, i++) out[i] = Number(vals[j]!);
       if (d.nullCount > 0) {
         for (let j = 0; j < d.length; j++) if (!d.getValid(j)) out[i - d.length + j] = NaN;
       }
@@ -357,6 +407,7 @@ function encodeTimes(c: Column, field: string, n: number): BigInt64Array | Float
     }
     if (c.nullCount > 0) throw invalid(`batch: time field '${field}' has ${c.nullCount} null times`);
     src = c.toArray() as ArrayLike<unknown>;
+    if (isHalf(c)) src = Array.from(src as Uint16Array, halfToNumber);
   } else {
     src = c as ArrayLike<unknown>;
   }

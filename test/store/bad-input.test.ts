@@ -48,6 +48,13 @@ test('bad batches are rejected whole and leave state untouched', async () => {
     [null, /expected an Arrow Table/],
     [{ user: 'ab', amount: [1, 2] }, /column 'user' must be an array, a typed array or an Arrow vector, found string/],
     [{ user: ['a', 'b'], amount: 7 }, /column 'amount' must be an array/],
+    // Objects with a length that are not columns would read as all nulls.
+    [{ user: ['a', 'b'], amount: vectorFromArray([1, 2]).data[0] }, /column 'amount' must be an array, .*found an object \(Data\): pass the Arrow vector/],
+    [{ user: ['a', 'b'], amount: { length: 2, 0: 1, 1: 2 } }, /column 'amount' must be an array, .*found an object \(Object\)/],
+    [{ user: ['a', 'b'], amount: new DataView(new ArrayBuffer(16)) }, /column 'amount' must be an array/],
+    [{ user: vectorFromArray(['a', 'b'], new Utf8()).data[0], amount: [1, 2] }, /column 'user' must be an array/],
+    // A 64-bit dictionary index outside the dictionary.
+    [arrowTable({ user: makeData({ type: new Dictionary(new Utf8(), new Int64() as never), data: BigInt64Array.of(0n, 1n << 60n) as never, dictionary: vectorFromArray(['a'], new Utf8()) }), amount: vectorFromArray([1, 2]) }), /row 1: dictionary index 1152921504606846976 is outside/],
     // Dictionary indices outside the dictionary (Arrow does not check them).
     [arrowTable({ user: makeData({ type: new Dictionary(new Utf8(), new Int32()), data: new Int32Array([0, 5]), dictionary: vectorFromArray(['a'], new Utf8()) }), amount: vectorFromArray([1, 2]) }), /row 1: dictionary index 5 is outside the dictionary's 1 entries/],
     [arrowTable({ user: makeData({ type: new Dictionary(new Utf8(), new Int32()), data: new Int32Array([0, -1]), dictionary: vectorFromArray(['a'], new Utf8()) }), amount: vectorFromArray([1, 2]) }), /row 1: dictionary index -1 is outside/],
