@@ -7,6 +7,7 @@
 import { CairnError } from '../errors.js';
 import { crc32c, formatCrc } from '../codec/crc32c.js';
 import { normalizeAggregateSpec, normalizeValueSpec, specDifference, type NormalizedSpec } from '../store/spec.js';
+import { validateName } from '../storage/storage.js';
 
 export const MANIFEST_FORMAT_VERSION = 1;
 export const MANIFEST_BYTES_MAX = 64 * 1024 * 1024;
@@ -105,7 +106,17 @@ export function decodeManifest(bytes: Uint8Array, file: string): Manifest {
 
 const isInt = (x: unknown, lo: number, hi: number): boolean => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
 const isBigIntText = (x: unknown): boolean => typeof x === 'string' && /^-?\d{1,20}$/.test(x);
-const isName = (x: unknown): boolean => typeof x === 'string' && /^[A-Za-z0-9_.-]{1,128}$/.test(x);
+const isName = (x: unknown): boolean => typeof x === 'string' && /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(x);
+/** A data file's name as checkpoints write it: data/<operator>/<id>-<shard>.cks, a valid storage name. */
+const isDataFileName = (x: unknown): boolean => {
+  if (typeof x !== 'string' || !x.startsWith('data/')) return false;
+  try {
+    validateName(x);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /**
  * Checks every field a restore relies on, so that a manifest that passes its checksum but was
@@ -136,7 +147,7 @@ function schemaProblem(m: Manifest): string | null {
           !isInt(l.bytes, 0, Number.MAX_SAFE_INTEGER) || !Array.isArray(l.files)) return `${at}.chain[${j}]`;
       if (j === 0 ? !l.full : l.full) return `${at}.chain[${j}].full`;
       for (const f of l.files) {
-        if (!f || typeof f !== 'object' || typeof f.name !== 'string' || !f.name.startsWith('data/') ||
+        if (!f || typeof f !== 'object' || !isDataFileName(f.name) ||
             !isInt(f.shard, 0, 254) || !isInt(f.bytes, 0, Number.MAX_SAFE_INTEGER) || !isInt(f.crc32c, 0, 0xffffffff)) {
           return `${at}.chain[${j}].files`;
         }

@@ -72,8 +72,10 @@ function checkMs(v: unknown, what: string, min: number): number {
 }
 
 export function checkOperatorName(name: unknown): string {
-  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name) || name.length > OPERATOR_NAME_BYTES_MAX) {
-    throw invalid(`operator name: expected 1-${OPERATOR_NAME_BYTES_MAX} characters of [A-Za-z0-9_.-], found ${JSON.stringify(name)}`);
+  // The name is a segment of its checkpoint files' names (data/<operator>/...), which storage
+  // refuses when it starts with '.' ('.', '..', hidden files): refused here, at declaration.
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/.test(name) || name.length > OPERATOR_NAME_BYTES_MAX) {
+    throw invalid(`operator name: expected 1-${OPERATOR_NAME_BYTES_MAX} characters of [A-Za-z0-9_.-], not starting with '.', found ${JSON.stringify(name)}`);
   }
   return name;
 }

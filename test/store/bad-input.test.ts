@@ -152,6 +152,12 @@ test('bad specs: unknown aggregate, unknown fields, missing field, reused name',
   await expectError(() => b.aggregate('x', { ...SPEC, colour: 1 } as never), 'invalid', /unknown field 'colour'/);
   await expectError(() => b.aggregate('x', { ...SPEC, key: { field: 'user', type: 'string' as never } }), 'invalid', /key type/);
   await expectError(() => b.aggregate('bad name!', SPEC), 'invalid', /operator name/);
+  // A name is a segment of its checkpoint files' names, which storage refuses when it starts with '.'.
+  for (const name of ['.', '..', '.hidden']) {
+    await expectError(() => b.aggregate(name, SPEC), 'invalid', /operator name: .*not starting with '\.'/);
+    await expectError(() => b.values(name, { key: { type: 'utf8' } }), 'invalid', /operator name/);
+  }
+  b.aggregate('a.b-c_1', SPEC); // a dot elsewhere is fine
   b.aggregate('t', SPEC);
   await expectError(() => b.aggregate('t', { ...SPEC, aggregates: { n: { fn: 'count' } } }), 'invalid', /different spec: names/);
   // A field named after an Object.prototype member, absent from a batch of plain columns, is missing.
