@@ -13,6 +13,7 @@ import { CairnError } from '../errors.js';
 import { encodeChunkedWithCrc } from '../codec/chunked.js';
 import type { Codec } from '../codec/codec.js';
 import type { CheckpointStorage } from '../storage/storage.js';
+import { TieredCheckpointStorage } from '../storage/tiered.js';
 import type { ShardManager } from '../shard/manager.js';
 import type { CaptureInfo } from '../shard/protocol.js';
 import type { NormalizedSpec } from '../store/spec.js';
@@ -268,19 +269,31 @@ export class CheckpointCoordinator {
   /**
    * Keeps the newest `retain` checkpoints, then deletes every data file no kept manifest references
    * (reference counting over manifests). Retention failures never fail the checkpoint that was just
-   * written: leftovers are collected the next time.
+   * written: leftovers are collected the next time. With tiered storage it also keeps the newest
+   * checkpoint whose manifest and data files are all in the durable tier (durableAnchor), so that
+   * the durable tier always holds a whole checkpoint once it has held one, even while copies of
+   * newer ones are queued or failing.
    */
   async applyRetention(): Promise<void> {
     try {
       const ids = (await this.storage.list('manifests/')).map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => b - a);
+      const tiered = this.storage instanceof TieredCheckpointStorage ? this.storage : null;
+      const anchor = tiered ? await this.durableAnchor(tiered, ids) : null;
+      // A file of a live chain that never reached the durable tier would leave every later delta
+      // of that chain incomplete there: the next checkpoint writes new full bases instead.
+      if (tiered && [...this.chains.values()].some((c) => c.some((l) => l.files.some((f) => tiered.copyFailed(f.name))))) this.allFull = true;
       // Newest first: keep the first `retain` manifests that read back; a manifest that does not
       // verify (torn by a failed put) does not count towards `retain` and is deleted. If one cannot
       // be read for another reason (storage trouble), nothing is deleted this time.
       const kept: Manifest[] = [];
       const drop: number[] = [];
       for (const id of ids) {
-        if (kept.length >= this.retain) {
+        if (kept.length >= this.retain && id !== anchor?.id) {
           drop.push(id);
+          continue;
+        }
+        if (kept.length >= this.retain) {
+          kept.push(anchor!.manifest);
           continue;
         }
         let m = this.cache.get(id);
@@ -310,6 +323,35 @@ export class CheckpointCoordinator {
     } catch {
       // Storage trouble during clean-up: leftovers are deleted by a later checkpoint.
     }
+  }
+
+  /**
+   * The newest checkpoint (of `ids`, newest first) whose manifest and every data file it references
+   * are in the durable tier: copied through this instance, or listed there (so also after a
+   * restart). Null when there is none, or the durable tier cannot be listed.
+   */
+  private async durableAnchor(tiered: TieredCheckpointStorage, ids: number[]): Promise<{ id: number; manifest: Manifest } | null> {
+    let listed: Set<string>;
+    try {
+      listed = new Set([...await tiered.durable.list('manifests/'), ...await tiered.durable.list('data/')]);
+    } catch {
+      return null;
+    }
+    const durable = (name: string) => tiered.isDurable(name) || listed.has(name);
+    for (const id of ids) {
+      if (!durable(manifestName(id))) continue;
+      let m = this.cache.get(id);
+      if (!m) {
+        try {
+          m = await readManifest(tiered, id);
+        } catch {
+          continue;
+        }
+        this.cache.set(id, m);
+      }
+      if (referencedFiles(m).every((f) => durable(f.name))) return { id, manifest: m };
+    }
+    return null;
   }
 
   /** Marks every operator for a full base at the next checkpoint. */

@@ -7,7 +7,8 @@
  *   the durable store ends with the latest version). A queued copy that has not started is replaced by
  *   a later put or delete of the same name. Transient failures (CairnError 'unavailable') are retried
  *   with exponential backoff; any other failure, or running out of attempts, fails the copy for good.
- * - `isDurable(name)` / `durableNames()` report which names have their latest put copied.
+ * - `isDurable(name)` / `durableNames()` report which names have their latest put copied, and
+ *   `copyFailed(name)` which failed to copy for good.
  * - `flush()` waits for every copy queued or running when it was called, then rejects with
  *   'unavailable' naming every copy that failed for good since the previous flush.
  * - `get` reads local and falls back to durable when local does not have the object. `getFrom` reads
@@ -73,6 +74,8 @@ export class TieredCheckpointStorage implements CheckpointStorage {
   readonly #runningByName = new Map<string, CopyTask>();
   readonly #durable = new Set<string>();
   #failures: { name: string; error: unknown }[] = [];
+  /** Names whose latest put failed to copy for good (cleared by a later put or delete of the name). */
+  readonly #lost = new Set<string>();
   #pendingBytes = 0;
   #spaceWaiters: (() => void)[] = [];
 
@@ -147,6 +150,15 @@ export class TieredCheckpointStorage implements CheckpointStorage {
     return this.#durable.has(name);
   }
 
+  /**
+   * True when the latest put of `name` through this instance failed to reach durable for good: the
+   * durable tier will not have it unless it is put again (the checkpoint layer then writes a new
+   * full base rather than chain deltas onto files durable lacks).
+   */
+  copyFailed(name: string): boolean {
+    return this.#lost.has(name);
+  }
+
   /** Names whose latest put through this instance has been copied to durable, sorted. */
   durableNames(): string[] {
     return [...this.#durable].sort();
@@ -176,6 +188,7 @@ export class TieredCheckpointStorage implements CheckpointStorage {
 
   #enqueue(name: string, kind: 'put' | 'delete', bytes: Uint8Array | undefined): CopyTask {
     this.#durable.delete(name);
+    this.#lost.delete(name);
     this.#pendingBytes += bytes?.length ?? 0;
     const queued = this.#queuedByName.get(name);
     if (queued !== undefined) {
@@ -228,7 +241,10 @@ export class TieredCheckpointStorage implements CheckpointStorage {
           continue;
         }
         task.error = e;
-        if (task.kind === 'put') this.#failures.push({ name: task.name, error: e });
+        if (task.kind === 'put') {
+          this.#failures.push({ name: task.name, error: e });
+          if (!this.#queuedByName.has(task.name)) this.#lost.add(task.name);
+        }
         return;
       }
     }

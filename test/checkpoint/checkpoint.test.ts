@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { StateBackend, MemoryCheckpointStorage, TieredCheckpointStorage, CairnError, type CheckpointResult } from '../../src/index.js';
 import { FaultyStorage, mulberry32 } from '../../src/testing/faulty-storage.js';
 import { decodeManifest, referencedFiles, manifestName } from '../../src/checkpoint/manifest.js';
+import { crc32c } from '../../src/codec/crc32c.js';
 import { completeCaptures } from '../../src/checkpoint/coordinator.js';
 import { genScenario, applyToBackend, declare, checkReplay, twoCheckpoints, type Op } from './scenario.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
@@ -288,6 +289,66 @@ test('tiered storage: acknowledged on the local tier, copied to durable, restore
   await r.close();
 });
 
+test('tiered storage: retention keeps the newest checkpoint the durable tier holds whole while newer copies fail', async () => {
+  const inner = new MemoryCheckpointStorage();
+  let down = false;
+  // A durable tier that refuses puts while down (a quota, an outage) but still deletes.
+  const durable = {
+    put: (n: string, x: Uint8Array) => (down ? Promise.reject(new CairnError('unavailable', 'durable tier down')) : inner.put(n, x)),
+    get: (n: string) => inner.get(n),
+    list: (p: string) => inner.list(p),
+    delete: (n: string) => inner.delete(n),
+  };
+  const local = new MemoryCheckpointStorage();
+  const tiered = () => new TieredCheckpointStorage({ local, durable, copyAttempts: 1 });
+  const restoredKeys = async (storage: MemoryCheckpointStorage) => {
+    const r = await StateBackend.restore({ storage });
+    const op = r.aggregate('a', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+    const keys = rowsOf(await op.toArrow(), 'k').map((x) => x['key']);
+    const id = r.restoreReport!.checkpointId;
+    await r.close();
+    return { id, keys };
+  };
+  let storage = tiered();
+  let b = await StateBackend.open({ checkpoints: { storage, retain: 1 } });
+  let op = b.aggregate('a', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+  await op.ingest({ k: [1n] });
+  const c1 = await b.checkpoint();
+  await storage.flush();
+  down = true;
+  for (const k of [2n, 3n]) {
+    await op.ingest({ k: [k] });
+    await b.checkpoint();
+    await storage.flush().then(() => assert.unreachable('copies to a tier that is down succeeded'), () => undefined);
+    // The durable tier alone still restores checkpoint 1.
+    assert.equal(await restoredKeys(inner), { id: c1.id, keys: [1n] }, `after checkpointing key ${k}`);
+  }
+  // A new instance (a restarted process) knows checkpoint 1 is durable from the tier's listing.
+  await b.close();
+  storage = tiered();
+  b = await StateBackend.restore({ storage, retain: 1 });
+  op = b.aggregate('a', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+  await op.ingest({ k: [4n] });
+  await b.checkpoint();
+  await storage.flush().then(() => assert.unreachable(), () => undefined);
+  assert.equal(await restoredKeys(inner), { id: c1.id, keys: [1n] }, 'after a restart');
+  // Once the tier is back, the chain whose base never reached it is not extended: a new full base
+  // is written and copied, becomes the durable checkpoint, and checkpoint 1 goes.
+  down = false;
+  await op.ingest({ k: [5n] });
+  let last = 0;
+  for (let i = 0; i < 3; i++) {
+    last = (await b.checkpoint()).id;
+    await storage.flush();
+  }
+  const after = await restoredKeys(inner);
+  assert.is(after.id, last, 'the durable tier restores the newest checkpoint');
+  assert.equal(after.keys, [1n, 2n, 3n, 4n, 5n]);
+  assert.not.ok((await inner.list('manifests/')).includes(manifestName(c1.id)), 'checkpoint 1 was kept after a newer one was durable');
+  assert.ok((await local.list('manifests/')).length <= 2, 'local holds at most retain + 1 checkpoints');
+  await b.close();
+});
+
 test('checkpoint meta that is not JSON is refused as a rejection (invalid) and takes no id', async () => {
   const storage = new MemoryCheckpointStorage();
   const b = await StateBackend.open({ checkpoints: { storage } });
@@ -340,6 +401,31 @@ test('restore by id: a malformed id is invalid; a data file the manifest names b
   const back2 = await StateBackend.restore({ storage: tiered });
   assert.is(back2.restoreReport!.checkpointId, c1);
   await back2.close();
+});
+
+test('a manifest that verifies but names a data file storage cannot hold is corruption, and restore falls back', async () => {
+  const { storage, c1, c2 } = await twoCheckpoints(2);
+  const name = manifestName(c2);
+  const good = await storage.get(name);
+  for (const bad of ['data/a/../a/x.cks', 'data/.x/000000000002-000.cks', 'data//x.cks', 'data/a/b c.cks']) {
+    const m = decodeManifest(good, name);
+    m.operators[0]!.chain.at(-1)!.files[0]!.name = bad;
+    // Written as the coordinator writes a manifest (magic, CRC-32C of the JSON, the JSON), so its
+    // checksum verifies: only the name is wrong. (encodeManifest itself refuses to write it.)
+    const json = new TextEncoder().encode(JSON.stringify(m));
+    const bytes = new Uint8Array(12 + json.length);
+    bytes.set(good.subarray(0, 8));
+    new DataView(bytes.buffer).setUint32(8, crc32c(json), true);
+    bytes.set(json, 12);
+    await storage.put(name, bytes);
+    const e = await StateBackend.restore({ storage, checkpointId: c2 }).then(() => null, (x: unknown) => x);
+    assert.instance(e, CairnError, bad);
+    assert.is((e as CairnError).kind, 'corruption', `${bad}: ${(e as Error).message}`);
+    const back = await StateBackend.restore({ storage });
+    assert.is(back.restoreReport!.checkpointId, c1, bad);
+    assert.is(back.restoreReport!.skipped[0]!.id, c2, bad);
+    await back.close();
+  }
 });
 
 test.run();
