@@ -38,7 +38,9 @@ function columnOf(input: BatchInput, field: string): Column {
   if (!(Array.isArray(c) || (ArrayBuffer.isView(c) && !(c instanceof DataView)) || c instanceof Vector)) {
     // Anything else with a length (an Arrow Data, an arguments object) would read as all nulls.
     const found = c === null ? 'null' : typeof c !== 'object' ? typeof c : `an object (${(c as object).constructor?.name ?? 'no prototype'})`;
-    const hint = c !== null && typeof c === 'object' && (c as { constructor?: { name?: string } }).constructor?.name === 'Data' ? ': pass the Arrow vector (makeVector(data)), not its Data' : '';
+    const ctor = c !== null && typeof c === 'object' ? (c as { constructor?: { name?: string } }).constructor?.name : undefined;
+    const hint = ctor === 'Data' ? ': pass the Arrow vector (makeVector(data)), not its Data'
+      : ctor === 'Vector' ? ': a vector of another copy of apache-arrow (Cairn reads its own copy\'s vectors)' : '';
     throw invalid(`batch: column '${field}' must be an array, a typed array or an Arrow vector, found ${found}${hint}`);
   }
   return c;
@@ -48,7 +50,7 @@ function columnOf(input: BatchInput, field: string): Column {
  * The value of an IEEE 754 half-precision number given as its 16 bits (Arrow's Float16 columns
  * hold them as a Uint16Array, which would otherwise read as integers).
  */
-export function halfToNumber(h: number): number {
+function halfToNumber(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const m = h & 0x3ff;
