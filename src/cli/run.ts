@@ -14,6 +14,8 @@
  * events), so the resumed run makes exactly the calls the uninterrupted run would have made after
  * that point, and the backend, being deterministic, writes the same bytes. At the end of the input the
  * remaining windows fire and a final checkpoint marks the run complete; running again is a no-op.
+ * SIGINT, SIGTERM and SIGHUP stop a run as a crash would, but remove the directory's lock first
+ * (exitOnSignals), so a run from another host sharing the directory is not locked out.
  *
  * The options that decide the output (input, format, key, time, window, aggregates, out-of-
  * orderness, lateness, batch rows, output) are stored in the meta, and a run with other values
@@ -29,7 +31,8 @@
  * and the output is unchanged. A run resumed from a checkpoint without the counts cannot tell, and
  * stays silent.
  *
- * Test hook: CAIRN_TEST_CRASH=<point>:<n> makes the process SIGKILL itself at the n-th occurrence of
+ * Test hook: CAIRN_TEST_CRASH=<point>:<n>[:<signal>] makes the process send itself SIGKILL (or the
+ * signal named: SIGTERM, SIGINT, SIGHUP, which arrive a moment later) at the n-th occurrence of
  * <point> (write: after an output batch is handed to the writer; meta: after the output is synced for
  * a checkpoint, before it is cut; put / after-put: before / after a checkpoint file is stored;
  * delete: before retention deletes a file; checkpoint: after a checkpoint is complete). The
@@ -38,13 +41,14 @@
 import { stat } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { resolve } from 'node:path';
+import process from 'node:process';
 import { RecordBatch, Type } from 'apache-arrow';
 import { StateBackend } from '../backend.js';
 import { listCheckpointIds } from '../checkpoint/restore.js';
 import { CairnError, invariant } from '../errors.js';
 import { FsCheckpointStorage } from '../storage/fs.js';
 import type { CheckpointStorage } from '../storage/storage.js';
-import { acquireDirLock } from '../storage/dir-lock.js';
+import { type DirLock, acquireDirLock } from '../storage/dir-lock.js';
 import type { AggregateSpec as BackendAggregateSpec, WindowSpec as BackendWindowSpec } from '../store/spec.js';
 import { windowedAggregation, type StreamCheckpointMeta } from '../streams/index.js';
 import { UsageError, quote } from './errors.js';
@@ -295,19 +299,21 @@ function resumeMetaOf(meta: unknown, c: RunConfig): { stream: StreamCheckpointMe
 class CrashHook {
   private readonly point: string | undefined;
   private readonly at: number;
+  private readonly signal: NodeJS.Signals;
   private readonly counts = new Map<string, number>();
 
   constructor(spec: string | undefined) {
-    const m = spec === undefined ? null : /^([a-z-]+):(\d+)$/.exec(spec);
+    const m = spec === undefined ? null : /^([a-z-]+):(\d+)(?::(SIGKILL|SIGTERM|SIGINT|SIGHUP))?$/.exec(spec);
     this.point = m?.[1];
     this.at = m ? Number(m[2]) : 0;
+    this.signal = (m?.[3] as NodeJS.Signals | undefined) ?? 'SIGKILL';
   }
 
   hit(point: string): void {
     if (point !== this.point) return;
     const n = (this.counts.get(point) ?? 0) + 1;
     this.counts.set(point, n);
-    if (n === this.at) process.kill(process.pid, 'SIGKILL');
+    if (n === this.at) process.kill(process.pid, this.signal);
   }
 
   get armed(): boolean {
@@ -381,11 +387,39 @@ export async function runPipeline(c: RunConfig, io: CliIo): Promise<RunSummary> 
 
   // One process per checkpoint directory: taken before anything reads or writes it, held to the end.
   const lock = await acquireDirLock(c.checkpointDir);
+  const unhook = exitOnSignals(lock, io);
   try {
     return await runLocked(c, io, crash, fields, inputSize, started);
   } finally {
+    unhook();
     await lock.release();
   }
+}
+
+/** Signals that end a run, and their exit codes (128 + the signal's number, as shells report them). */
+export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+
+/**
+ * Until the returned function is called, SIGINT, SIGTERM and SIGHUP end the process at once with
+ * 128 + the signal's number, after removing the lock, so that the next run on any host can take the
+ * directory. Nothing else needs to happen: as after a crash, the next run resumes from the last
+ * completed checkpoint (a checkpoint being written is left as temp files, which that run removes,
+ * and output past the checkpoint is cut off).
+ */
+function exitOnSignals(lock: DirLock, io: CliIo): () => void {
+  const handlers = Object.entries(STOP_SIGNALS).map(([signal, code]) => {
+    const handler = () => {
+      lock.releaseSync();
+      const lead = io.stderr.isTTY === true ? '\n' : '';
+      io.stderr.write(`${lead}cairn: stopped by ${signal}; run the same command again to resume from the last checkpoint\n`);
+      process.exit(code);
+    };
+    process.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  };
 }
 
 /** runPipeline once the checkpoint directory is locked. */

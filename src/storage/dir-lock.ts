@@ -12,7 +12,7 @@
  *
  * Works in Node and Deno through node:fs, node:fs/promises and node:process.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { hostname } from 'node:os';
 import process from 'node:process';
@@ -55,6 +55,11 @@ export interface DirLock {
   readonly path: string;
   /** Removes the lock file, if it is still this lock's. Idempotent. */
   release(): Promise<void>;
+  /**
+   * release, synchronously: for a signal handler that exits the process right after, when no
+   * promise would settle. Never throws (a lock it cannot remove is stale once the process is gone).
+   */
+  releaseSync(): void;
 }
 
 /** How long a lock file may stay unreadable (empty, or partly written) before it counts as stale. */
@@ -224,6 +229,23 @@ function lockOf(path: string, text: string): DirLock {
         await fsp.unlink(path).catch((e: unknown) => { if (codeOf(e) !== 'ENOENT') throw e; });
         // Durably gone: after a power loss the lock must not come back under a recycled pid.
         await nodeFsOps.fsyncDir(dirname(path)).catch(() => undefined);
+      }
+    },
+    releaseSync() {
+      if (released) return;
+      released = true;
+      claim(resolve(path), -1);
+      try {
+        if (readFileSync(path, 'utf8') !== text) return;
+        unlinkSync(path);
+        const fd = openSync(dirname(path), 'r');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      } catch {
+        // Gone already, or not removable: stale once this process has exited.
       }
     },
   };
