@@ -15,7 +15,12 @@
  *
  * Every action only reads: the directory is opened through a read-only storage, so running these
  * while `cairn run` writes to the same directory disturbs nothing (FsCheckpointStorage would remove
- * the writer's temp files as stale).
+ * the writer's temp files as stale). Such a run's retention may remove a checkpoint while it is being
+ * read. Retention deletes a checkpoint's manifest before the data files it alone references, so a
+ * file found missing while the manifest is also gone means "removed", not "damaged" (see removed):
+ * list leaves such a checkpoint out, verify reports it as removed and skipped, and inspect and dump
+ * without --id move on to the newest checkpoint. Naming a checkpoint with --id that gets removed is
+ * an error that says so.
  */
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,7 +31,7 @@ import { listCheckpointIds } from '../checkpoint/restore.js';
 import { decodeChunked } from '../codec/chunked.js';
 import { crc32c, formatCrc } from '../codec/crc32c.js';
 import { CairnError } from '../errors.js';
-import { type CheckpointStorage, notFound, validateName, validatePrefix } from '../storage/storage.js';
+import { type CheckpointStorage, isNotFound, notFound, validateName, validatePrefix } from '../storage/storage.js';
 import type { AggregateSpec, NormalizedSpec } from '../store/spec.js';
 import { UsageError, quote } from './errors.js';
 import type { CliIo } from './main.js';
@@ -37,6 +42,11 @@ import { OutputWriter, outputFormatOf } from './writers.js';
 
 /** Most checkpoints one command looks at (retention keeps far fewer). */
 export const CHECKPOINTS_MAX = 100_000;
+/**
+ * How many times verify, inspect and dump look again for the newest checkpoints when a running
+ * writer's retention removed every one they were reading.
+ */
+export const REMOVED_RETRIES_MAX = 10;
 const ARROW_EXTENSIONS = ['.arrow', '.arrows', '.ipc', '.feather'];
 
 /** A CheckpointStorage over a directory that reads and never writes. */
@@ -85,7 +95,15 @@ export class ReadOnlyDirStorage implements CheckpointStorage {
   }
 }
 
-export async function checkpointsCommand(argv: readonly string[], io: CliIo): Promise<number> {
+/**
+ * `cairn checkpoints ARGV`. `open` gives the storage over the directory; tests pass one that
+ * changes the directory mid-read, as a running writer would.
+ */
+export async function checkpointsCommand(
+  argv: readonly string[],
+  io: CliIo,
+  open: (dir: string) => ReadOnlyDirStorage = (dir) => new ReadOnlyDirStorage(dir),
+): Promise<number> {
   const parsed = parseArgs(argv, CHECKPOINTS_COMMAND);
   if (parsed.help) {
     io.stdout.write(CHECKPOINTS_HELP);
@@ -108,7 +126,7 @@ export async function checkpointsCommand(argv: readonly string[], io: CliIo): Pr
     // reported below
   }
   if (!isDir) throw new UsageError(`expected a checkpoint directory, found no directory at ${quote(dir)}`);
-  const storage = new ReadOnlyDirStorage(dir);
+  const storage = open(dir);
   const ids = (await listCheckpointIds(storage)).slice(-CHECKPOINTS_MAX);
   if (ids.length === 0) {
     if (action === 'list') {
@@ -124,12 +142,53 @@ export async function checkpointsCommand(argv: readonly string[], io: CliIo): Pr
     case 'list':
       return list(storage, ids, v.json, io);
     case 'verify':
-      return verify(storage, id === undefined ? ids : [id], io);
+      return verify(storage, ids, id, io);
     case 'inspect':
-      return inspect(storage, id ?? ids.at(-1)!, v.json, io);
+      return newest(storage, ids, id, (at) => inspect(storage, at, v.json, io));
     default: {
-      if (v.output === undefined) throw new UsageError('expected --output FILE with dump, found it missing (see cairn checkpoints --help)');
-      return dump(storage, id ?? ids.at(-1)!, v.operator, v.output, io);
+      const output = v.output;
+      if (output === undefined) throw new UsageError('expected --output FILE with dump, found it missing (see cairn checkpoints --help)');
+      return newest(storage, ids, id, (at) => dump(storage, at, v.operator, output, io));
+    }
+  }
+}
+
+/**
+ * Whether checkpoint `id` is gone: its manifest is not found. Retention deletes manifests before
+ * data files, so a data file missing while its manifest stays is damage, never a removal.
+ */
+async function removed(storage: CheckpointStorage, id: number): Promise<boolean> {
+  try {
+    await storage.get(manifestName(id));
+    return false;
+  } catch (e) {
+    return e instanceof CairnError && isNotFound(e);
+  }
+}
+
+function removedError(id: number, dir: string, cause: unknown): CairnError {
+  return new CairnError(
+    'unavailable',
+    `checkpoint ${id} was removed while it was being read (a run writing to ${dir} keeps only its newest checkpoints); run the command again, or name a newer checkpoint with --id`,
+    { cause },
+  );
+}
+
+/**
+ * Runs `action` on checkpoint `id`, or without one on the newest checkpoint; if that one is removed
+ * meanwhile, on the newest one then, up to REMOVED_RETRIES_MAX times.
+ */
+async function newest(storage: ReadOnlyDirStorage, ids: number[], id: number | undefined, action: (id: number) => Promise<number>): Promise<number> {
+  let at = id ?? ids.at(-1)!;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await action(at);
+    } catch (e) {
+      if (e instanceof UsageError || !(await removed(storage, at))) throw e;
+      if (id !== undefined || attempt >= REMOVED_RETRIES_MAX) throw removedError(at, storage.dir, e);
+      const now = await listCheckpointIds(storage);
+      if (now.length === 0) throw removedError(at, storage.dir, e);
+      at = now.at(-1)!;
     }
   }
 }
@@ -170,6 +229,7 @@ async function list(storage: CheckpointStorage, ids: number[], json: boolean, io
     try {
       ({ manifest, bytes: manifestBytes } = await readManifest(storage, id));
     } catch (e) {
+      if (e instanceof CairnError && isNotFound(e)) continue; // removed since it was listed
       rows.push({ id, error: e instanceof Error ? e.message : String(e) });
       continue;
     }
@@ -225,56 +285,103 @@ function formatTable(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-async function verify(storage: CheckpointStorage, ids: number[], io: CliIo): Promise<number> {
+/**
+ * Verifies checkpoint `id`, or every checkpoint in `ids`. A checkpoint removed while it is read
+ * (see removed) is reported and skipped; if that leaves none verified, the newest checkpoints are
+ * listed again and verified, up to REMOVED_RETRIES_MAX times. A removed `id` is a failure.
+ */
+async function verify(storage: ReadOnlyDirStorage, ids: number[], id: number | undefined, io: CliIo): Promise<number> {
   /** File name -> null when good, else the reason; a base shared by several checkpoints is read once. */
-  const verdicts = new Map<string, string | null>();
+  const verdicts = new Map<string, { reason: string | null; missing: boolean }>();
+  const seen = new Set<number>();
   let failures = 0;
-  for (const id of ids) {
-    let manifest: Manifest;
-    try {
-      manifest = (await readManifest(storage, id)).manifest;
-      if (manifest.id !== id) throw new CairnError('corruption', `manifest id mismatch: expected ${id}, found ${manifest.id} (file=${manifestName(id)}, offset=12)`);
-    } catch (e) {
-      failures++;
-      io.stdout.write(`checkpoint ${id}: FAILED: ${manifestName(id)}: ${messageOf(e)}\n`);
-      continue;
+  let verified = 0;
+  let skipped = 0;
+  let pending = id === undefined ? ids : [id];
+  for (let round = 0; pending.length > 0; round++) {
+    for (const at of pending) {
+      seen.add(at);
+      const outcome = await verifyOne(storage, at, verdicts);
+      if (outcome.removed) {
+        if (id !== undefined) {
+          io.stdout.write(`checkpoint ${at}: FAILED: removed while it was being verified\n`);
+          io.stderr.write(`cairn: ${removedError(at, storage.dir, undefined).message}\n`);
+          return 1;
+        }
+        skipped++;
+        io.stdout.write(`checkpoint ${at}: removed while it was being verified (retention of a run writing to this directory); skipped\n`);
+        continue;
+      }
+      verified++;
+      io.stdout.write(outcome.lines.join(''));
+      if (!outcome.ok) failures++;
     }
-    const refs = [...new Map(referencedFiles(manifest).map((f) => [f.name, f])).values()];
-    const bad: string[] = [];
-    let bytes = 0;
-    for (const f of refs) {
-      bytes += f.bytes;
-      if (!verdicts.has(f.name)) verdicts.set(f.name, await verifyFile(storage, f.name, f.bytes, f.crc32c));
-      const verdict = verdicts.get(f.name);
-      if (verdict) bad.push(`${f.name}: ${verdict}`);
-    }
-    if (bad.length === 0) {
-      io.stdout.write(`checkpoint ${id}: ok (manifest and ${refs.length} data file${refs.length === 1 ? '' : 's'}, ${formatBytes(bytes)})\n`);
-    } else {
-      failures++;
-      io.stdout.write(`checkpoint ${id}: FAILED: ${bad.length} of ${refs.length} data files do not verify\n`);
-      for (const b of bad) io.stdout.write(`  ${b}\n`);
-    }
+    if (verified > 0 || id !== undefined || round >= REMOVED_RETRIES_MAX) break;
+    pending = (await listCheckpointIds(storage)).filter((x) => !seen.has(x)).slice(-CHECKPOINTS_MAX);
+  }
+  if (verified === 0) {
+    io.stderr.write(`cairn: no checkpoint could be verified: all ${skipped} were removed while being read (a run writing to ${storage.dir} keeps only its newest checkpoints); run the command again\n`);
+    return 1;
   }
   if (failures > 0) {
-    io.stderr.write(`cairn: ${failures} of ${ids.length} checkpoints do not verify\n`);
+    io.stderr.write(`cairn: ${failures} of ${verified} checkpoints do not verify\n`);
     return 1;
   }
   return 0;
 }
 
-/** Null when the stored file has the length and checksums its manifest says, else why not. */
-async function verifyFile(storage: CheckpointStorage, name: string, bytes: number, crc: number): Promise<string | null> {
+/** One checkpoint's verify lines, or removed when it is gone (see removed). */
+async function verifyOne(
+  storage: CheckpointStorage,
+  id: number,
+  verdicts: Map<string, { reason: string | null; missing: boolean }>,
+): Promise<{ removed: boolean; ok: boolean; lines: string[] }> {
+  let manifest: Manifest;
+  try {
+    manifest = (await readManifest(storage, id)).manifest;
+    if (manifest.id !== id) throw new CairnError('corruption', `manifest id mismatch: expected ${id}, found ${manifest.id} (file=${manifestName(id)}, offset=12)`);
+  } catch (e) {
+    if (e instanceof CairnError && isNotFound(e)) return { removed: true, ok: false, lines: [] };
+    return { removed: false, ok: false, lines: [`checkpoint ${id}: FAILED: ${manifestName(id)}: ${messageOf(e)}\n`] };
+  }
+  const refs = [...new Map(referencedFiles(manifest).map((f) => [f.name, f])).values()];
+  const bad: string[] = [];
+  let missing = false;
+  let bytes = 0;
+  for (const f of refs) {
+    bytes += f.bytes;
+    if (!verdicts.has(f.name)) verdicts.set(f.name, await verifyFile(storage, f.name, f.bytes, f.crc32c));
+    const verdict = verdicts.get(f.name)!;
+    if (verdict.reason !== null) bad.push(`${f.name}: ${verdict.reason}`);
+    missing ||= verdict.missing;
+  }
+  if (bad.length === 0) {
+    return { removed: false, ok: true, lines: [`checkpoint ${id}: ok (manifest and ${refs.length} data file${refs.length === 1 ? '' : 's'}, ${formatBytes(bytes)})\n`] };
+  }
+  if (missing && (await removed(storage, id))) {
+    // Its files went with it: a later checkpoint that still holds one must find it checked afresh.
+    for (const f of refs) if (verdicts.get(f.name)?.missing) verdicts.delete(f.name);
+    return { removed: true, ok: false, lines: [] };
+  }
+  return {
+    removed: false,
+    ok: false,
+    lines: [`checkpoint ${id}: FAILED: ${bad.length} of ${refs.length} data files do not verify\n`, ...bad.map((b) => `  ${b}\n`)],
+  };
+}
+
+/** Reason null when the stored file has the length and checksums its manifest says, else why not. */
+async function verifyFile(storage: CheckpointStorage, name: string, bytes: number, crc: number): Promise<{ reason: string | null; missing: boolean }> {
   try {
     const stored = await storage.get(name);
-    if (stored.length !== bytes) return `length mismatch: expected ${bytes} bytes, found ${stored.length}`;
+    if (stored.length !== bytes) return { reason: `length mismatch: expected ${bytes} bytes, found ${stored.length}`, missing: false };
     const got = crc32c(stored);
     // Decoding checks the header, every chunk checksum and the footer, and locates the damage.
     await decodeChunked(stored, { file: name });
-    if (got !== crc) return `checksum mismatch: expected ${formatCrc(crc)}, found ${formatCrc(got)}`;
-    return null;
+    if (got !== crc) return { reason: `checksum mismatch: expected ${formatCrc(crc)}, found ${formatCrc(got)}`, missing: false };
+    return { reason: null, missing: false };
   } catch (e) {
-    return messageOf(e);
+    return { reason: messageOf(e), missing: e instanceof CairnError && isNotFound(e) };
   }
 }
 
