@@ -29,7 +29,7 @@
  * of the file. Blank lines are skipped, so in a one-column file an empty value must be written "". A
  * UTF-8 byte order mark before the header is ignored.
  *
- * NDJSON: one JSON object per line; blank lines are skipped. int64 values must be JSON integers within
+ * NDJSON: one JSON object per line; blank lines and a UTF-8 byte order mark at the start are skipped. int64 values must be JSON integers within
  * ±2^53 (beyond that JSON numbers lose digits) or strings of digits. Because a missing key on a float64
  * field is a null, not an error, a misspelt field name is not refused as it is for a CSV header or an
  * Arrow schema; instead each batch reports in `present` how many of its rows have each float64 key.
@@ -173,6 +173,8 @@ async function openText(fh: FileHandle, options: ReaderOptions, startOffset: num
     // The header is always read from the start of the file, also when resuming.
     ({ header, headerIndex, nextLine: line } = await readCsvHeader(source, path, fields));
     dataStart = source.byteOffset(source.pos);
+  } else if (startOffset === 0) {
+    await source.skipByteOrderMark();
   }
 
   if (startOffset > 0) {

@@ -193,10 +193,11 @@ const ndjsonArb: fc.Arbitrary<Generated> = fc
   .uniqueArray(fc.tuple(headerNameArb, kindArb), { minLength: 1, maxLength: 4, selector: ([name]) => name })
   .chain((cols) => {
     const rowArb = fc.tuple(fc.tuple(...cols.map(([, kind]) => cellArb(kind, 'ndjson'))), eolArb, fc.constantFrom('', '\n', '  \t\n', '\r\n'), fc.boolean(), fc.integer({ min: 0, max: 1000 }));
-    return fc.record({ cols: fc.constant(cols), rows: fc.array(rowArb, { maxLength: 25 }), finalEol: fc.boolean() });
+    return fc.record({ cols: fc.constant(cols), rows: fc.array(rowArb, { maxLength: 25 }), finalEol: fc.boolean(), bom: fc.boolean() });
   })
-  .map(({ cols, rows, finalEol }) => {
+  .map(({ cols, rows, finalEol, bom }) => {
     const b = new TextBuilder();
+    if (bom) b.append('\ufeff');
     const out: Generated['rows'] = [];
     rows.forEach(([cells, eol, blank, reverse, extra], r) => {
       b.append(blank);
@@ -210,7 +211,7 @@ const ndjsonArb: fc.Arbitrary<Generated> = fc
       out.push({ values: cols.map((_, i) => cells[i]!.expected), line, lineAfter: b.line, endByte: b.bytes, hasKey: cells.map((c) => c.json !== undefined) });
     });
     // Parse failures of the oracle itself would make the test meaningless: check the text is NDJSON.
-    for (const l of b.text.split('\n')) if (l.trim() !== '') JSON.parse(l);
+    for (const l of b.text.replace(/^\ufeff/, '').split('\n')) if (l.trim() !== '') JSON.parse(l);
     return { text: b.text, fields: cols.map(([name, kind]) => ({ name, kind })), rows: out };
   });
 

@@ -210,14 +210,10 @@ export async function readCsvHeader(
   let line = 1;
   const scanner = new CsvScanner(HEADER_FIELDS_MAX);
   let next = -1;
-  let bomChecked = false;
+  // Skipped so that a quoted first field still starts with '"'.
+  await source.skipByteOrderMark();
   for (;;) {
     const s = source.text;
-    if (!bomChecked && s.length > 0) {
-      // A byte order mark is not data; skip it so that a quoted first field still starts with '"'.
-      bomChecked = true;
-      if (s.charCodeAt(0) === 0xfeff) source.pos = 1;
-    }
     // Skip blank lines before the header.
     while (source.pos < s.length && (s.charCodeAt(source.pos) === LF || (s.charCodeAt(source.pos) === CR && s.charCodeAt(source.pos + 1) === LF))) {
       source.pos += s.charCodeAt(source.pos) === LF ? 1 : 2;

@@ -54,6 +54,16 @@ export class TextSource {
   }
 
   /**
+   * At the start of the file, reads the first chunk and steps over a UTF-8 byte order mark if the
+   * file starts with one: it marks the encoding, it is not data.
+   */
+  async skipByteOrderMark(): Promise<void> {
+    invariant(this.filePos === 0 && this.text.length === 0, 'a byte order mark is looked for at the start of the file only');
+    while (this.text.length === 0 && !this.eof) await this.refill(1);
+    if (this.text.charCodeAt(0) === 0xfeff) this.pos = 1;
+  }
+
+  /**
    * Drops `text[0..pos)` and appends the next chunk of the file. Sets `eof` (and leaves the text as it
    * was) when the file has no more bytes. `rowLine` names the row being read, for the runaway-row error.
    */
