@@ -104,6 +104,13 @@ export class StateBackend implements OperatorHost, CheckpointSource {
   private nextId = 0;
   private closed = false;
   private openFailure: unknown = null;
+  /**
+   * Settles once every operator declared so far has opened on every shard (and loaded its restored
+   * state); rejects with the first failure. Calls posted after a failing opening would see partial
+   * state, so each one waits on this, as it was when the call was made, before its result counts
+   * (see guarded), and a checkpoint before it writes anything.
+   */
+  private openings: Promise<void> = Promise.resolve();
   private coordinator: CheckpointCoordinator | null = null;
   /** Restored operators not declared again yet: name -> manifest entry and decoded files. */
   private readonly pending = new Map<string, { entry: OperatorEntry; files: Map<string, Uint8Array> }>();
@@ -175,7 +182,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     try {
       this.assertOpen();
       if (!this.coordinator) throw new CairnError('invalid', 'checkpoint: the backend was opened without checkpoint storage');
-      return this.coordinator.checkpoint(this, meta);
+      return this.coordinator.checkpoint(this, meta, this.openings);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -209,11 +216,25 @@ export class StateBackend implements OperatorHost, CheckpointSource {
 
   assertOpen(): void {
     if (this.closed) throw new CairnError('closed', 'the backend is closed');
-    if (this.openFailure) {
-      const e = this.openFailure;
-      if (e instanceof CairnError) throw new CairnError(e.kind, `an operator failed to open or restore: ${e.message}`, { cause: e });
-      throw new CairnError('internal', 'an operator failed to open or restore', { cause: e });
-    }
+    if (this.openFailure) throw openFailureError(this.openFailure);
+  }
+
+  /**
+   * `p` (a call just posted), unless an operator declared before the call failed to open: then the
+   * call saw partial state, and fails with that failure instead.
+   */
+  guarded<T>(p: Promise<T>): Promise<T> {
+    const openings = this.openings;
+    return p.then(
+      async (v) => {
+        await openings;
+        return v;
+      },
+      async (e: unknown) => {
+        await openings;
+        throw e;
+      },
+    );
   }
 
   get shardCount(): number {
@@ -313,14 +334,22 @@ export class StateBackend implements OperatorHost, CheckpointSource {
    */
   private register(name: string, state: OperatorShardState, setSeq: (seq: bigint) => void): void {
     const m = this.manager;
-    m.gate(() => Promise.all([m.openOperator(state), ...this.restoreOperator(name, state, setSeq)]))
-      .catch((e: unknown) => { this.openFailure = e; });
+    const opened = m.gate(() => Promise.all([m.openOperator(state), ...this.restoreOperator(name, state, setSeq)])).then(
+      () => undefined,
+      (e: unknown) => {
+        this.openFailure ??= e;
+        throw openFailureError(this.openFailure);
+      },
+    );
+    this.openings = Promise.all([this.openings, opened]).then(() => undefined);
+    // Reported through assertOpen and guarded, never as an unhandled rejection.
+    this.openings.catch(() => undefined);
   }
 
   /** Moves key groups to `n` shards. State is neither lost nor duplicated. */
   async rescale(n: number): Promise<void> {
     this.assertOpen();
-    await this.manager.rescale(n);
+    await this.guarded(this.manager.rescale(n));
   }
 
   /**
@@ -332,7 +361,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     this.assertOpen();
     const m = this.manager;
     const ops = [...this.operators.values()];
-    return m.rebalance(async () => {
+    return this.guarded(m.rebalance(async () => {
       const events = await m.keyGroupEvents();
       if (events.some((x) => x > 0)) return events;
       const rows = new Float64Array(m.keyGroups);
@@ -341,14 +370,14 @@ export class StateBackend implements OperatorHost, CheckpointSource {
         for (const s of st) s.keyGroupRows.forEach((r, kg) => (rows[kg]! += r));
       }
       return rows;
-    });
+    }));
   }
 
   async metrics(): Promise<Metrics> {
     this.assertOpen();
     const m = this.manager;
     const ops = [...this.operators.values()];
-    return m.gate(async () => {
+    return this.guarded(m.gate(async () => {
       const mem = await m.broadcast<MemoryStats>({ op: 'memory' });
       const kgRows = new Float64Array(m.keyGroups);
       const kgBytes = new Float64Array(m.keyGroups);
@@ -373,7 +402,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
       const skew = mean > 0 ? Math.max(...basis) / mean : 1;
       const keyGroups = Array.from({ length: m.keyGroups }, (_, kg) => ({ keyGroup: kg, shard: m.assign[kg]!, events: kgEvents[kg]!, rows: kgRows[kg]!, stateBytes: Math.round(kgBytes[kg]!) }));
       return { shards, keyGroups, lateEvents: Number(late), skew };
-    });
+    }));
   }
 
   /** Waits for checkpoints in progress, then stops every shard. */
@@ -383,6 +412,12 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     await this.coordinator?.drain();
     await this.manager.close();
   }
+}
+
+/** The error every call gets once an operator failed to open or restore (`e`). */
+function openFailureError(e: unknown): CairnError {
+  if (e instanceof CairnError) return new CairnError(e.kind, `an operator failed to open or restore: ${e.message}`, { cause: e });
+  return new CairnError('internal', 'an operator failed to open or restore', { cause: e });
 }
 
 function checkOptions(o: object, known: string[], where: string): void {

@@ -111,9 +111,11 @@ export class CheckpointCoordinator {
    * Starts a checkpoint: its capture is posted in call order (through the gate: at once, or when
    * a rescale queued before it has finished), and that is where it decides what to capture (full
    * or delta, which operators), so it sees every call made before it and nothing made after.
-   * Resolves once its manifest is written.
+   * Resolves once its manifest is written. `openings` settles once every operator declared before
+   * this call has opened and loaded its restored state; if one failed, the captures hold partial
+   * state and nothing is written.
    */
-  checkpoint(src: CheckpointSource, meta: unknown): Promise<CheckpointResult> {
+  checkpoint(src: CheckpointSource, meta: unknown, openings: Promise<void> = Promise.resolve()): Promise<CheckpointResult> {
     const t0 = performance.now();
     const m = src.manager;
     // Checked before an id is taken: a refused call leaves no gap in the ids.
@@ -172,6 +174,7 @@ export class CheckpointCoordinator {
       const plan = cap.plan;
       try {
         await completeCaptures(m, plan, cap.held);
+        await openings;
         await previous.catch(() => { previousFailed = true; });
         if (previousFailed && !plan.every((p) => p.full)) {
           this.allFull = true;

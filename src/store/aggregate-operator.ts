@@ -19,6 +19,8 @@ const WATERMARK_ABS_MAX = 2n ** 60n;
 export interface OperatorHost {
   readonly manager: ShardManager;
   assertOpen(): void;
+  /** `p`, a call just posted, or the failure of an operator opening posted before it (see StateBackend.guarded). */
+  guarded<T>(p: Promise<T>): Promise<T>;
 }
 
 export interface IngestResult {
@@ -55,7 +57,7 @@ export class AggregateOperator {
   async ingest(batch: BatchInput): Promise<IngestResult> {
     this.host.assertOpen();
     const m = this.host.manager;
-    return m.gate(async () => {
+    return this.host.guarded(m.gate(async () => {
       const enc = encodeBatch(batch, this.spec);
       if (enc.n === 0) return { events: 0, accepted: 0 };
       // In-process shards refuse a batch here, before the arrival sequence moves (see
@@ -64,7 +66,7 @@ export class AggregateOperator {
       const applied = m.ingest(this.id, enc, this.seq);
       this.seq += BigInt(enc.n);
       return { events: enc.n, accepted: await applied };
-    });
+    }));
   }
 
   /**
@@ -83,7 +85,7 @@ export class AggregateOperator {
     } else if (typeof t === 'number' && Number.isInteger(t) && Math.abs(t) <= 2 ** 53) w = BigInt(t);
     else throw new CairnError('invalid', `advanceWatermark: expected an integer number of ms, found ${String(t)}`);
     const m = this.host.manager;
-    return m.gate(async () => {
+    return this.host.guarded(m.gate(async () => {
       // As Wasm keeps it (assembly/store.ts WATERMARK_ABS_MAX): one below every window is no watermark.
       if (w > this.state.watermark && w >= -WATERMARK_ABS_MAX) this.state.watermark = w;
       const parts = await m.broadcast<OutColumns>({ op: 'advance', id: this.id, t: w });
@@ -93,7 +95,7 @@ export class AggregateOperator {
       // windows (a TTL only expires keys) it has toArrow()'s columns, with no window bounds.
       if (merged.count === 0) return (this.noneFired ??= toArrow(this.spec, emptyOut(this.spec), this.windowed));
       return toArrow(this.spec, merged, true);
-    });
+    }));
   }
 
   /** Current aggregates of a key (running aggregates only), or undefined when absent. */
@@ -102,10 +104,10 @@ export class AggregateOperator {
     if (this.windowed) throw (new CairnError('invalid', `get: operator '${this.name}' is windowed; read fired windows from advanceWatermark or toArrow()`));
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;
-    return m.gate(async () => {
+    return this.host.guarded(m.gate(async () => {
       const out = await m.call<OutColumns | null>(m.shardOfKey(k), { op: 'get', id: this.id, key: k });
       return out && out.count === 1 ? rowObject(this.spec, out, 0) : undefined;
-    });
+    }));
   }
 
   /** Deletes a key (for windowed operators, all of its open windows). Returns true if it existed. */
@@ -113,7 +115,7 @@ export class AggregateOperator {
     this.host.assertOpen();
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;
-    return m.gate(() => m.call<boolean>(m.shardOfKey(k), { op: 'delete', id: this.id, key: k }));
+    return this.host.guarded(m.gate(() => m.call<boolean>(m.shardOfKey(k), { op: 'delete', id: this.id, key: k })));
   }
 
   /**
@@ -123,19 +125,19 @@ export class AggregateOperator {
   async toArrow(): Promise<Table> {
     this.host.assertOpen();
     const m = this.host.manager;
-    return m.gate(async () => {
+    return this.host.guarded(m.gate(async () => {
       const parts = await m.broadcast<OutColumns>({ op: 'export', id: this.id });
       const merged = parts.length ? mergeSorted(parts, false) : emptyOut(this.spec);
       m.recycle(parts, merged);
       return toArrow(this.spec, merged, this.windowed);
-    });
+    }));
   }
 
   /** Late events dropped so far (over all shards). */
   async lateEvents(): Promise<number> {
     this.host.assertOpen();
     const m = this.host.manager;
-    const late = await m.gate(() => m.broadcast<bigint>({ op: 'late', id: this.id }));
+    const late = await this.host.guarded(m.gate(() => m.broadcast<bigint>({ op: 'late', id: this.id })));
     return Number(late.reduce((a, l) => a + l, this.state.lateBase));
   }
 

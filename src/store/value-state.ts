@@ -16,20 +16,20 @@ export class ValueState {
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;
     const copy = value.slice();
-    return m.gate(async () => { await m.call(m.shardOfKey(k), { op: 'vput', id: this.id, key: k, value: copy }); });
+    return this.host.guarded(m.gate(async () => { await m.call(m.shardOfKey(k), { op: 'vput', id: this.id, key: k, value: copy }); }));
   }
 
   async get(key: string | number | bigint): Promise<Uint8Array | undefined> {
     this.host.assertOpen();
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;
-    return m.gate(async () => (await m.call<Uint8Array | null>(m.shardOfKey(k), { op: 'vget', id: this.id, key: k })) ?? undefined);
+    return this.host.guarded(m.gate(async () => (await m.call<Uint8Array | null>(m.shardOfKey(k), { op: 'vget', id: this.id, key: k })) ?? undefined));
   }
 
   async delete(key: string | number | bigint): Promise<boolean> {
     this.host.assertOpen();
     const k = encodeKey(key, this.spec.keyType);
     const m = this.host.manager;
-    return m.gate(() => m.call<boolean>(m.shardOfKey(k), { op: 'delete', id: this.id, key: k }));
+    return this.host.guarded(m.gate(() => m.call<boolean>(m.shardOfKey(k), { op: 'delete', id: this.id, key: k })));
   }
 }

@@ -428,4 +428,52 @@ test('a manifest that verifies but names a data file storage cannot hold is corr
   }
 });
 
+test('a restore whose state does not load fails every call made after the declare; nothing is written', async () => {
+  // 4 shards' rows restored onto 1 shard under the same per-shard memory cap do not fit.
+  const spec = { key: { field: 'k', type: 'int64' as const }, aggregates: { n: { fn: 'count' as const }, s: { fn: 'sum' as const, field: 'v' } } };
+  const cap = 4 * 1024 * 1024;
+  const KEYS = 150_000;
+  for (const workers of [false, true]) {
+    const storage = new MemoryCheckpointStorage();
+    const b = await StateBackend.open({ shards: 4, workers, memoryCapBytes: cap, checkpoints: { storage } });
+    const op = b.aggregate('A', spec);
+    await op.ingest({ k: BigInt64Array.from({ length: KEYS }, (_, i) => BigInt(i)), v: Float64Array.from({ length: KEYS }, (_, i) => i % 7) });
+    const good = await b.checkpoint({ at: KEYS });
+    await b.close();
+    const names = (await storage.list('')).join();
+
+    const r = await StateBackend.restore({ storage, shards: 1, workers, memoryCapBytes: cap });
+    const again = r.aggregate('A', spec);
+    // All made in the tick of the declare, before its loading can have failed.
+    const calls: [string, Promise<unknown>][] = [
+      ['checkpoint', r.checkpoint({ at: KEYS })],
+      ['ingest', again.ingest({ k: BigInt64Array.of(1n), v: Float64Array.of(1) })],
+      ['get', again.get(5)],
+      ['toArrow', again.toArrow()],
+      ['lateEvents', again.lateEvents()],
+      ['metrics', r.metrics()],
+    ];
+    const outcomes = calls.map(([what, call]) => [what, call.then(() => null, (x: unknown) => x)] as const);
+    for (const [what, outcome] of outcomes) {
+      const e = await outcome;
+      assert.instance(e, CairnError, `workers ${workers}: ${what} succeeded on a partly restored operator`);
+      assert.is((e as CairnError).kind, 'unavailable', `${what}: ${(e as Error).message}`);
+      assert.match((e as Error).message, /failed to open or restore: .*memory cap/, what);
+    }
+    await r.close().catch(() => undefined);
+    assert.is((await storage.list('')).join(), names, `workers ${workers}: the failed restore wrote to storage`);
+    // The checkpoint is whole: a restore that fits brings back every key with its sum.
+    const whole = await StateBackend.restore({ storage, shards: 2, workers });
+    assert.is(whole.restoreReport!.checkpointId, good.id);
+    const t = await whole.aggregate('A', spec).toArrow();
+    assert.is(t.numRows, KEYS);
+    let sum = 0;
+    for (const x of t.getChild('s')!) sum += x as number;
+    let want = 0;
+    for (let i = 0; i < KEYS; i++) want += i % 7;
+    assert.is(sum, want);
+    await whole.close();
+  }
+});
+
 test.run();
