@@ -278,13 +278,30 @@ export class CheckpointCoordinator {
    * newer ones are queued or failing.
    */
   async applyRetention(): Promise<void> {
+    const tiered = this.storage instanceof TieredCheckpointStorage ? this.storage : null;
+    // A file of a live chain that never reached the durable tier would leave every later delta
+    // of that chain incomplete there: the next checkpoint writes new full bases instead.
+    if (tiered && [...this.chains.values()].some((c) => c.some((l) => l.files.some((f) => tiered.copyFailed(f.name))))) this.allFull = true;
     try {
-      const ids = (await this.storage.list('manifests/')).map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => b - a);
-      const tiered = this.storage instanceof TieredCheckpointStorage ? this.storage : null;
-      const anchor = tiered ? await this.durableAnchor(tiered, ids) : null;
-      // A file of a live chain that never reached the durable tier would leave every later delta
-      // of that chain incomplete there: the next checkpoint writes new full bases instead.
-      if (tiered && [...this.chains.values()].some((c) => c.some((l) => l.files.some((f) => tiered.copyFailed(f.name))))) this.allFull = true;
+      // With tiered storage, retention works on both tiers while the durable one can be listed, and
+      // on the local tier alone while it cannot (an outage): local stays bounded, and the durable
+      // tier, untouched, keeps what it holds until a later round can see it.
+      let localOnly = false;
+      let names: string[];
+      try {
+        names = await this.storage.list('manifests/');
+      } catch (e) {
+        if (!tiered) throw e;
+        names = await tiered.listFrom('local', 'manifests/');
+        localOnly = true;
+      }
+      const ids = names.map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => b - a);
+      let anchor: { id: number; manifest: Manifest } | null = null;
+      if (tiered) {
+        const found = await this.durableAnchor(tiered, ids);
+        anchor = found.anchor;
+        localOnly ||= !found.listed;
+      }
       // Newest first: keep the first `retain` manifests that read back; a manifest that does not
       // verify (torn by a failed put) does not count towards `retain` and is deleted. If one cannot
       // be read for another reason (storage trouble), nothing is deleted this time.
@@ -314,14 +331,18 @@ export class CheckpointCoordinator {
         }
         kept.push(m);
       }
+      // A durable delete is queued, not awaited: an unreachable durable tier never holds up a checkpoint.
+      const remove = (name: string): Promise<void> =>
+        !tiered ? this.storage.delete(name) : localOnly ? tiered.local.delete(name) : tiered.deleteLater(name);
       for (const id of drop) {
-        await this.storage.delete(manifestName(id));
+        await remove(manifestName(id));
         this.cache.delete(id);
       }
       const referenced = new Set<string>();
       for (const m of kept) for (const f of referencedFiles(m)) referenced.add(f.name);
-      for (const name of await this.storage.list('data/')) {
-        if (!referenced.has(name)) await this.storage.delete(name);
+      const data = tiered && localOnly ? await tiered.listFrom('local', 'data/') : await this.storage.list('data/');
+      for (const name of data) {
+        if (!referenced.has(name)) await remove(name);
       }
     } catch {
       // Storage trouble during clean-up: leftovers are deleted by a later checkpoint.
@@ -331,14 +352,16 @@ export class CheckpointCoordinator {
   /**
    * The newest checkpoint (of `ids`, newest first) whose manifest and every data file it references
    * are in the durable tier: copied through this instance, or listed there (so also after a
-   * restart). Null when there is none, or the durable tier cannot be listed.
+   * restart). Null when there is none. `listed` is false when the durable tier could not be listed
+   * (the anchor then comes from this instance's copies alone).
    */
-  private async durableAnchor(tiered: TieredCheckpointStorage, ids: number[]): Promise<{ id: number; manifest: Manifest } | null> {
-    let listed: Set<string>;
+  private async durableAnchor(tiered: TieredCheckpointStorage, ids: number[]): Promise<{ anchor: { id: number; manifest: Manifest } | null; listed: boolean }> {
+    let listed = new Set<string>();
+    let listedOk = true;
     try {
       listed = new Set([...await tiered.durable.list('manifests/'), ...await tiered.durable.list('data/')]);
     } catch {
-      return null;
+      listedOk = false;
     }
     const durable = (name: string) => tiered.isDurable(name) || listed.has(name);
     for (const id of ids) {
@@ -352,9 +375,9 @@ export class CheckpointCoordinator {
         }
         this.cache.set(id, m);
       }
-      if (referencedFiles(m).every((f) => durable(f.name))) return { id, manifest: m };
+      if (referencedFiles(m).every((f) => durable(f.name))) return { anchor: { id, manifest: m }, listed: listedOk };
     }
-    return null;
+    return { anchor: null, listed: listedOk };
   }
 
   /** Marks every operator for a full base at the next checkpoint. */

@@ -15,7 +15,9 @@
  *   one tier. Whether a local copy is *good* is not this layer's business: the checkpoint layer
  *   verifies the bytes against the checksums in its manifest and, on a mismatch, reads the other copy
  *   with `getFrom('durable', name)`. That verification decides when the durable copy is used.
- * - `list` returns the union of both tiers; `delete` deletes from both and resolves when both are done.
+ * - `list` returns the union of both tiers, and fails when either tier cannot be listed (a checkpoint
+ *   only one tier holds must not be missed); `delete` deletes from both and resolves when both are
+ *   done; `deleteLater` resolves once the local delete is done.
  *
  * Memory: a queued copy holds its own copy of the bytes. When more than `pendingBytesMax` bytes wait,
  * `put` waits (after the local put) until copies drain, so a slow durable store slows writers instead
@@ -157,6 +159,17 @@ export class TieredCheckpointStorage implements CheckpointStorage {
    */
   copyFailed(name: string): boolean {
     return this.#lost.has(name);
+  }
+
+  /**
+   * Deletes the local copy, then queues the durable delete (retried as copies are) without waiting
+   * for it: retention uses this, so that a slow or unreachable durable tier never holds up a
+   * checkpoint. A durable delete that fails for good leaves the object there, for a later delete.
+   */
+  async deleteLater(name: string): Promise<void> {
+    validateName(name);
+    await this.local.delete(name);
+    this.#enqueue(name, 'delete', undefined);
   }
 
   /** Names whose latest put through this instance has been copied to durable, sorted. */

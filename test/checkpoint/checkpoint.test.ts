@@ -6,7 +6,7 @@
 // checkpoint re-checkpoints to byte-identical data files, and a spec mismatch is refused.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StateBackend, MemoryCheckpointStorage, TieredCheckpointStorage, CairnError, type CheckpointResult } from '../../src/index.js';
+import { StateBackend, MemoryCheckpointStorage, TieredCheckpointStorage, CairnError, type CheckpointResult, type CheckpointStorage } from '../../src/index.js';
 import { FaultyStorage, mulberry32 } from '../../src/testing/faulty-storage.js';
 import { decodeManifest, referencedFiles, manifestName } from '../../src/checkpoint/manifest.js';
 import { crc32c } from '../../src/codec/crc32c.js';
@@ -346,6 +346,70 @@ test('tiered storage: retention keeps the newest checkpoint the durable tier hol
   assert.equal(after.keys, [1n, 2n, 3n, 4n, 5n]);
   assert.not.ok((await inner.list('manifests/')).includes(manifestName(c1.id)), 'checkpoint 1 was kept after a newer one was durable');
   assert.ok((await local.list('manifests/')).length <= 2, 'local holds at most retain + 1 checkpoints');
+  await b.close();
+});
+
+test('tiered storage, durable tier wholly down (list too): local stays bounded, durable keeps its checkpoint, then catches up', async () => {
+  const inner = new MemoryCheckpointStorage();
+  let down = false;
+  const refuse = () => Promise.reject(new CairnError('unavailable', 'durable tier down'));
+  const durable = {
+    put: (n: string, x: Uint8Array) => (down ? refuse() : inner.put(n, x)),
+    get: (n: string) => (down ? refuse() : inner.get(n)),
+    list: (p: string) => (down ? refuse() : inner.list(p)),
+    delete: (n: string) => (down || noDeletes ? refuse() : inner.delete(n)),
+  } as CheckpointStorage;
+  let noDeletes = false;
+  const local = new MemoryCheckpointStorage();
+  const storage = new TieredCheckpointStorage({ local, durable, copyAttempts: 1 });
+  const spec = { key: { field: 'k', type: 'int64' as const }, aggregates: { n: { fn: 'count' as const } } };
+  const b = await StateBackend.open({ checkpoints: { storage, retain: 2 } });
+  const op = b.aggregate('a', spec);
+  const restoredKeys = async (from: CheckpointStorage) => {
+    const r = await StateBackend.restore({ storage: from });
+    const keys = rowsOf(await r.aggregate('a', spec).toArrow(), 'k').map((x) => x['key']);
+    const id = r.restoreReport!.checkpointId;
+    await r.close();
+    return { id, keys };
+  };
+  await op.ingest({ k: [0n] });
+  const before = await b.checkpoint();
+  await storage.flush();
+  down = true;
+  const keys = [0n];
+  for (let k = 1n; k <= 8n; k++) {
+    await op.ingest({ k: [k] });
+    keys.push(k);
+    await b.checkpoint();
+    await storage.flush().catch(() => undefined);
+    const held = await local.list('manifests/');
+    assert.ok(held.length <= 3, `local holds ${held.length} checkpoints after ${k} during the outage (retain 2, plus the durable one)`);
+    assert.ok(held.includes(manifestName(before.id)), 'the checkpoint the durable tier holds was dropped locally');
+  }
+  down = false;
+  assert.equal(await restoredKeys(inner), { id: before.id, keys: [0n] }, 'the durable tier lost its checkpoint during the outage');
+  // Back up: the chains whose files never reached it are not extended; the next checkpoint is a
+  // full base, and once copied the durable tier restores everything.
+  const after = await b.checkpoint();
+  assert.is(after.incremental, false, 'the first checkpoint after the outage extended a chain the durable tier lacks');
+  await storage.flush();
+  await b.checkpoint();
+  await storage.flush();
+  const back = await restoredKeys(inner);
+  assert.equal(back.keys, keys);
+  assert.ok((await inner.list('manifests/')).length <= 3, 'the durable tier kept the outage-era checkpoints');
+  // A durable tier that refuses deletes does not hold up local retention either.
+  noDeletes = true;
+  for (let k = 9n; k <= 12n; k++) {
+    await op.ingest({ k: [k] });
+    await b.checkpoint();
+    await storage.flush();
+    const manifests = await local.list('manifests/');
+    assert.ok(manifests.length <= 3, `local grew while durable deletes failed (after ${k})`);
+    const referenced = new Set<string>();
+    for (const name of manifests) for (const f of referencedFiles(decodeManifest(await local.get(name), name))) referenced.add(f.name);
+    assert.equal((await local.list('data/')).filter((n) => !referenced.has(n)), [], `unreferenced local files while durable deletes failed (after ${k})`);
+  }
   await b.close();
 });
 
