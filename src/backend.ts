@@ -141,6 +141,32 @@ export class StateBackend implements OperatorHost, CheckpointSource {
   }
 
   /**
+   * Restores the newest checkpoint that verifies if `options.checkpoints.storage` holds any, else
+   * opens an empty backend: how an engine starts, the first time and after a crash alike. Every
+   * failure propagates: storage that cannot be listed ('unavailable') or checkpoints of which none
+   * verifies ('corruption') never quietly start over from nothing. `keyGroups`, fixed for the life
+   * of the state, must match the checkpoint's when given.
+   */
+  static async resume(options: OpenOptions & { checkpoints: CheckpointOptions }): Promise<StateBackend> {
+    checkOptions(options, ['shards', 'keyGroups', 'workers', 'memoryCapBytes', 'checkpoints'], 'resume');
+    if (!options.checkpoints?.storage) throw new CairnError('invalid', 'resume: checkpoints.storage is required');
+    const { storage, ...rest } = options.checkpoints;
+    if ((await listCheckpointIds(storage)).length === 0) return StateBackend.open(options);
+    const b = await StateBackend.restore({
+      storage,
+      ...rest,
+      ...(options.shards !== undefined ? { shards: options.shards } : {}),
+      ...(options.workers !== undefined ? { workers: options.workers } : {}),
+      ...(options.memoryCapBytes !== undefined ? { memoryCapBytes: options.memoryCapBytes } : {}),
+    });
+    if (options.keyGroups !== undefined && options.keyGroups !== b.keyGroups) {
+      await b.close();
+      throw new CairnError('invalid', `resume: keyGroups: expected the checkpoint's ${b.keyGroups} (fixed for the life of the state), found ${options.keyGroups}`);
+    }
+    return b;
+  }
+
+  /**
    * Restores the newest checkpoint whose files all verify (or `checkpointId`), onto any shard count.
    * Operators come back when the host declares them again with the same spec.
    */

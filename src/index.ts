@@ -15,6 +15,7 @@ export { hashKey } from './shard/hash.js';
 export type { CheckpointOptions, RestoreOptions, RestoreReport } from './backend.js';
 export type { CheckpointResult } from './checkpoint/coordinator.js';
 export type { CheckpointStorage } from './storage/storage.js';
+export { notFound, isNotFound, validateName, validatePrefix } from './storage/storage.js';
 export { FsCheckpointStorage } from './storage/fs.js';
 export { MemoryCheckpointStorage } from './storage/memory.js';
 export { TieredCheckpointStorage } from './storage/tiered.js';

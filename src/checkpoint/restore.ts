@@ -9,7 +9,7 @@ import { WasmCore } from '../../bindings/core.js';
 import { storeConfigOf } from '../store/spec.js';
 import { crc32c, formatCrc } from '../codec/crc32c.js';
 import { decodeChunked } from '../codec/chunked.js';
-import { isNotFound, type CheckpointStorage } from '../storage/storage.js';
+import { isNotFound, missingObject, notFound, storageCall, type CheckpointStorage } from '../storage/storage.js';
 import { TieredCheckpointStorage } from '../storage/tiered.js';
 import { decodeManifest, manifestIdOf, manifestName, referencedFiles, type Manifest } from './manifest.js';
 
@@ -21,7 +21,21 @@ export interface VerifiedCheckpoint {
 }
 
 export async function listCheckpointIds(storage: CheckpointStorage): Promise<number[]> {
-  return (await storage.list('manifests/')).map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => a - b);
+  const names = await storageCall("list 'manifests/'", () => storage.list('manifests/'));
+  return names.map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => a - b);
+}
+
+/** `storage.get(name)`: failures as CairnErrors, and a missing object always as notFound's error. */
+async function getObject(storage: CheckpointStorage, name: string, get: () => Promise<Uint8Array> = () => storage.get(name)): Promise<Uint8Array> {
+  try {
+    return await storageCall(`get '${name}'`, get);
+  } catch (e) {
+    if (e instanceof CairnError && !isNotFound(e) && (await missingObject(storage, name, e))) {
+      const missing = notFound(name, `storage does not list it; its get said: ${e.message}`);
+      throw new CairnError(missing.kind, missing.message, { cause: e });
+    }
+    throw e;
+  }
 }
 
 /** Reads a stored object, checks its length and checksum against the manifest, and decodes it. */
@@ -40,11 +54,11 @@ async function readVerified(storage: CheckpointStorage, name: string, bytes: num
     return decodeChunked(stored, { file: name });
   };
   try {
-    return await attempt(() => storage.get(name));
+    return await attempt(() => getObject(storage, name));
   } catch (e) {
     if (storage instanceof TieredCheckpointStorage) {
       try {
-        return await attempt(() => storage.getFrom('durable', name));
+        return await attempt(() => getObject(storage, name, () => storage.getFrom('durable', name)));
       } catch {
         throw e;
       }
@@ -56,11 +70,11 @@ async function readVerified(storage: CheckpointStorage, name: string, bytes: num
 export async function readManifest(storage: CheckpointStorage, id: number): Promise<Manifest> {
   const name = manifestName(id);
   try {
-    return decodeManifest(await storage.get(name), name);
+    return decodeManifest(await getObject(storage, name), name);
   } catch (e) {
     if (storage instanceof TieredCheckpointStorage) {
       try {
-        return decodeManifest(await storage.getFrom('durable', name), name);
+        return decodeManifest(await getObject(storage, name, () => storage.getFrom('durable', name)), name);
       } catch {
         throw e;
       }

@@ -4,7 +4,9 @@
  * - `put` is atomic: a reader sees the whole new object or the previous state, never a part. A failed
  *   put rejects with 'unavailable' and leaves the name holding its old object or the new one, whole.
  * - `get` of a missing name rejects with CairnError 'unavailable' (retryable: a tiered store may find it
- *   elsewhere, an eventually consistent one later).
+ *   elsewhere, an eventually consistent one later), best made with `notFound(name, where)`: restore
+ *   then knows at once that a file is missing, not failing to read. (For any other 'unavailable' it
+ *   asks `list` whether the name exists.) Errors that are not CairnErrors count as 'unavailable'.
  * - `list(prefix)` returns the names that start with `prefix`, sorted ascending by UTF-16 code unit
  *   (the same as byte order for the ASCII names allowed here).
  * - `delete` of a missing name succeeds.
@@ -71,6 +73,33 @@ export function validatePrefix(prefix: string): void {
   }
   const slash = prefix.lastIndexOf('/');
   if (slash >= 0) validateName(prefix.slice(0, slash));
+}
+
+/**
+ * `f()` (a call into a storage), with any failure that is not a CairnError, as a custom storage may
+ * throw, turned into 'unavailable' naming the operation.
+ */
+export async function storageCall<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof CairnError) throw e;
+    throw new CairnError('unavailable', `storage ${what} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/**
+ * Whether `e`, from `storage.get(name)`, means the object is missing: notFound's error, or another
+ * 'unavailable' while a listing of the name succeeds without it.
+ */
+export async function missingObject(storage: CheckpointStorage, name: string, e: unknown): Promise<boolean> {
+  if (!(e instanceof CairnError) || e.kind !== 'unavailable') return false;
+  if (isNotFound(e)) return true;
+  try {
+    return !(await storage.list(name)).includes(name);
+  } catch {
+    return false;
+  }
 }
 
 /** The error every implementation raises for a missing object. */

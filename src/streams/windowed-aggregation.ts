@@ -22,6 +22,8 @@
  *
  * Restore. Created on a backend restored from a checkpoint this stream wrote (same `name`), it picks
  * up its counters from `backend.restoredMeta`; the caller resumes its source from `meta.source`.
+ * A backend's checkpoints belong to one stream: a second stream that would take checkpoints of the
+ * same backend is refused (`invalid`); streams that take none may share it.
  */
 import { RecordBatch, Table } from 'apache-arrow';
 import type { StateBackend } from '../backend.js';
@@ -105,6 +107,13 @@ export interface CheckpointTotals {
   lastId: number | null;
 }
 
+/**
+ * The stream that takes a backend's checkpoints, by backend. A checkpoint's meta holds one stream's
+ * counters and source position, so a second stream taking checkpoints of the same backend would
+ * overwrite the first's and break its exactly-once resume: it is refused.
+ */
+const checkpointingStreams = new WeakMap<StateBackend, string>();
+
 /** The checkpoint meta written by stream `name`, if `backend` was restored from one. */
 export function restoredStreamMeta(backend: StateBackend, name: string): StreamCheckpointMeta | undefined {
   const m = backend.restoredMeta as Partial<StreamCheckpointMeta> | undefined;
@@ -126,10 +135,18 @@ export class WindowedAggregation<In = BatchInput> extends TransformStream<In, Re
 
   constructor(options: WindowedAggregationOptions<In>) {
     const o = checkOptions(options);
-    const operator = o.backend.aggregate(o.name, o.spec);
-    const restored = restoredStreamMeta(o.backend, o.name);
     const every = o.checkpointEvery;
     const onClose = o.checkpointOnClose ?? every !== undefined;
+    const other = checkpointingStreams.get(o.backend);
+    if ((every !== undefined || onClose) && other !== undefined) {
+      throw new CairnError(
+        'invalid',
+        `windowedAggregation '${o.name}': this backend's checkpoints are already taken by stream '${other}', and a checkpoint's meta holds one stream's position; give each checkpointing stream a backend of its own`,
+      );
+    }
+    const operator = o.backend.aggregate(o.name, o.spec);
+    if (every !== undefined || onClose) checkpointingStreams.set(o.backend, o.name);
+    const restored = restoredStreamMeta(o.backend, o.name);
     const ooo = o.outOfOrdernessMs ?? 0;
     const timeField = operator.spec.timeField;
     const windowed = operator.windowed;

@@ -413,6 +413,101 @@ test('tiered storage, durable tier wholly down (list too): local stays bounded, 
   await b.close();
 });
 
+/** A storage as a user writes it from the SPI: a Map, its own 'unavailable' for a missing name. */
+function mapStorage(): CheckpointStorage & { files: Map<string, Uint8Array>; failList: unknown; failGet: unknown } {
+  const files = new Map<string, Uint8Array>();
+  const st = {
+    files,
+    failList: null as unknown,
+    failGet: null as unknown,
+    async put(name: string, bytes: Uint8Array) { files.set(name, bytes.slice()); },
+    async get(name: string) {
+      if (st.failGet) throw st.failGet;
+      const b = files.get(name);
+      if (!b) throw new CairnError('unavailable', `no object ${name}`);
+      return b.slice();
+    },
+    async list(prefix: string) {
+      if (st.failList) throw st.failList;
+      return [...files.keys()].filter((n) => n.startsWith(prefix)).sort();
+    },
+    async delete(name: string) { files.delete(name); },
+  };
+  return st;
+}
+
+test('a storage written from the SPI: its missing file skips to an older checkpoint; its plain errors come as CairnErrors', async () => {
+  const storage = mapStorage();
+  const spec = { key: { field: 'k', type: 'int64' as const }, aggregates: { n: { fn: 'count' as const } } };
+  const b = await StateBackend.open({ checkpoints: { storage, retain: 5, maxDeltaRatio: 100 } });
+  const op = b.aggregate('a', spec);
+  const ids: number[] = [];
+  for (const k of [1n, 2n, 3n]) {
+    await op.ingest({ k: [k] });
+    ids.push((await b.checkpoint()).id);
+  }
+  await b.close();
+  // The newest checkpoint's own delta goes missing: restore falls back to the one before.
+  const name = manifestName(ids[2]!);
+  const own = referencedFiles(decodeManifest(storage.files.get(name)!, name)).filter((f) => f.name.includes(String(ids[2]).padStart(12, '0')));
+  assert.ok(own.length > 0, 'the newest checkpoint wrote no file of its own');
+  for (const f of own) storage.files.delete(f.name);
+  const r = await StateBackend.restore({ storage });
+  assert.is(r.restoreReport!.checkpointId, ids[1]);
+  assert.is(r.restoreReport!.skipped.length, 1);
+  assert.match(r.restoreReport!.skipped[0]!.reason, /missing a file/);
+  assert.equal(rowsOf(await r.aggregate('a', spec).toArrow(), 'k').map((x) => x['key']), [1n, 2n]);
+  await r.close();
+  // A get that fails for a file that is listed is storage trouble, not a missing file: no fallback.
+  storage.failGet = new CairnError('unavailable', 'disk busy');
+  const busy = await StateBackend.restore({ storage }).then(() => null, (e: unknown) => e);
+  assert.instance(busy, CairnError);
+  assert.is((busy as CairnError).kind, 'unavailable');
+  assert.match((busy as Error).message, /disk busy/);
+  // Plain errors from a custom storage come out as 'unavailable' CairnErrors naming the call.
+  for (const [what, set] of [['list', () => (storage.failList = new Error('socket hang up'))], ['get', () => (storage.failGet = new TypeError('socket hang up'))]] as const) {
+    storage.failList = null;
+    storage.failGet = null;
+    set();
+    for (const call of [() => StateBackend.restore({ storage }), () => StateBackend.resume({ checkpoints: { storage } })]) {
+      const e = await call().then(() => null, (x: unknown) => x);
+      assert.instance(e, CairnError, `${what}: ${String(e)}`);
+      assert.is((e as CairnError).kind, 'unavailable');
+      assert.match((e as Error).message, new RegExp(`storage ${what} .*failed: socket hang up`));
+    }
+  }
+});
+
+test('resume: opens when storage holds no checkpoint, restores when it does, and never starts over on an error', async () => {
+  const storage = mapStorage();
+  const spec = { key: { field: 'k', type: 'int64' as const }, aggregates: { n: { fn: 'count' as const } } };
+  const first = await StateBackend.resume({ keyGroups: 64, checkpoints: { storage } });
+  assert.is(first.restoreReport, null);
+  assert.is(first.keyGroups, 64);
+  await first.aggregate('a', spec).ingest({ k: [7n, 7n] });
+  const c = await first.checkpoint({ at: 2 });
+  await first.close();
+  const again = await StateBackend.resume({ shards: 3, checkpoints: { storage } });
+  assert.is(again.restoreReport!.checkpointId, c.id);
+  assert.equal(again.restoredMeta, { at: 2 });
+  assert.is(again.shardCount, 3);
+  assert.equal(await again.aggregate('a', spec).get(7n), { n: 2 });
+  // Later checkpoints keep numbering after the restored one.
+  assert.is((await again.checkpoint()).id, c.id + 1);
+  await again.close();
+  const e1 = await StateBackend.resume({ keyGroups: 128, checkpoints: { storage } }).then(() => null, (x: unknown) => x);
+  assert.instance(e1, CairnError);
+  assert.is((e1 as CairnError).kind, 'invalid');
+  assert.match((e1 as Error).message, /keyGroups: expected the checkpoint's 64/);
+  storage.failList = new CairnError('unavailable', 'EIO');
+  const e2 = await StateBackend.resume({ checkpoints: { storage } }).then(() => null, (x: unknown) => x);
+  assert.is((e2 as CairnError).kind, 'unavailable', 'a failing listing started a fresh backend');
+  storage.failList = null;
+  for (const name of storage.files.keys()) if (name.startsWith('manifests/')) storage.files.set(name, new Uint8Array(10));
+  const e3 = await StateBackend.resume({ checkpoints: { storage } }).then(() => null, (x: unknown) => x);
+  assert.is((e3 as CairnError).kind, 'corruption', 'damaged checkpoints started a fresh backend');
+});
+
 test('checkpoint meta that is not JSON is refused as a rejection (invalid) and takes no id', async () => {
   const storage = new MemoryCheckpointStorage();
   const b = await StateBackend.open({ checkpoints: { storage } });

@@ -361,6 +361,14 @@ test('bad options are refused up front; a bad batch or a failing checkpoint erro
   const e2 = await r2;
   assert.instance(e2, CairnError);
   assert.ok((e2 as Error).message.includes('without checkpoint storage'), (e2 as Error).message);
+  // A second stream taking checkpoints of the same backend would overwrite the first one's position
+  // in every checkpoint's meta: refused, with or without checkpointEvery, and declaring nothing.
+  for (const o of [{ checkpointEvery: 5 }, { checkpointOnClose: true }]) {
+    refused({ ...o, name: 'second' }, "already taken by stream 'z'");
+  }
+  // 'second' was not declared by the refused calls: declaring it now with another spec works.
+  backend.aggregate('second', { key: { field: 'k', type: 'utf8' }, aggregates: { n: { fn: 'count' } } });
+  windowedAggregation({ backend, name: 'no-checkpoints', spec });
   await backend.close();
 });
 
