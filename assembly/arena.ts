@@ -13,15 +13,31 @@ export class ByteArena {
   /** Transient arenas (output keys) are not limited by the state memory cap. */
   transient: bool = false;
 
+  /**
+   * The bytes reserve(extra) would allocate (the new arena, allocated before the old one is freed),
+   * 0 when `extra` fits, u64.MAX_VALUE past ARENA_BYTES_MAX.
+   */
+  growthBytes(extra: u32): u64 {
+    const need = <u64>this.usedBytes + <u64>extra;
+    if (need <= <u64>this.capBytes) return 0;
+    if (need > ARENA_BYTES_MAX) return u64.MAX_VALUE;
+    return this.nextCap(need);
+  }
+
+  /** The capacity a growth to hold `need` bytes allocates. */
+  private nextCap(need: u64): u64 {
+    // State arenas grow by a quarter (their slack is memory per key), transient ones by a half.
+    let next = <u64>max<u32>(this.capBytes, 4096);
+    while (next < need) next = this.transient ? next * 3 / 2 : next * 5 / 4;
+    return next > ARENA_BYTES_MAX ? ARENA_BYTES_MAX : next;
+  }
+
   /** Makes room for `extra` more bytes. Returns false when the cap or ARENA_BYTES_MAX is hit. */
   reserve(extra: u32): bool {
     const need = <u64>this.usedBytes + <u64>extra;
     if (need <= <u64>this.capBytes) return true;
     if (need > ARENA_BYTES_MAX) return false;
-    // State arenas grow by a quarter (their slack is memory per key), transient ones by a half.
-    let next = <u64>max<u32>(this.capBytes, 4096);
-    while (next < need) next = this.transient ? next * 3 / 2 : next * 5 / 4;
-    if (next > ARENA_BYTES_MAX) next = ARENA_BYTES_MAX;
+    const next = this.nextCap(need);
     const p = this.transient ? growTransient(this.base, this.capBytes, <usize>next) : growZeroed(this.base, this.capBytes, <usize>next);
     if (p == 0) return false;
     this.base = p;

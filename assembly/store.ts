@@ -504,8 +504,17 @@ export class Store {
     // A rebuild holds the old table and the new one at once: at the last doubling, the table of
     // cap / 2 slots (when larger than the current one) is still allocated.
     if (cap != this.slotCap) extra += <u64>cap * SLOT_BYTES + SLOT_SLACK + <u64>max<i32>(0, (cap >> 1) - this.slotCap) * SLOT_BYTES;
-    if (this.keyType == KEY_UTF8) extra += <u64>this.keyArena.usedBytes / 2 + <u64>keyBytes * 2 + 4096;
-    extra += <u64>valBytes * 2;
+    if (this.keyType == KEY_UTF8) {
+      // Keys are reserved one insert at a time, so the arena may grow several times; at the last
+      // growth it holds the previous arena and the new one, both at most the final size.
+      const grow = this.keyArena.growthBytes(keyBytes);
+      if (grow == u64.MAX_VALUE) return u64.MAX_VALUE;
+      extra += max<u64>(<u64>this.keyArena.usedBytes / 2 + <u64>keyBytes * 2 + 4096, grow * 2);
+    }
+    // Values are reserved at once (reserve), which allocates the whole new arena.
+    const valGrow = this.valArena.growthBytes(valBytes);
+    if (valGrow == u64.MAX_VALUE) return u64.MAX_VALUE;
+    extra += max<u64>(<u64>valBytes * 2, valGrow);
     return extra;
   }
 

@@ -80,7 +80,10 @@ export class WasmCore {
     if (code >= 0) return code;
     switch (code) {
       case E_MEMORY_CAP:
-        throw new CairnError('unavailable', `${what}: shard memory cap reached (used ${this.ex.memUsed()} bytes); nothing was changed`);
+        throw new CairnError(
+          'unavailable',
+          `${what}: shard memory cap reached: the call could need more than the ${(this.ex.memCap() >>> 0) - (this.ex.memUsed() >>> 0)} bytes left (used ${this.ex.memUsed() >>> 0} of memoryCapBytes ${this.ex.memCap() >>> 0}); nothing was changed`,
+        );
       case E_BAD_HANDLE: throw new CairnError('closed', `${what}: the store is closed`);
       case E_BAD_ARGUMENT: throw new CairnError('invalid', `${what}: argument out of range`);
       case E_BAD_SNAPSHOT: throw new CairnError('corruption', `${what}: snapshot bytes do not match their declared layout`);

@@ -447,6 +447,9 @@ function openFailureError(e: unknown): CairnError {
 }
 
 function checkOptions(o: object, known: string[], where: string): void {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    throw new CairnError('invalid', `${where}: expected an options object, found ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`);
+  }
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new CairnError('invalid', `${where}: unknown option '${k}' (expected one of ${known.join(', ')})`);
   }

@@ -33,8 +33,8 @@ function columnOf(input: BatchInput, field: string): Column {
     return v;
   }
   // Own properties only: a field named 'constructor' or 'toString' is missing, not Object.prototype's.
-  const c = Object.hasOwn(input, field) ? (input as Record<string, Column>)[field] : undefined;
-  if (c === undefined) throw invalid(`batch: missing field '${field}' (available: ${Object.keys(input).join(', ')})`);
+  if (!Object.hasOwn(input, field)) throw invalid(`batch: missing field '${field}' (available: ${Object.keys(input).join(', ')})`);
+  const c = (input as Record<string, Column>)[field];
   if (!(Array.isArray(c) || (ArrayBuffer.isView(c) && !(c instanceof DataView)) || c instanceof Vector)) {
     // Anything else with a length (an Arrow Data, an arguments object) would read as all nulls.
     const found = c === null ? 'null' : typeof c !== 'object' ? typeof c : `an object (${(c as object).constructor?.name ?? 'no prototype'})`;
@@ -70,8 +70,9 @@ function lengthOf(c: Column): number {
 
 export function batchLength(input: BatchInput): number {
   if (input instanceof Table || input instanceof RecordBatch) return input.numRows;
-  const cols = Object.values(input as Record<string, Column>);
-  return cols.length === 0 ? 0 : lengthOf(cols[0]!);
+  if (input === null || typeof input !== 'object') throw invalid('batch: expected an Arrow Table, RecordBatch or an object of columns');
+  const first = Object.keys(input)[0];
+  return first === undefined ? 0 : lengthOf(columnOf(input, first));
 }
 
 function isArrowInt(t: Type): boolean {
@@ -446,7 +447,8 @@ export function encodeBatch(input: BatchInput, spec: NormalizedSpec): EncodedBat
     return c;
   });
   if (!(input instanceof Table || input instanceof RecordBatch)) {
-    for (const [f, c] of Object.entries(input)) check(c, f);
+    // Columns the spec does not read must still be columns of the batch's length.
+    for (const f of Object.keys(input)) check(columnOf(input, f), f);
   }
   const keys: EncodedKeys = spec.keyType === 'int64'
     ? { type: 'int64', values: encodeInt64Keys(keyCol, spec.keyField, n) }

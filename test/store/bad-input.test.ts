@@ -45,6 +45,10 @@ test('bad batches are rejected whole and leave state untouched', async () => {
     [{ user: [1, 2], amount: [1, 2] }, /expected a string for a utf8 key/],
     [{ user: ['a', 'b'], amount: ['x', 2] }, /expected a number/],
     [{ user: ['a'], amount: [1], extra: [1, 2] }, /column 'extra' has length 2/],
+    // Columns the spec does not read are checked as columns too.
+    [{ user: ['a'], amount: [1], note: null }, /column 'note' must be an array, .*found null/],
+    [{ user: ['a'], amount: [1], note: undefined }, /column 'note' must be an array, .*found undefined/],
+    [{ user: ['a'], amount: [1], note: 5 }, /column 'note' must be an array, .*found number/],
     [null, /expected an Arrow Table/],
     [{ user: 'ab', amount: [1, 2] }, /column 'user' must be an array, a typed array or an Arrow vector, found string/],
     [{ user: ['a', 'b'], amount: 7 }, /column 'amount' must be an array/],
@@ -62,6 +66,11 @@ test('bad batches are rejected whole and leave state untouched', async () => {
   for (const [batch, re] of cases) {
     await expectError(op.ingest(batch as never), 'invalid', re);
     assert.is(show(rowsOf(await op.toArrow(), 'user')), before, `state changed after ${show(batch)}`);
+  }
+  // Options that are not an object are refused as such.
+  for (const o of [null, 5, 'x', [1]]) {
+    await expectError(StateBackend.open(o as never), 'invalid', /open: expected an options object/);
+    await expectError(StateBackend.restore(o as never), 'invalid', /restore: expected an options object/);
   }
   await b.close();
 });
@@ -271,6 +280,63 @@ test('the memory cap with utf8 keys and value state: refused calls change nothin
   } finally {
     await b.close();
   }
+});
+
+test('tiny memory caps: every call is applied or refused unavailable, changing nothing; never internal', async () => {
+  // Caps around a store's first allocations, where an arena's minimum growth (4 KiB) is larger than
+  // the bytes a call asks for: once seen as 'internal' (an assertion after a reservation passed).
+  let applied = 0;
+  let refusedCalls = 0;
+  for (const kind of ['values-utf8', 'values-int64', 'agg-utf8', 'agg-int64'] as const) {
+    const utf8 = kind.endsWith('utf8');
+    for (let cap = 4000; cap <= 16_000; cap += 250) {
+      const b = await StateBackend.open({ memoryCapBytes: cap });
+      try {
+        const values = kind.startsWith('values') ? b.values('v', { key: { type: utf8 ? 'utf8' : 'int64' } }) : null;
+        const agg = values ? null : b.aggregate('a', { key: { field: 'k', type: utf8 ? 'utf8' : 'int64' }, aggregates: { n: { fn: 'count' } } });
+        const model = new Map<string, number>();
+        for (let i = 0; i < 6; i++) {
+          const key = utf8 ? `key-${i}-${'y'.repeat(i * 7)}` : BigInt(i * 1000);
+          const bytes = async () => (await b.metrics()).shards[0]!.stateBytes;
+          let before: number;
+          try {
+            before = await bytes();
+          } catch (e) {
+            // The operator itself could not open under this cap: that is the error every call gets.
+            assert.is((e as CairnError).kind, 'unavailable', `${kind} cap ${cap}: ${(e as Error).message}`);
+            assert.match((e as Error).message, /failed to open or restore: open store: shard memory cap reached/);
+            break;
+          }
+          try {
+            if (values) await values.put(key, new Uint8Array(10 + i * 300).fill(i));
+            else await agg!.ingest({ k: typeof key === 'string' ? [key] : [key] });
+            model.set(String(key), i);
+            applied++;
+          } catch (e) {
+            assert.instance(e, CairnError, `${kind} cap ${cap}: ${String(e)}`);
+            assert.is((e as CairnError).kind, 'unavailable', `${kind} cap ${cap} call ${i}: ${(e as Error).message}`);
+            assert.match((e as Error).message, /memory cap reached.*of memoryCapBytes \d+\); nothing was changed/);
+            assert.is(await bytes(), before, `${kind} cap ${cap}: a refused call changed the state bytes`);
+            refusedCalls++;
+          }
+        }
+        // What was applied is there, and nothing else.
+        if (values) {
+          for (let i = 0; i < 6; i++) {
+            const key = utf8 ? `key-${i}-${'y'.repeat(i * 7)}` : BigInt(i * 1000);
+            const got = await values.get(key).catch(() => 'failed');
+            if (model.has(String(key))) assert.equal(got, new Uint8Array(10 + i * 300).fill(i));
+            else if (got !== 'failed') assert.is(got, undefined);
+          }
+        } else if (model.size > 0) {
+          assert.is((await agg!.toArrow()).numRows, model.size);
+        }
+      } finally {
+        await b.close();
+      }
+    }
+  }
+  assert.ok(applied > 0 && refusedCalls > 0, `the sweep should both apply and refuse calls (${applied}, ${refusedCalls})`);
 });
 
 test('a batch split over shards that hits one shard\'s memory cap is refused on every shard', async () => {
