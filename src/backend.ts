@@ -23,7 +23,7 @@ export const DEFAULT_KEY_GROUPS = 128;
 export const OPERATORS_MAX = 1024;
 
 export interface OpenOptions {
-  /** Number of shards (default 1). */
+  /** Number of shards (default 1; at most 255, and at most keyGroups). */
   shards?: number;
   /** Key groups, fixed for the life of the state (default 128, at most 32768). */
   keyGroups?: number;
@@ -45,8 +45,10 @@ export interface CheckpointOptions {
   codec?: Codec;
 }
 
-export interface RestoreOptions extends Omit<OpenOptions, 'checkpoints' | 'keyGroups'>, Omit<CheckpointOptions, 'storage'> {
+export interface RestoreOptions extends Omit<OpenOptions, 'checkpoints' | 'keyGroups' | 'shards'>, Omit<CheckpointOptions, 'storage'> {
   storage: CheckpointStorage;
+  /** Number of shards (default: the checkpoint's, with its assignment of key groups). */
+  shards?: number;
   /** Restore this checkpoint instead of the newest one that verifies. */
   checkpointId?: number;
 }
@@ -99,6 +101,7 @@ export interface Metrics {
 type Operator = { kind: 'aggregate'; op: AggregateOperator } | { kind: 'value'; op: ValueState };
 
 export class StateBackend implements OperatorHost, CheckpointSource {
+  /** @internal The shards; engines use the methods below. */
   readonly manager: ShardManager;
   protected readonly operators = new Map<string, Operator>();
   private nextId = 0;
@@ -219,6 +222,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
    * declared before the checkpoint in call order (an operator declared after it is still queued,
    * and a restored one then stays among the pending entries).
    */
+  /** @internal */
   liveOperators(): CheckpointOperator[] {
     return [...this.operators.values()].filter((o) => this.manager.ops.has(o.op.id)).map((o) => {
       const state = this.manager.ops.get(o.op.id)!;
@@ -236,18 +240,20 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     });
   }
 
+  /** @internal */
   pendingEntries(): OperatorEntry[] {
     return [...this.pending.values()].map((p) => p.entry);
   }
 
+  /** @internal */
   assertOpen(): void {
     if (this.closed) throw new CairnError('closed', 'the backend is closed');
     if (this.openFailure) throw openFailureError(this.openFailure);
   }
 
   /**
-   * `p` (a call just posted), unless an operator declared before the call failed to open: then the
-   * call saw partial state, and fails with that failure instead.
+   * @internal `p` (a call just posted), unless an operator declared before the call failed to open:
+   * then the call saw partial state, and fails with that failure instead.
    */
   guarded<T>(p: Promise<T>): Promise<T> {
     const openings = this.openings;
@@ -343,7 +349,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     }
     const e = this.operators.get(name);
     if (!e) return undefined;
-    const diff = specDifference(e.op.spec, norm);
+    const diff = specDifference(e.op.spec, norm, 'the declared operator');
     if (diff) throw new CairnError('invalid', `operator '${name}' already exists with a different spec: ${diff}`);
     return e;
   }

@@ -4,7 +4,7 @@
  */
 export { StateBackend, DEFAULT_KEY_GROUPS } from './backend.js';
 export type { OpenOptions, Metrics, ShardMetrics, KeyGroupMetrics } from './backend.js';
-export { CairnError, RETRYABLE_KINDS } from './errors.js';
+export { CairnError, RETRYABLE_KINDS, isCairnError } from './errors.js';
 export type { CairnErrorKind } from './errors.js';
 export { AggregateOperator } from './store/aggregate-operator.js';
 export type { IngestResult } from './store/aggregate-operator.js';

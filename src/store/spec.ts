@@ -183,14 +183,14 @@ export function storeConfigOf(spec: NormalizedSpec): StoreConfig {
 }
 
 /** Describes how two specs differ, or returns null when they are the same (for restore checks). */
-export function specDifference(stored: NormalizedSpec, given: NormalizedSpec): string | null {
+export function specDifference(stored: NormalizedSpec, given: NormalizedSpec, storedIn = 'checkpoint'): string | null {
   const a = JSON.stringify(stored);
   const b = JSON.stringify(given);
   if (a === b) return null;
   for (const k of Object.keys(stored) as (keyof NormalizedSpec)[]) {
     const x = JSON.stringify(stored[k]);
     const y = JSON.stringify(given[k]);
-    if (x !== y) return `${k}: checkpoint has ${x}, spec has ${y}`;
+    if (x !== y) return `${k}: ${storedIn} has ${x}, spec has ${y}`;
   }
   return 'specs differ';
 }
