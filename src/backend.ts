@@ -198,7 +198,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
       codec: options.codec ?? defaultCodec(),
       ...(options.retain !== undefined ? { retain: options.retain } : {}),
       ...(options.maxDeltaRatio !== undefined ? { maxDeltaRatio: options.maxDeltaRatio } : {}),
-    }, manager, m as Manifest, Math.max(m.id, ids.at(-1) ?? 0) + 1);
+    }, manager, m as Manifest, Math.max(m.id, ids.at(-1) ?? 0) + 1, ids.filter((id) => id > m.id));
     return b;
   }
 

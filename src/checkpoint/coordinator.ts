@@ -91,9 +91,16 @@ export class CheckpointCoordinator {
   private assignmentSeen: string;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly cache = new Map<number, Manifest>();
+  /**
+   * Checkpoints newer than the restored one when restore went back to an older checkpoint (by id,
+   * or past damaged ones): another history. Once this backend completes a checkpoint, retention
+   * deletes them first, so that no later restore can fall back onto them.
+   */
+  private readonly abandoned: Set<number>;
 
-  constructor(o: CoordinatorOptions, manager: ShardManager, restored: Manifest | null, nextId: number) {
+  constructor(o: CoordinatorOptions, manager: ShardManager, restored: Manifest | null, nextId: number, abandoned: number[] = []) {
     this.storage = o.storage;
+    this.abandoned = new Set(abandoned);
     this.codec = o.codec;
     this.retain = o.retain ?? RETAIN_DEFAULT;
     if (!Number.isInteger(this.retain) || this.retain < 1 || this.retain > RETAIN_MAX) {
@@ -295,7 +302,8 @@ export class CheckpointCoordinator {
         names = await tiered.listFrom('local', 'manifests/');
         localOnly = true;
       }
-      const ids = names.map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => b - a);
+      const all = names.map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => b - a);
+      const ids = all.filter((id) => !this.abandoned.has(id));
       let anchor: { id: number; manifest: Manifest } | null = null;
       if (tiered) {
         const found = await this.durableAnchor(tiered, ids);
@@ -306,7 +314,7 @@ export class CheckpointCoordinator {
       // verify (torn by a failed put) does not count towards `retain` and is deleted. If one cannot
       // be read for another reason (storage trouble), nothing is deleted this time.
       const kept: Manifest[] = [];
-      const drop: number[] = [];
+      const drop: number[] = all.filter((id) => this.abandoned.has(id));
       for (const id of ids) {
         if (kept.length >= this.retain && id !== anchor?.id) {
           drop.push(id);

@@ -508,6 +508,35 @@ test('resume: opens when storage holds no checkpoint, restores when it does, and
   assert.is((e3 as CairnError).kind, 'corruption', 'damaged checkpoints started a fresh backend');
 });
 
+test('restoring an older checkpoint by id abandons the newer ones: the next checkpoint removes them, and no fallback lands there', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const spec = { key: { field: 'k', type: 'int64' as const }, aggregates: { n: { fn: 'count' as const } } };
+  const b = await StateBackend.open({ checkpoints: { storage, retain: 3 } });
+  const op = b.aggregate('a', spec);
+  for (const k of [1n, 2n, 3n, 4n, 5n]) {
+    await op.ingest({ k: [k] });
+    await b.checkpoint();
+  }
+  await b.close();
+  const ids = async () => (await storage.list('manifests/')).map((n) => Number(n.slice(10, 22)));
+  assert.equal(await ids(), [3, 4, 5]);
+  // Back to checkpoint 3 (keys 1 to 3), then another history: key 30.
+  const r = await StateBackend.restore({ storage, checkpointId: 3 });
+  await r.aggregate('a', spec).ingest({ k: [30n] });
+  const c6 = await r.checkpoint();
+  assert.is(c6.id, 6);
+  await r.close();
+  assert.equal(await ids(), [3, 6], 'checkpoints of the abandoned history were kept');
+  // With checkpoint 6 damaged, restore falls back along its own history, to 3.
+  const m6 = await storage.get(manifestName(6));
+  m6[m6.length - 2]! ^= 1;
+  await storage.put(manifestName(6), m6);
+  const back = await StateBackend.restore({ storage });
+  assert.is(back.restoreReport!.checkpointId, 3);
+  assert.equal(rowsOf(await back.aggregate('a', spec).toArrow(), 'k').map((x) => x['key']), [1n, 2n, 3n]);
+  await back.close();
+});
+
 test('checkpoint meta that is not JSON is refused as a rejection (invalid) and takes no id', async () => {
   const storage = new MemoryCheckpointStorage();
   const b = await StateBackend.open({ checkpoints: { storage } });
