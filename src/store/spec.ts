@@ -95,6 +95,9 @@ export function normalizeAggregateSpec(spec: AggregateSpec): NormalizedSpec {
   const keyType = checkKeyType(spec.key.type, 'aggregate spec key');
   const timeField = spec.time ?? null;
   if (timeField !== null && (typeof timeField !== 'string' || timeField === '')) throw invalid('aggregate spec: time must be a field name');
+  if (timeField !== null && timeField === spec.key.field && keyType === 'utf8') {
+    throw invalid(`aggregate spec: time field '${timeField}' is the utf8 key field (strings), not a time`);
+  }
   const window: WindowSpec = spec.window ?? { kind: 'none' };
   switch (window.kind) {
     case 'tumbling':
@@ -148,6 +151,10 @@ export function normalizeAggregateSpec(spec: AggregateSpec): NormalizedSpec {
     const field = a.field ?? null;
     if (field === null && a.fn !== 'count') throw invalid(`aggregate '${name}': ${a.fn} needs a field`);
     if (field !== null && (typeof field !== 'string' || field === '')) throw invalid(`aggregate '${name}': field must be a non-empty string`);
+    // A utf8 key column holds strings; aggregates read numbers, so every batch would be refused.
+    if (field !== null && field === spec.key.field && keyType === 'utf8') {
+      throw invalid(`aggregate '${name}': ${a.fn} of the utf8 key field '${field}' (strings, not numbers)${a.fn === 'count' ? '; count without a field counts its events' : ''}`);
+    }
     if (field !== null && !fields.includes(field)) fields.push(field);
     return { name, fn: a.fn, field };
   });

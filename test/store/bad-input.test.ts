@@ -166,6 +166,16 @@ test('bad specs: unknown aggregate, unknown fields, missing field, reused name',
     await expectError(() => b.aggregate(name, SPEC), 'invalid', /operator name: .*not starting with '\.'/);
     await expectError(() => b.values(name, { key: { type: 'utf8' } }), 'invalid', /operator name/);
   }
+  // A utf8 key column holds strings, which no aggregate reads (each batch would be refused); nor is
+  // it a time field.
+  for (const fn of ['count', 'sum', 'min', 'max', 'mean', 'first', 'last'] as const) {
+    await expectError(() => b.aggregate('x', { ...SPEC, aggregates: { v: { fn, field: 'user' } } }), 'invalid', new RegExp(`${fn} of the utf8 key field 'user'`));
+  }
+  await expectError(() => b.aggregate('x', { ...SPEC, time: 'user', window: { kind: 'tumbling', size: 10 } }), 'invalid', /time field 'user' is the utf8 key field/);
+  // An int64 key is a number: its sum is allowed.
+  const ids = b.aggregate('ids', { key: { field: 'id', type: 'int64' }, aggregates: { s: { fn: 'sum', field: 'id' } } });
+  await ids.ingest({ id: [5n, 5n] });
+  assert.equal(await ids.get(5n), { s: 10 });
   b.aggregate('a.b-c_1', SPEC); // a dot elsewhere is fine
   b.aggregate('t', SPEC);
   await expectError(() => b.aggregate('t', { ...SPEC, aggregates: { n: { fn: 'count' } } }), 'invalid', /different spec: names/);
