@@ -106,6 +106,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
   protected readonly operators = new Map<string, Operator>();
   private nextId = 0;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private openFailure: unknown = null;
   /**
    * Settles once every operator declared so far has opened on every shard (and loaded its restored
@@ -410,23 +411,27 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     const m = this.manager;
     const ops = [...this.operators.values()];
     return this.guarded(m.gate(async () => {
-      const mem = await m.broadcast<MemoryStats>({ op: 'memory' });
+      // Every request is posted before the first await, so the figures are those at this call.
+      const memAsked = m.broadcast<MemoryStats>({ op: 'memory' });
+      const statsAsked = ops.map((o) => m.broadcast<StoreStats>({ op: 'stats', id: o.op.id, keyGroups: m.keyGroups }));
+      const kgEventsAsked = m.keyGroupEvents();
+      const unrouted = m.unroutedEvents;
+      let late = ops.reduce((a, o) => a + m.ops.get(o.op.id)!.lateBase, 0n);
+      const mem = await memAsked;
       const kgRows = new Float64Array(m.keyGroups);
       const kgBytes = new Float64Array(m.keyGroups);
       const shardRows = new Array(m.shardCount).fill(0);
-      let late = 0n;
-      for (const o of ops) {
-        const st = await m.broadcast<StoreStats>({ op: 'stats', id: o.op.id, keyGroups: m.keyGroups });
+      for (const asked of statsAsked) {
+        const st = await asked;
         st.forEach((s, i) => {
           shardRows[i] += s.rows;
           late += s.lateEvents;
           s.keyGroupRows.forEach((r, kg) => (kgRows[kg]! += r));
           s.keyGroupBytes.forEach((b, kg) => (kgBytes[kg]! += b));
         });
-        late += m.ops.get(o.op.id)!.lateBase;
       }
-      const kgEvents = await m.keyGroupEvents();
-      const events = m.shardEvents(kgEvents);
+      const kgEvents = await kgEventsAsked;
+      const events = m.shardEvents(kgEvents, unrouted);
       const shards = mem.map((x, i) => ({ shard: i, events: events[i]!, rows: shardRows[i], stateBytes: x.usedBytes, transientBytes: x.transientBytes, memoryBytes: x.memoryBytes }));
       const loads = shards.map((s) => s.events);
       const basis = loads.some((x) => x > 0) ? loads : shards.map((s) => s.rows);
@@ -437,12 +442,14 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     }));
   }
 
-  /** Waits for checkpoints in progress, then stops every shard. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.coordinator?.drain();
-    await this.manager.close();
+  /** Waits for checkpoints in progress, then stops every shard; a second call waits for the first. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      await this.coordinator?.drain();
+      await this.manager.close();
+    })();
+    return this.closing;
   }
 }
 

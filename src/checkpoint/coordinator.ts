@@ -155,6 +155,8 @@ export class CheckpointCoordinator {
         Promise.all(Array.from({ length: shardCount }, (_, s) =>
           m.call<CaptureInfo>(s, { op: 'capture', id: p.op.id, mode: p.full ? MODE_FULL : MODE_DELTA, keyGroups: m.keyGroups, mask: null }))));
       const lates = plan.map((p) => p.op.lateEvents());
+      // Awaited below only when every capture succeeded; a failed capture must not leave them unhandled.
+      for (const l of lates) l.catch(() => undefined);
       const states = plan.map((p) => ({ watermark: p.op.watermark, seq: p.op.seq }));
       const settled = await Promise.allSettled(all);
       const held = settled.map((r) => (r.status === 'fulfilled' ? r.value : []));

@@ -127,7 +127,18 @@ export class ShardManager {
 
   private addShard(): Shard {
     const pool = this.router.pool;
-    const s = this.workers ? new WorkerShard(this.shards.length, this.memCapBytes, pool, this.votes!.buffer, this.credits!) : new LocalShard(this.memCapBytes, pool);
+    let s: Shard;
+    if (this.workers) {
+      const w = new WorkerShard(this.shards.length, this.memCapBytes, pool, this.votes!.buffer, this.credits!);
+      // A dead shard's state is gone: no later call may post anything (a batch broadcast on credit
+      // would apply on the live shards alone), so every later call fails before posting.
+      w.onDeath = (e) => {
+        this.failure ??= new CairnError('unavailable', `${e.message}; its state is lost, so this backend must be restored from a checkpoint`, { cause: e });
+      };
+      s = w;
+    } else {
+      s = new LocalShard(this.memCapBytes, pool);
+    }
     this.shards.push(s);
     return s;
   }
@@ -362,11 +373,16 @@ export class ShardManager {
    * their key groups). Key groups are known for routed events only: with one shard, which does not
    * route, its count also holds the events ingested while it was the only one.
    */
-  shardEvents(kgEvents: Float64Array): number[] {
+  shardEvents(kgEvents: Float64Array, singleShardEvents = this.singleShardEvents): number[] {
     const out = new Array<number>(this.shards.length).fill(0);
     for (let kg = 0; kg < this.keyGroups; kg++) out[this.assign[kg]!]! += kgEvents[kg]!;
-    if (out.length === 1) out[0]! += this.singleShardEvents;
+    if (out.length === 1) out[0]! += singleShardEvents;
     return out;
+  }
+
+  /** The events counted while there was a single shard, as of now (see shardEvents). */
+  get unroutedEvents(): number {
+    return this.singleShardEvents;
   }
 
   /** Moves to `n` shards with the default contiguous assignment. */

@@ -28,6 +28,8 @@ export class WorkerShard implements Shard {
   readonly credit: CreditReader | null;
   /** Output buffers the caller gave back, sent with the next request. */
   private giving: ArrayBuffer[] = [];
+  /** Called once when the worker dies (not when it is closed). */
+  onDeath: ((e: CairnError) => void) | null = null;
 
   /**
    * `pool` receives the buffers of ingested batches back from the worker; `votes` is the vote board
@@ -52,6 +54,7 @@ export class WorkerShard implements Shard {
       this.pending.clear();
       for (const p of pending) p.reject(this.dead);
       this.settled();
+      if (!this.closing) this.onDeath?.(this.dead);
     };
     this.worker.on('error', (e) => fail(`failed: ${e instanceof Error ? e.message : String(e)}`, e));
     this.worker.on('exit', (code) => fail(`exited with code ${code}`));

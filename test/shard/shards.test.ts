@@ -4,7 +4,9 @@
 // CairnError on the next call (never a hang), metrics add up, and rebalance evens out skew.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StateBackend, CairnError, type AggregateOperator } from '../../src/index.js';
+import { StateBackend, CairnError, MemoryCheckpointStorage, type AggregateOperator } from '../../src/index.js';
+import process from 'node:process';
+import type { StoreStats } from '../../src/shard/protocol.js';
 import { WindowModel } from '../oracle/window-model.js';
 import { AggregateModel } from '../oracle/aggregate-model.js';
 import { genEvents, toColumns } from '../oracle/gen.js';
@@ -90,6 +92,76 @@ test('a worker that throws is a CairnError on the next call, never a hang; a ref
     await op.ingest({ k: [1, 2, 3, 4] });
     assert.equal(await op.get(1), { n: 2 });
   });
+});
+
+test('after a worker died no call posts anything: a batch applies on no shard, a checkpoint fails cleanly', async () => {
+  let unhandled = 0;
+  const count = () => { unhandled++; };
+  process.on('unhandledRejection', count);
+  try {
+    // 2 and 3 worker shards get batches broadcast on credit; 6 get them split and voted on.
+    for (const shards of [2, 3, 6]) {
+      const storage = new MemoryCheckpointStorage();
+      const b = await StateBackend.open({ shards, workers: true, keyGroups: 32, checkpoints: { storage } });
+      try {
+        const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+        await op.ingest({ k: Array.from({ length: 64 }, (_, i) => i) });
+        const c1 = await b.checkpoint();
+        const rowsOf0 = async () => (await b.manager.call<StoreStats>(0, { op: 'stats', id: op.id, keyGroups: 32 })).rows;
+        const before = await rowsOf0();
+        await b.manager.call(shards - 1, { op: 'crash', how: 'exit' }).catch(() => undefined);
+        // The death is known now (the crash call settled on it): later calls fail before posting.
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const e = await op.ingest({ k: Array.from({ length: 64 }, (_, i) => 1000 + i) }).then(() => null, (x: unknown) => x);
+          assert.instance(e, CairnError, `${shards} shards: ingest after a worker died succeeded`);
+          assert.is((e as CairnError).kind, 'unavailable');
+          assert.match((e as Error).message, /must be restored from a checkpoint/);
+        }
+        assert.is(await rowsOf0(), before, `${shards} shards: a refused batch was applied on a live shard`);
+        const ck = await b.checkpoint().then(() => null, (x: unknown) => x);
+        assert.instance(ck, CairnError);
+        assert.is((ck as CairnError).kind, 'unavailable');
+        // What the checkpoint before the death holds restores whole.
+        const r = await StateBackend.restore({ storage });
+        assert.is(r.restoreReport!.checkpointId, c1.id);
+        assert.is((await r.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } }).toArrow()).numRows, 64);
+        await r.close();
+      } finally {
+        await b.close();
+      }
+    }
+    // A worker dying while a checkpoint captures: the checkpoint fails, and nothing else rejects.
+    const b = await StateBackend.open({ shards: 2, workers: true, checkpoints: { storage: new MemoryCheckpointStorage() } });
+    const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+    await op.ingest({ k: [1, 2, 3, 4] });
+    void b.manager.call(1, { op: 'crash', how: 'exit' }).catch(() => undefined);
+    const ck = await b.checkpoint().then(() => null, (x: unknown) => x);
+    assert.instance(ck, CairnError);
+    assert.is((ck as CairnError).kind, 'unavailable');
+    await b.close();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.is(unhandled, 0, 'a failed checkpoint left a rejection unhandled');
+  } finally {
+    process.off('unhandledRejection', count);
+  }
+});
+
+test('metrics() reports the state at its call, not calls made after it; a second close() waits for the first', async () => {
+  for (const workers of [false, true]) {
+    const b = await StateBackend.open({ shards: workers ? 2 : 1, workers });
+    const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+    const m = b.metrics();
+    const ingested = op.ingest({ k: [1, 2, 3, 4, 5] });
+    const [metrics] = await Promise.all([m, ingested]);
+    assert.equal(metrics.shards.map((s) => s.rows), workers ? [0, 0] : [0], `workers ${workers}: metrics saw a later ingest`);
+    assert.is(metrics.shards.reduce((a, s) => a + s.events, 0), 0);
+    assert.is((await b.metrics()).shards.reduce((a, s) => a + s.rows, 0), 5);
+    let done = false;
+    void op.ingest({ k: Array.from({ length: 200_000 }, (_, i) => i) }).then(() => (done = true));
+    void b.close();
+    await b.close();
+    assert.ok(done, `workers ${workers}: the second close() resolved before a call made before it finished`);
+  }
 });
 
 test('rebalance evens out a skewed assignment and keeps every row', async () => {
