@@ -30,7 +30,7 @@
  * UTF-8 byte order mark before the header is ignored.
  *
  * NDJSON: one JSON object per line; blank lines and a UTF-8 byte order mark at the start are skipped. int64 values must be JSON integers within
- * ±2^53 (beyond that JSON numbers lose digits) or strings of digits. Because a missing key on a float64
+ * ±(2^53 - 1) (beyond that JSON numbers lose digits) or strings of digits. Because a missing key on a float64
  * field is a null, not an error, a misspelt field name is not refused as it is for a CSV header or an
  * Arrow schema; instead each batch reports in `present` how many of its rows have each float64 key.
  *

@@ -15,7 +15,7 @@
  * that point, and the backend, being deterministic, writes the same bytes. At the end of the input the
  * remaining windows fire and a final checkpoint marks the run complete; running again is a no-op.
  * SIGINT, SIGTERM and SIGHUP stop a run as a crash would, but remove the directory's lock first
- * (exitOnSignals), so a run from another host sharing the directory is not locked out.
+ * (stopOnSignals), so a run from another host sharing the directory is not locked out.
  *
  * The options that decide the output (input, format, key, time, window, aggregates, out-of-
  * orderness, lateness, batch rows, output) are stored in the meta, and a run with other values
@@ -376,50 +376,67 @@ export async function runPipeline(c: RunConfig, io: CliIo): Promise<RunSummary> 
   const started = performance.now();
   const crash = new CrashHook(io.env['CAIRN_TEST_CRASH']);
   const fields = fieldsOf(c);
-  let inputSize: number;
+  const signals = stopOnSignals(io);
   try {
-    inputSize = (await stat(c.input)).size;
-  } catch (e) {
-    throw new UsageError(`cannot open input ${quote(c.input)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
-  }
-  // Check the header (or schema) against the fields before touching the checkpoint directory.
-  await (await openReader({ path: c.input, format: c.format, fields, batchRows: c.batchRows })).close();
+    let inputSize: number;
+    try {
+      inputSize = (await stat(c.input)).size;
+    } catch (e) {
+      throw new UsageError(`cannot open input ${quote(c.input)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    }
+    // Check the header (or schema) against the fields before touching the checkpoint directory.
+    await (await openReader({ path: c.input, format: c.format, fields, batchRows: c.batchRows })).close();
 
-  // One process per checkpoint directory: taken before anything reads or writes it, held to the end.
-  const lock = await acquireDirLock(c.checkpointDir);
-  const unhook = exitOnSignals(lock, io);
-  try {
-    return await runLocked(c, io, crash, fields, inputSize, started);
+    // One process per checkpoint directory: taken before anything reads or writes it, held to the end.
+    const lock = await acquireDirLock(c.checkpointDir);
+    signals.hold(lock);
+    try {
+      return await runLocked(c, io, crash, fields, inputSize, started);
+    } finally {
+      signals.hold(null);
+      await lock.release();
+    }
   } finally {
-    unhook();
-    await lock.release();
+    signals.unhook();
   }
 }
 
-/** Signals that end a run, and their exit codes (128 + the signal's number, as shells report them). */
+/** Signals that stop a run, and what shells report for a process they end (128 + the signal's number). */
 export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
 /**
- * Until the returned function is called, SIGINT, SIGTERM and SIGHUP end the process at once with
- * 128 + the signal's number, after removing the lock, so that the next run on any host can take the
- * directory. Nothing else needs to happen: as after a crash, the next run resumes from the last
- * completed checkpoint (a checkpoint being written is left as temp files, which that run removes,
- * and output past the checkpoint is cut off).
+ * Until unhook is called, SIGINT, SIGTERM and SIGHUP stop the process: the lock given to hold (if
+ * any) is removed first, so that the next run on any host can take the directory, one line is
+ * printed, and the signal is raised again with the default action, so the process ends by it (as
+ * a shell or a supervisor expects; `process.exit` from a SIGHUP handler aborts Node 20 when the
+ * terminal is gone). Nothing else needs to happen: as after a crash, the next run resumes from the
+ * last completed checkpoint (a checkpoint being written is left as temp files, which that run
+ * removes, and output past the checkpoint is cut off).
  */
-function exitOnSignals(lock: DirLock, io: CliIo): () => void {
-  const handlers = Object.entries(STOP_SIGNALS).map(([signal, code]) => {
+function stopOnSignals(io: CliIo): { hold(lock: DirLock | null): void; unhook(): void } {
+  let held: DirLock | null = null;
+  const names = Object.keys(STOP_SIGNALS) as (keyof typeof STOP_SIGNALS)[];
+  const unhook = () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  };
+  const handlers = names.map((signal) => {
     const handler = () => {
-      lock.releaseSync();
-      const lead = io.stderr.isTTY === true ? '\n' : '';
-      io.stderr.write(`${lead}cairn: stopped by ${signal}; run the same command again to resume from the last checkpoint\n`);
-      process.exit(code);
+      held?.releaseSync();
+      try {
+        const lead = io.stderr.isTTY === true ? '\n' : '';
+        io.stderr.write(`${lead}cairn: stopped by ${signal}; run the same command again to resume from the last checkpoint\n`);
+      } catch {
+        // The terminal is gone (SIGHUP): nothing to tell.
+      }
+      unhook();
+      process.kill(process.pid, signal);
+      // Should another listener keep the signal from ending the process, end it here.
+      setTimeout(() => process.exit(STOP_SIGNALS[signal]), 1000);
     };
     process.on(signal, handler);
     return [signal, handler] as const;
   });
-  return () => {
-    for (const [signal, handler] of handlers) process.off(signal, handler);
-  };
+  return { hold: (lock) => (held = lock), unhook };
 }
 
 /** runPipeline once the checkpoint directory is locked. */

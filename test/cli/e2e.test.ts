@@ -12,8 +12,8 @@
 // seeded random delay, possibly several times in a row. Every crashed run is re-run to completion
 // and the output compared byte for byte with the reference run. Children are Node processes (also
 // when this file runs under Deno), except in one test where a run crashed under one runtime is
-// resumed under the other. A run stopped by SIGTERM, SIGINT or SIGHUP exits 128 + the signal's
-// number and leaves no lock behind, and its re-run writes the same bytes too.
+// resumed under the other. A run stopped by SIGTERM, SIGINT or SIGHUP ends by that signal after
+// one line, leaves no lock behind, and its re-run writes the same bytes too.
 import { mulberry32 as prng } from '../oracle/gen.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -199,21 +199,23 @@ test('a run crashed under Deno resumes under Node, and the other way round: same
   }
 });
 
-test('SIGTERM, SIGINT or SIGHUP: exit 128 + signal, the lock removed, one line; the re-run writes the same bytes', async () => {
+test('SIGTERM, SIGINT or SIGHUP: the lock removed, one line, ended by the signal; the re-run writes the same bytes', async () => {
   const ref = (await reference(bidsCsv, 'csv')).bytes;
-  const cases: [string, number, boolean][] = [
-    ['put:3:SIGTERM', 143, false],
-    ['write:7:SIGINT', 130, false],
-    ['checkpoint:2:SIGHUP', 129, false],
-    ['after-put:4:SIGTERM', 143, true],
+  const cases: [string, boolean][] = [
+    ['put:3:SIGTERM', false],
+    ['write:7:SIGINT', false],
+    ['checkpoint:2:SIGHUP', false],
+    ['after-put:4:SIGTERM', true],
+    ['write:5:SIGINT', true],
   ];
-  for (const [point, code, deno] of cases) {
+  for (const [point, deno] of cases) {
     const where = `${point}${deno ? ' under Deno' : ''}`;
     const { ckpt, out } = fresh('csv');
     const args = runArgs(bidsCsv, ckpt, out);
     const r = await cairn(args, { env: { CAIRN_TEST_CRASH: point }, deno });
-    assert.is(r.code, code, `${where}: code ${r.code}, signal ${r.signal}: ${r.stderr}`);
     const signal = point.split(':')[2]!;
+    // Ended by the signal itself (a shell shows 128 + its number), as a supervisor expects.
+    assert.is(r.signal, signal, `${where}: code ${r.code}, signal ${r.signal}: ${r.stderr}`);
     assert.is(r.stderr, `cairn: stopped by ${signal}; run the same command again to resume from the last checkpoint\n`, where);
     assert.not.ok(existsSync(join(ckpt, '.cairn-lock')), `${where}: the lock outlived the run`);
     await finishAndCompare(args, out, ref, where);

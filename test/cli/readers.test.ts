@@ -394,8 +394,8 @@ test('NDJSON: bad rows name their line; skipBad counts them', async () => {
     [3, 'expected a JSON object, found invalid JSON'],
     [4, 'expected a JSON object, found an array'],
     [5, 'field "n": expected an integer, found it missing'],
-    [6, 'field "n": expected an integer within ±2^53'],
-    [7, 'field "n": expected an integer within ±2^53 (write larger ones as strings), found 9007199254740992'],
+    [6, 'field "n": expected an integer within ±(2^53 - 1)'],
+    [7, 'field "n": expected an integer within ±(2^53 - 1) (write larger ones as strings), found 9007199254740992'],
     [8, 'field "k": expected a string, found true'],
     [10, 'field "t": expected a time, found null'],
     [12, 'field "k": expected a string, found it missing'],
@@ -530,6 +530,24 @@ test('Arrow: file and stream formats, split record batches, resume at every offs
         assert.equal(rest.rows, expected.slice(seen));
       }
     }
+  }
+});
+
+test('a utf8 key over 64 KiB of UTF-8 is a bad row with its line, in CSV, NDJSON and Arrow; skipBad skips it', async () => {
+  // 'é' is 2 bytes: 32768 of them are exactly 65536 bytes (kept), one more is too long.
+  const fits = 'é'.repeat(32768);
+  const long = 'é'.repeat(32769);
+  const keys = ['a', fits, long, 'b'];
+  const fields: FieldSpec[] = [{ name: 'k', kind: 'utf8' }, { name: 'v', kind: 'float64' }];
+  const csv = tempFile('csv', 'k,v\n' + keys.map((k, i) => `${k},${i}`).join('\n') + '\n');
+  const ndjson = tempFile('ndjson', keys.map((k, i) => JSON.stringify({ k, v: i })).join('\n') + '\n');
+  const arrow = tempFile('arrow', tableToIPC(new Table({ k: vectorFromArray(keys, new Utf8()), v: vectorFromArray([0, 1, 2, 3], new Float64()) }), 'file'));
+  for (const [path, format, where] of [[csv, 'csv', ':4:'], [ndjson, 'ndjson', ':3:'], [arrow, 'arrow', ':row 3:']] as const) {
+    await rejects(() => readAll({ path, format, fields, batchRows: 10 }), `${path}${where}`, 'expected a key of at most 65536 bytes of UTF-8, found 65538 bytes');
+    const { rows, batches } = await readAll({ path, format, fields, batchRows: 10, skipBad: true });
+    assert.equal(rows.map((r) => r[1]), ['num:0', 'num:1', 'num:3'], format);
+    assert.is(rows[1]![0], show(fits), format);
+    assert.is(batches.reduce((a, b) => a + b.skipped, 0), 1, format);
   }
 });
 

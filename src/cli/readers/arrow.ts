@@ -6,7 +6,7 @@ import { RecordBatchReader, Type, type RecordBatch, type Vector } from 'apache-a
 import { UsageError, ValueError, quote } from '../errors.js';
 import { parseTime } from '../parse.js';
 import { type Batch, type Column, type FieldSpec, type Opened, type ReaderOptions, listNames } from './shape.js';
-import { INT64_MAX, INT64_MIN } from './values.js';
+import { INT64_MAX, INT64_MIN, utf8Key } from './values.js';
 
 /**
  * Arrow IPC (file or stream format, detected from the magic bytes) through apache-arrow's
@@ -105,8 +105,16 @@ function arrowColumn(vector: Vector, field: FieldSpec, rows: number, bad: (row: 
       const out = new Array<string>(rows);
       for (let r = 0; r < rows; r++) {
         const v = vector.get(r);
-        if (v === null || v === undefined) bad(r, 'expected a string, found null');
-        else out[r] = isUtf8 ? (v as string) : String(v);
+        if (v === null || v === undefined) {
+          bad(r, 'expected a string, found null');
+          continue;
+        }
+        try {
+          out[r] = utf8Key(isUtf8 ? (v as string) : String(v));
+        } catch (e) {
+          if (!(e instanceof ValueError)) throw e;
+          bad(r, e.message);
+        }
       }
       return out;
     }

@@ -5,7 +5,7 @@
 import { UsageError, ValueError, quote } from '../errors.js';
 import { type Batch, type FieldSpec, HEADER_FIELDS_MAX, listNames } from './shape.js';
 import type { TextSource } from './text-source.js';
-import { BatchBuilder, KIND_FLOAT64, KIND_INT64, KIND_UTF8, parseFloat64, parseTimeSpan, putInt64 } from './values.js';
+import { BatchBuilder, KIND_FLOAT64, KIND_INT64, KIND_UTF8, parseFloat64, parseTimeSpan, putInt64, utf8Key } from './values.js';
 
 const COMMA = 44;
 const QUOTE = 34;
@@ -324,7 +324,7 @@ export async function* csvBatches(
             const end = escaped ? text.length : scanner.ends[h]!;
             switch (kinds[f]) {
               case KIND_UTF8:
-                (b.columns[f] as string[])[row] = escaped ? text : s.slice(start, end);
+                (b.columns[f] as string[])[row] = utf8Key(escaped ? text : s.slice(start, end));
                 break;
               case KIND_INT64:
                 putInt64(b, f, row, text, start, end);

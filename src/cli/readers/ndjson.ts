@@ -10,7 +10,7 @@ import { UsageError, ValueError, quote } from '../errors.js';
 import { parseTime } from '../parse.js';
 import type { Batch, FieldSpec } from './shape.js';
 import type { TextSource } from './text-source.js';
-import { BatchBuilder, KIND_FLOAT64, KIND_INT64, KIND_UTF8, parseFloat64, putInt64 } from './values.js';
+import { BatchBuilder, KIND_FLOAT64, KIND_INT64, KIND_UTF8, parseFloat64, putInt64, utf8Key } from './values.js';
 
 const CR = 13;
 
@@ -129,14 +129,14 @@ function describeJson(v: unknown): string {
 function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unknown): void {
   switch (kind) {
     case KIND_UTF8:
-      if (typeof v === 'string') (b.columns[f] as string[])[row] = v;
+      if (typeof v === 'string') (b.columns[f] as string[])[row] = utf8Key(v);
       else if (typeof v === 'number' && Number.isFinite(v)) (b.columns[f] as string[])[row] = String(v);
       else throw new ValueError(`expected a string, found ${describeJson(v)}`);
       return;
     case KIND_INT64:
       if (typeof v === 'number') {
         if (!Number.isSafeInteger(v)) {
-          throw new ValueError(`expected an integer within ±2^53 (write larger ones as strings), found ${v}`);
+          throw new ValueError(`expected an integer within ±(2^53 - 1) (write larger ones as strings), found ${v}`);
         }
         b.setInt64(f, row, v);
       } else if (typeof v === 'string') {

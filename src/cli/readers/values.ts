@@ -2,7 +2,9 @@
  * Converting field text to column values, and the per-batch column storage. Shared by the CSV and
  * NDJSON readers; the Arrow reader uses the int64 bounds.
  */
+import { Buffer } from 'node:buffer';
 import { invariant } from '../../errors.js';
+import { KEY_BYTES_MAX } from '../../store/batch.js';
 import { ValueError, quote } from '../errors.js';
 import { parseTime } from '../parse.js';
 import type { Column, FieldKind, FieldSpec } from './shape.js';
@@ -20,6 +22,20 @@ const FLOAT_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * `s` as a utf8 key: at most KEY_BYTES_MAX bytes of UTF-8 (the store's limit), else a ValueError,
+ * so that the row is a malformed row with its line (skipped by --skip-bad) rather than a batch the
+ * store refuses whole.
+ */
+export function utf8Key(s: string): string {
+  // Up to 3 bytes per UTF-16 unit: most keys are settled without counting.
+  if (s.length * 3 > KEY_BYTES_MAX) {
+    const bytes = Buffer.byteLength(s, 'utf8');
+    if (bytes > KEY_BYTES_MAX) throw new ValueError(`expected a key of at most ${KEY_BYTES_MAX} bytes of UTF-8, found ${bytes} bytes`);
+  }
+  return s;
+}
 
 /** Rows allocated when a batch starts; it doubles up to `batchRows`, so tiny files stay cheap. */
 const BATCH_CAPACITY_INITIAL = 1024;
