@@ -82,6 +82,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
   const boot = await bootId();
   const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), ...(boot ? { boot } : {}) };
   const text = JSON.stringify(me) + '\n';
+  let breaking = false;
   for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
     if (await createLock(dir, path, text)) return lockOf(path, text);
     let held: string;
@@ -95,13 +96,19 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
     if (owner ? isStale(owner, me, path) : await olderThan(path, UNREADABLE_STALE_MS)) {
       // (An unreadable lock is one being written, or one whose writer died between creating and
       // writing it: stale once it has stayed unreadable for UNREADABLE_STALE_MS.)
-      await breakStale(dir, path, held);
+      breaking = !(await breakStale(dir, path, held));
       continue;
     }
     const who = owner ? `process ${owner.pid} on ${owner.host} (since ${owner.since})` : 'another process (unreadable lock file)';
     throw new CairnError(
       'unavailable',
       `checkpoint directory ${dir} is in use by ${who}; wait for it to finish, or remove ${path} if that process is gone`,
+    );
+  }
+  if (breaking) {
+    throw new CairnError(
+      'unavailable',
+      `cannot lock checkpoint directory ${dir}: another process is taking over its stale lock (${join(dir, BREAK_NAME)} exists); try again in a few seconds, or remove that file if no other run is starting`,
     );
   }
   throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: other processes keep taking it`);
@@ -189,10 +196,10 @@ function isStale(owner: LockOwner, me: LockOwner, path: string): boolean {
 
 /**
  * Removes the stale lock whose bytes are `held`, under the break file: only if the lock still
- * holds those bytes (not a lock another process took meanwhile). Returns when done, or when
- * another process is breaking it (the caller then looks again).
+ * holds those bytes (not a lock another process took meanwhile). Returns true when done, false
+ * when another process is breaking it (the caller then looks again).
  */
-async function breakStale(dir: string, path: string, held: string): Promise<void> {
+async function breakStale(dir: string, path: string, held: string): Promise<boolean> {
   const brk = join(dir, BREAK_NAME);
   let h: fsp.FileHandle;
   try {
@@ -202,7 +209,7 @@ async function breakStale(dir: string, path: string, held: string): Promise<void
     // Another process is breaking it; a break file left by a process that died meanwhile goes.
     if (await olderThan(brk, BREAK_STALE_MS)) await fsp.unlink(brk).catch(() => undefined);
     else await new Promise((r) => setTimeout(r, 20));
-    return;
+    return false;
   }
   try {
     await h.close();
@@ -214,6 +221,7 @@ async function breakStale(dir: string, path: string, held: string): Promise<void
   } finally {
     await fsp.unlink(brk).catch(() => undefined);
   }
+  return true;
 }
 
 function lockOf(path: string, text: string): DirLock {

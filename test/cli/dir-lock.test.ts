@@ -181,6 +181,13 @@ catch (e) { console.log(e.kind === 'unavailable' && /is in use by /.test(e.messa
   assert.not.ok(existsSync(join(ck, LOCK_NAME)));
   assert.not.ok(existsSync(join(ck, BREAK_NAME)));
 
+  // A fresh break file (another process breaking the stale lock, or one that died doing so a
+  // moment ago): refused, saying so and naming the file.
+  plantLock(ck, { pid: deadPid() });
+  writeFileSync(join(ck, BREAK_NAME), '');
+  const busy = fakeIo();
+  assert.is(await main(run(ck), busy), 1);
+  assert.match(busy.err(), /another process is taking over its stale lock \(.*\.cairn-lock\.break exists\)/);
   // A break file left by a process that died while breaking: removed once old, then the stale lock goes.
   plantLock(ck, { pid: deadPid() });
   writeFileSync(join(ck, BREAK_NAME), '');
