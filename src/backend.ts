@@ -4,7 +4,7 @@
  */
 import { CairnError } from './errors.js';
 import { CheckpointCoordinator, type CheckpointResult, type CheckpointOperator, type CheckpointSource } from './checkpoint/coordinator.js';
-import { findCheckpoint, listCheckpointIds } from './checkpoint/restore.js';
+import { findCheckpoint, listCheckpointIds, nextCheckpointId } from './checkpoint/restore.js';
 import type { Manifest, OperatorEntry } from './checkpoint/manifest.js';
 import type { CheckpointStorage } from './storage/storage.js';
 import { defaultCodec, type Codec } from './codec/codec.js';
@@ -138,8 +138,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     const b = new StateBackend(manager);
     if (options.checkpoints) {
       const c = options.checkpoints;
-      const ids = await listCheckpointIds(c.storage);
-      b.coordinator = new CheckpointCoordinator({ ...c, codec: c.codec ?? defaultCodec() }, manager, null, (ids.at(-1) ?? 0) + 1);
+      b.coordinator = new CheckpointCoordinator({ ...c, codec: c.codec ?? defaultCodec() }, manager, null, await nextCheckpointId(c.storage));
     }
     return b;
   }
@@ -193,13 +192,13 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     for (const entry of m.operators) b.pending.set(entry.name, { entry, files: found.files });
     b.restoredMeta = m.meta ?? undefined;
     b.restoreReport = { checkpointId: m.id, skipped: found.skipped };
-    const ids = await listCheckpointIds(options.storage);
+    const nextId = await nextCheckpointId(options.storage, m.id + 1);
     b.coordinator = new CheckpointCoordinator({
       storage: options.storage,
       codec: options.codec ?? defaultCodec(),
       ...(options.retain !== undefined ? { retain: options.retain } : {}),
       ...(options.maxDeltaRatio !== undefined ? { maxDeltaRatio: options.maxDeltaRatio } : {}),
-    }, manager, m as Manifest, Math.max(m.id, ids.at(-1) ?? 0) + 1, ids.filter((id) => id > m.id));
+    }, manager, m as Manifest, nextId);
     return b;
   }
 

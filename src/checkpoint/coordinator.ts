@@ -91,16 +91,9 @@ export class CheckpointCoordinator {
   private assignmentSeen: string;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly cache = new Map<number, Manifest>();
-  /**
-   * Checkpoints newer than the restored one when restore went back to an older checkpoint (by id,
-   * or past damaged ones): another history. Once this backend completes a checkpoint, retention
-   * deletes them first, so that no later restore can fall back onto them.
-   */
-  private readonly abandoned: Set<number>;
 
-  constructor(o: CoordinatorOptions, manager: ShardManager, restored: Manifest | null, nextId: number, abandoned: number[] = []) {
+  constructor(o: CoordinatorOptions, manager: ShardManager, restored: Manifest | null, nextId: number) {
     this.storage = o.storage;
-    this.abandoned = new Set(abandoned);
     this.codec = o.codec;
     this.retain = o.retain ?? RETAIN_DEFAULT;
     if (!Number.isInteger(this.retain) || this.retain < 1 || this.retain > RETAIN_MAX) {
@@ -279,18 +272,24 @@ export class CheckpointCoordinator {
   }
 
   /**
-   * Keeps the newest `retain` checkpoints, then deletes every data file no kept manifest references
-   * (reference counting over manifests). Retention failures never fail the checkpoint that was just
-   * written: leftovers are collected the next time. With tiered storage it also keeps the newest
-   * checkpoint whose manifest and data files are all in the durable tier (durableAnchor), so that
-   * the durable tier always holds a whole checkpoint once it has held one, even while copies of
-   * newer ones are queued or failing.
+   * Keeps the newest `retain` checkpoints of the current history (the checkpoint just written and
+   * its ancestors, by `parent`), then deletes every other manifest and every data file no kept
+   * manifest references (reference counting over manifests). A checkpoint off that history (newer
+   * ones left behind by a restore of an older checkpoint, older ones of an unrelated history, a
+   * manifest torn by a failed put) is deleted, so no later restore falls back onto it; this holds
+   * across restarts, since it is read from the manifests. Retention failures never fail the
+   * checkpoint that was just written: leftovers are collected the next time. With tiered storage
+   * it also keeps the newest checkpoint of the history whose manifest and data files are all in
+   * the durable tier (durableAnchor), so that the durable tier always holds a whole checkpoint once
+   * it has held one, even while copies of newer ones are queued or failing.
    */
   async applyRetention(): Promise<void> {
     const tiered = this.storage instanceof TieredCheckpointStorage ? this.storage : null;
     // A file of a live chain that never reached the durable tier would leave every later delta
     // of that chain incomplete there: the next checkpoint writes new full bases instead.
     if (tiered && [...this.chains.values()].some((c) => c.some((l) => l.files.some((f) => tiered.copyFailed(f.name))))) this.allFull = true;
+    const head = this.last;
+    if (!head) return;
     try {
       // With tiered storage, retention works on both tiers while the durable one can be listed, and
       // on the local tier alone while it cannot (an outage): local stays bounded, and the durable
@@ -304,43 +303,46 @@ export class CheckpointCoordinator {
         names = await tiered.listFrom('local', 'manifests/');
         localOnly = true;
       }
-      const all = names.map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => b - a);
-      const ids = all.filter((id) => !this.abandoned.has(id));
-      let anchor: { id: number; manifest: Manifest } | null = null;
-      if (tiered) {
-        const found = await this.durableAnchor(tiered, ids);
-        anchor = found.anchor;
-        localOnly ||= !found.listed;
-      }
-      // Newest first: keep the first `retain` manifests that read back; a manifest that does not
-      // verify (torn by a failed put) does not count towards `retain` and is deleted. If one cannot
-      // be read for another reason (storage trouble), nothing is deleted this time.
-      const kept: Manifest[] = [];
-      const drop: number[] = all.filter((id) => this.abandoned.has(id));
-      for (const id of ids) {
-        if (kept.length >= this.retain && id !== anchor?.id) {
-          drop.push(id);
-          continue;
-        }
-        if (kept.length >= this.retain) {
-          kept.push(anchor!.manifest);
-          continue;
-        }
-        let m = this.cache.get(id);
-        if (!m) {
+      const ids = names.map(manifestIdOf).filter((x): x is number => x !== null);
+      const below = [...ids].sort((a, b) => b - a);
+      // The current history, newest first, by parent links. Where a parent is gone (an earlier
+      // round deleted it) or does not verify, the history goes on at the newest checkpoint below
+      // it: every checkpoint of another history newer than a restore point was deleted while that
+      // restore point still existed (drops go newest first). One that cannot be read now (storage
+      // trouble) stops retention for this round.
+      const history: Manifest[] = [];
+      for (let m: Manifest | undefined = head; m !== undefined; ) {
+        history.push(m);
+        let next: number | undefined = m.parent ?? undefined;
+        m = undefined;
+        while (next !== undefined) {
+          const id: number = next;
+          next = undefined;
+          if (!below.includes(id)) {
+            next = below.find((x) => x < id);
+            continue;
+          }
+          m = this.cache.get(id);
+          if (m) break;
           try {
             m = await readManifest(this.storage, id);
             this.cache.set(id, m);
           } catch (e) {
-            if (e instanceof CairnError && e.kind === 'corruption') {
-              drop.push(id);
-              continue;
-            }
-            return;
+            if (!(e instanceof CairnError && e.kind === 'corruption')) return;
+            m = undefined;
+            next = below.find((x) => x < id);
           }
         }
-        kept.push(m);
       }
+      const kept = history.slice(0, this.retain);
+      if (tiered) {
+        const found = await this.durableAnchor(tiered, history);
+        if (found.anchor && !kept.includes(found.anchor)) kept.push(found.anchor);
+        localOnly ||= !found.listed;
+      }
+      const keptIds = new Set(kept.map((m) => m.id));
+      // Never one newer than the checkpoint just written (only another writer could have made it).
+      const drop = ids.filter((id) => !keptIds.has(id) && id < head.id).sort((a, b) => b - a);
       // A durable delete is queued, not awaited: an unreachable durable tier never holds up a checkpoint.
       const remove = (name: string): Promise<void> =>
         !tiered ? this.storage.delete(name) : localOnly ? tiered.local.delete(name) : tiered.deleteLater(name);
@@ -352,7 +354,7 @@ export class CheckpointCoordinator {
       for (const m of kept) for (const f of referencedFiles(m)) referenced.add(f.name);
       const data = tiered && localOnly ? await tiered.listFrom('local', 'data/') : await this.storage.list('data/');
       for (const name of data) {
-        if (!referenced.has(name)) await remove(name);
+        if (!referenced.has(name) && !newerData(name, head.id)) await remove(name);
       }
     } catch {
       // Storage trouble during clean-up: leftovers are deleted by a later checkpoint.
@@ -360,12 +362,12 @@ export class CheckpointCoordinator {
   }
 
   /**
-   * The newest checkpoint (of `ids`, newest first) whose manifest and every data file it references
-   * are in the durable tier: copied through this instance, or listed there (so also after a
-   * restart). Null when there is none. `listed` is false when the durable tier could not be listed
-   * (the anchor then comes from this instance's copies alone).
+   * The newest checkpoint of `history` (newest first) whose manifest and every data file it
+   * references are in the durable tier: copied through this instance, or listed there (so also
+   * after a restart), and no delete of it queued. Null when there is none. `listed` is false when
+   * the durable tier could not be listed (the anchor then comes from this instance's copies alone).
    */
-  private async durableAnchor(tiered: TieredCheckpointStorage, ids: number[]): Promise<{ anchor: { id: number; manifest: Manifest } | null; listed: boolean }> {
+  private async durableAnchor(tiered: TieredCheckpointStorage, history: Manifest[]): Promise<{ anchor: Manifest | null; listed: boolean }> {
     let listed = new Set<string>();
     let listedOk = true;
     try {
@@ -373,21 +375,9 @@ export class CheckpointCoordinator {
     } catch {
       listedOk = false;
     }
-    const durable = (name: string) => tiered.isDurable(name) || listed.has(name);
-    for (const id of ids) {
-      if (!durable(manifestName(id))) continue;
-      let m = this.cache.get(id);
-      if (!m) {
-        try {
-          m = await readManifest(tiered, id);
-        } catch {
-          continue;
-        }
-        this.cache.set(id, m);
-      }
-      if (referencedFiles(m).every((f) => durable(f.name))) return { anchor: { id, manifest: m }, listed: listedOk };
-    }
-    return { anchor: null, listed: listedOk };
+    const durable = (name: string) => !tiered.deletePending(name) && (tiered.isDurable(name) || listed.has(name));
+    const anchor = history.find((m) => durable(manifestName(m.id)) && referencedFiles(m).every((f) => durable(f.name))) ?? null;
+    return { anchor, listed: listedOk };
   }
 
   /** Marks every operator for a full base at the next checkpoint. */
@@ -399,6 +389,12 @@ export class CheckpointCoordinator {
   async drain(): Promise<void> {
     await this.tail.catch(() => undefined);
   }
+}
+
+/** Whether data file `name` belongs to a checkpoint newer than `id` (not this writer's to delete). */
+function newerData(name: string, id: number): boolean {
+  const m = /\/(\d{12})-\d{3}\.cks$/.exec(name);
+  return m !== null && Number(m[1]) > id;
 }
 
 function assignmentKey(m: ShardManager): string {

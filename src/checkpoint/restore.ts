@@ -25,6 +25,21 @@ export async function listCheckpointIds(storage: CheckpointStorage): Promise<num
   return names.map(manifestIdOf).filter((x): x is number => x !== null).sort((a, b) => a - b);
 }
 
+/**
+ * The id for the next checkpoint: past every manifest and every data file in storage, so that no
+ * name is ever written twice (a failed checkpoint's data files, or a copy of them in a durable tier,
+ * must never pass for a later checkpoint's).
+ */
+export async function nextCheckpointId(storage: CheckpointStorage, atLeast = 1): Promise<number> {
+  let max = atLeast - 1;
+  for (const id of await listCheckpointIds(storage)) max = Math.max(max, id);
+  for (const name of await storageCall("list 'data/'", () => storage.list('data/'))) {
+    const m = /\/(\d{12})-\d{3}\.cks$/.exec(name);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max + 1;
+}
+
 /** `storage.get(name)`: failures as CairnErrors, and a missing object always as notFound's error. */
 async function getObject(storage: CheckpointStorage, name: string, get: () => Promise<Uint8Array> = () => storage.get(name)): Promise<Uint8Array> {
   try {

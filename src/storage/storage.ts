@@ -8,7 +8,8 @@
  *   then knows at once that a file is missing, not failing to read. (For any other 'unavailable' it
  *   asks `list` whether the name exists.) Errors that are not CairnErrors count as 'unavailable'.
  * - `list(prefix)` returns the names that start with `prefix`, sorted ascending by UTF-16 code unit
- *   (the same as byte order for the ASCII names allowed here).
+ *   (the same as byte order for the ASCII names allowed here), including every put that has
+ *   resolved (read-after-write: restore and checkpoint ids depend on it).
  * - `delete` of a missing name succeeds.
  * - Bytes are copied in and out; no caller can change stored bytes through an array it holds.
  *

@@ -105,12 +105,14 @@ export class TieredCheckpointStorage implements CheckpointStorage {
     try {
       return await this.local.get(name);
     } catch (e) {
-      if (!isCairnError(e, 'unavailable')) throw e;
-      localError = e;
+      const u = asUnavailable(e, 'local get');
+      if (!isCairnError(u, 'unavailable')) throw u;
+      localError = u;
     }
     try {
       return await this.durable.get(name);
-    } catch (e) {
+    } catch (caught) {
+      const e = asUnavailable(caught, 'durable get');
       if (!isCairnError(e, 'unavailable')) throw e;
       // Missing from both tiers: the not-found error every storage raises (restore tells it from a
       // storage failure by that); otherwise the failure of either tier.
@@ -170,6 +172,11 @@ export class TieredCheckpointStorage implements CheckpointStorage {
     validateName(name);
     await this.local.delete(name);
     this.#enqueue(name, 'delete', undefined);
+  }
+
+  /** Whether a durable delete of `name` is queued or running (its durable copy is about to go). */
+  deletePending(name: string): boolean {
+    return this.#queuedByName.get(name)?.kind === 'delete' || this.#runningByName.get(name)?.kind === 'delete';
   }
 
   /** Names whose latest put through this instance has been copied to durable, sorted. */
@@ -248,7 +255,8 @@ export class TieredCheckpointStorage implements CheckpointStorage {
         }
         return;
       } catch (e) {
-        const retry = isCairnError(e, 'unavailable') && attempt < this.#attempts;
+        // A custom storage's plain Error counts as 'unavailable' (storage.ts), so it is retried.
+        const retry = (isCairnError(e, 'unavailable') || !(e instanceof CairnError)) && attempt < this.#attempts;
         if (retry) {
           await sleep(this.#retryDelayMs * 2 ** (attempt - 1));
           continue;
@@ -269,6 +277,12 @@ export class TieredCheckpointStorage implements CheckpointStorage {
     this.#spaceWaiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** A failure of one tier as a CairnError: a custom storage's plain Error counts as 'unavailable'. */
+function asUnavailable(e: unknown, what: string): unknown {
+  if (e instanceof CairnError) return e;
+  return new CairnError('unavailable', `tiered ${what} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
 }
 
 function sleep(ms: number): Promise<void> {
