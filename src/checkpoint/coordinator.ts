@@ -19,7 +19,7 @@ import type { CaptureInfo } from '../shard/protocol.js';
 import type { NormalizedSpec } from '../store/spec.js';
 import { readManifest } from './restore.js';
 import {
-  MANIFEST_FORMAT_VERSION, dataFileName, encodeManifest, manifestName, manifestIdOf, referencedFiles,
+  MANIFEST_FORMAT_VERSION, dataFileIdOf, dataFileName, encodeManifest, manifestName, manifestIdOf, referencedFiles,
   type DataFileRef, type Layer, type Manifest, type OperatorEntry,
 } from './manifest.js';
 
@@ -354,7 +354,7 @@ export class CheckpointCoordinator {
       for (const m of kept) for (const f of referencedFiles(m)) referenced.add(f.name);
       const data = tiered && localOnly ? await tiered.listFrom('local', 'data/') : await this.storage.list('data/');
       for (const name of data) {
-        if (!referenced.has(name) && !newerData(name, head.id)) await remove(name);
+        if (!referenced.has(name) && (dataFileIdOf(name) ?? 0) <= head.id) await remove(name);
       }
     } catch {
       // Storage trouble during clean-up: leftovers are deleted by a later checkpoint.
@@ -389,12 +389,6 @@ export class CheckpointCoordinator {
   async drain(): Promise<void> {
     await this.tail.catch(() => undefined);
   }
-}
-
-/** Whether data file `name` belongs to a checkpoint newer than `id` (not this writer's to delete). */
-function newerData(name: string, id: number): boolean {
-  const m = /\/(\d{12})-\d{3}\.cks$/.exec(name);
-  return m !== null && Number(m[1]) > id;
 }
 
 function assignmentKey(m: ShardManager): string {

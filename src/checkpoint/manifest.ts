@@ -62,6 +62,12 @@ export function manifestIdOf(name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** The checkpoint id in a data file's name (see dataFileName), or null for another name. */
+export function dataFileIdOf(name: string): number | null {
+  const m = /^data\/.+\/(\d{12})-\d{3}\.cks$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
 export function dataFileName(op: string, checkpointId: number, shard: number): string {
   return `data/${op}/${String(checkpointId).padStart(12, '0')}-${String(shard).padStart(3, '0')}.cks`;
 }

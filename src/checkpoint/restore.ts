@@ -11,7 +11,7 @@ import { crc32c, formatCrc } from '../codec/crc32c.js';
 import { decodeChunked } from '../codec/chunked.js';
 import { isNotFound, missingObject, notFound, storageCall, type CheckpointStorage } from '../storage/storage.js';
 import { TieredCheckpointStorage } from '../storage/tiered.js';
-import { decodeManifest, manifestIdOf, manifestName, referencedFiles, type Manifest } from './manifest.js';
+import { dataFileIdOf, decodeManifest, manifestIdOf, manifestName, referencedFiles, type Manifest } from './manifest.js';
 
 export interface VerifiedCheckpoint {
   manifest: Manifest;
@@ -33,10 +33,7 @@ export async function listCheckpointIds(storage: CheckpointStorage): Promise<num
 export async function nextCheckpointId(storage: CheckpointStorage, atLeast = 1): Promise<number> {
   let max = atLeast - 1;
   for (const id of await listCheckpointIds(storage)) max = Math.max(max, id);
-  for (const name of await storageCall("list 'data/'", () => storage.list('data/'))) {
-    const m = /\/(\d{12})-\d{3}\.cks$/.exec(name);
-    if (m) max = Math.max(max, Number(m[1]));
-  }
+  for (const name of await storageCall("list 'data/'", () => storage.list('data/'))) max = Math.max(max, dataFileIdOf(name) ?? 0);
   return max + 1;
 }
 
