@@ -128,6 +128,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
 
   static async open(options: OpenOptions = {}): Promise<StateBackend> {
     checkOptions(options, ['shards', 'keyGroups', 'workers', 'memoryCapBytes', 'checkpoints'], 'open');
+    if (options.checkpoints !== undefined) checkOptions(options.checkpoints, ['storage', 'retain', 'maxDeltaRatio', 'codec'], 'open: checkpoints');
     const manager = new ShardManager({
       shards: options.shards ?? 1,
       keyGroups: options.keyGroups ?? DEFAULT_KEY_GROUPS,
@@ -153,6 +154,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
   static async resume(options: OpenOptions & { checkpoints: CheckpointOptions }): Promise<StateBackend> {
     checkOptions(options, ['shards', 'keyGroups', 'workers', 'memoryCapBytes', 'checkpoints'], 'resume');
     if (!options.checkpoints?.storage) throw new CairnError('invalid', 'resume: checkpoints.storage is required');
+    checkOptions(options.checkpoints, ['storage', 'retain', 'maxDeltaRatio', 'codec'], 'resume: checkpoints');
     const { storage, ...rest } = options.checkpoints;
     if ((await listCheckpointIds(storage)).length === 0) return StateBackend.open(options);
     const b = await StateBackend.restore({
@@ -221,8 +223,8 @@ export class StateBackend implements OperatorHost, CheckpointSource {
    * The operators a checkpoint captures: those whose opening has left the gate, that is, those
    * declared before the checkpoint in call order (an operator declared after it is still queued,
    * and a restored one then stays among the pending entries).
+   * @internal
    */
-  /** @internal */
   liveOperators(): CheckpointOperator[] {
     return [...this.operators.values()].filter((o) => this.manager.ops.has(o.op.id)).map((o) => {
       const state = this.manager.ops.get(o.op.id)!;

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tableFromArrays, tableFromJSON, vectorFromArray, makeData, makeVector, Table, Vector, type Data, Dictionary, Utf8, Int32, Int64, Uint64, TimestampSecond, TimestampMillisecond, TimestampMicrosecond, TimestampNanosecond, makeTable } from 'apache-arrow';
-import { StateBackend, CairnError, hashKey } from '../../src/index.js';
+import { StateBackend, CairnError, MemoryCheckpointStorage, hashKey } from '../../src/index.js';
 import { rowsOf, show } from '../helpers.js';
 import { WasmCore, MEM_CAP_MAX_BYTES } from '../../bindings/core.js';
 import { normalizeAggregateSpec, storeConfigOf } from '../../src/store/spec.js';
@@ -67,6 +67,10 @@ test('bad batches are rejected whole and leave state untouched', async () => {
     await expectError(op.ingest(batch as never), 'invalid', re);
     assert.is(show(rowsOf(await op.toArrow(), 'user')), before, `state changed after ${show(batch)}`);
   }
+  // Unknown checkpoint options are refused by open and resume alike, whatever storage holds.
+  const storage = new MemoryCheckpointStorage();
+  await expectError(StateBackend.open({ checkpoints: { storage, bogus: 1 } as never }), 'invalid', /open: checkpoints: unknown option 'bogus'/);
+  await expectError(StateBackend.resume({ checkpoints: { storage, bogus: 1 } as never }), 'invalid', /resume: checkpoints: unknown option 'bogus'/);
   // Options that are not an object are refused as such.
   for (const o of [null, 5, 'x', [1]]) {
     await expectError(StateBackend.open(o as never), 'invalid', /open: expected an options object/);
