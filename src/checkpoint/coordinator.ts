@@ -304,7 +304,9 @@ export class CheckpointCoordinator {
         localOnly = true;
       }
       const ids = names.map(manifestIdOf).filter((x): x is number => x !== null);
-      const below = [...ids].sort((a, b) => b - a);
+      const newestFirst = [...ids].sort((a, b) => b - a);
+      /** The newest listed checkpoint at or below `id`. */
+      const atOrBelow = (id: number): number | undefined => newestFirst.find((x) => x <= id);
       // The current history, newest first, by parent links. Where a parent is gone (an earlier
       // round deleted it) or does not verify, the history goes on at the newest checkpoint below
       // it: every checkpoint of another history newer than a restore point was deleted while that
@@ -313,15 +315,9 @@ export class CheckpointCoordinator {
       const history: Manifest[] = [];
       for (let m: Manifest | undefined = head; m !== undefined; ) {
         history.push(m);
-        let next: number | undefined = m.parent ?? undefined;
+        let id = m.parent === null ? undefined : atOrBelow(m.parent);
         m = undefined;
-        while (next !== undefined) {
-          const id: number = next;
-          next = undefined;
-          if (!below.includes(id)) {
-            next = below.find((x) => x < id);
-            continue;
-          }
+        while (id !== undefined && m === undefined) {
           m = this.cache.get(id);
           if (m) break;
           try {
@@ -329,8 +325,7 @@ export class CheckpointCoordinator {
             this.cache.set(id, m);
           } catch (e) {
             if (!(e instanceof CairnError && e.kind === 'corruption')) return;
-            m = undefined;
-            next = below.find((x) => x < id);
+            id = atOrBelow(id - 1);
           }
         }
       }

@@ -76,16 +76,18 @@ export function validatePrefix(prefix: string): void {
   if (slash >= 0) validateName(prefix.slice(0, slash));
 }
 
-/**
- * `f()` (a call into a storage), with any failure that is not a CairnError, as a custom storage may
- * throw, turned into 'unavailable' naming the operation.
- */
+/** A storage's failure as a CairnError: anything else (a custom storage's plain Error) is 'unavailable'. */
+export function storageFailure(e: unknown, what: string): CairnError {
+  if (e instanceof CairnError) return e;
+  return new CairnError('unavailable', `storage ${what} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+}
+
+/** `f()` (a call into a storage), its failures as storageFailure makes them. */
 export async function storageCall<T>(what: string, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
-    if (e instanceof CairnError) throw e;
-    throw new CairnError('unavailable', `storage ${what} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw storageFailure(e, what);
   }
 }
 

@@ -24,7 +24,7 @@
  * of growing memory without bound. Concurrent puts of one name are not ordered relative to each other.
  */
 import { CairnError, isCairnError } from '../errors.js';
-import { type CheckpointStorage, validateName, validatePrefix, notFound, isNotFound } from './storage.js';
+import { type CheckpointStorage, validateName, validatePrefix, notFound, isNotFound, storageFailure } from './storage.js';
 
 export const COPY_CONCURRENCY_MAX = 16;
 export const COPY_ATTEMPTS_MAX = 10;
@@ -105,14 +105,14 @@ export class TieredCheckpointStorage implements CheckpointStorage {
     try {
       return await this.local.get(name);
     } catch (e) {
-      const u = asUnavailable(e, 'local get');
+      const u = storageFailure(e, `tiered local get '${name}'`);
       if (!isCairnError(u, 'unavailable')) throw u;
       localError = u;
     }
     try {
       return await this.durable.get(name);
     } catch (caught) {
-      const e = asUnavailable(caught, 'durable get');
+      const e = storageFailure(caught, `tiered durable get '${name}'`);
       if (!isCairnError(e, 'unavailable')) throw e;
       // Missing from both tiers: the not-found error every storage raises (restore tells it from a
       // storage failure by that); otherwise the failure of either tier.
@@ -255,8 +255,8 @@ export class TieredCheckpointStorage implements CheckpointStorage {
         }
         return;
       } catch (e) {
-        // A custom storage's plain Error counts as 'unavailable' (storage.ts), so it is retried.
-        const retry = (isCairnError(e, 'unavailable') || !(e instanceof CairnError)) && attempt < this.#attempts;
+        // A custom storage's plain Error counts as 'unavailable' (storageFailure), so it is retried.
+        const retry = isCairnError(storageFailure(e, 'durable copy'), 'unavailable') && attempt < this.#attempts;
         if (retry) {
           await sleep(this.#retryDelayMs * 2 ** (attempt - 1));
           continue;
@@ -277,12 +277,6 @@ export class TieredCheckpointStorage implements CheckpointStorage {
     this.#spaceWaiters = [];
     for (const wake of waiters) wake();
   }
-}
-
-/** A failure of one tier as a CairnError: a custom storage's plain Error counts as 'unavailable'. */
-function asUnavailable(e: unknown, what: string): unknown {
-  if (e instanceof CairnError) return e;
-  return new CairnError('unavailable', `tiered ${what} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
 }
 
 function sleep(ms: number): Promise<void> {
