@@ -3,7 +3,7 @@
  * Ingest validates the whole batch before any shard sees it; windows fire through advanceWatermark.
  */
 import type { Table } from 'apache-arrow';
-import type { OutColumns } from '../../bindings/types.js';
+import type { EncodedBatch, OutColumns } from '../../bindings/types.js';
 import { CairnError } from '../errors.js';
 import type { ShardManager, OperatorShardState } from '../shard/manager.js';
 import { encodeBatch, encodeKey, batchLength, type BatchInput } from './batch.js';
@@ -57,8 +57,17 @@ export class AggregateOperator {
   async ingest(batch: BatchInput): Promise<IngestResult> {
     this.host.assertOpen();
     const m = this.host.manager;
+    // The batch is read now, at the call, even when the call waits behind a rescale or earlier
+    // calls: plain arrays that the caller refills once this returns must not change what it
+    // ingests, nor what it is checked against. (Typed and Arrow columns are encoded in place, not
+    // copied: the caller leaves their buffers alone until the call resolves, see README.)
+    let enc: EncodedBatch;
+    try {
+      enc = encodeBatch(batch, this.spec);
+    } catch (e) {
+      return this.host.guarded(Promise.reject(e));
+    }
     return this.host.guarded(m.gate(async () => {
-      const enc = encodeBatch(batch, this.spec);
       if (enc.n === 0) return { events: 0, accepted: 0 };
       // In-process shards refuse a batch here, before the arrival sequence moves (see
       // ShardManager.ingest); a worker's refusal comes back later, and the sequence then keeps a

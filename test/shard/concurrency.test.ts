@@ -118,6 +118,37 @@ test('a call made right after an awaited rescale comes after the calls made duri
   }
 });
 
+test('plain arrays are read at the call, even when the call waits behind a rescale', async () => {
+  for (const workers of [false, true]) {
+    const b = await StateBackend.open({ shards: 2, workers });
+    try {
+      const op = b.aggregate('t', { key: { field: 'k', type: 'utf8' }, aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' } } });
+      const p = b.rescale(3);
+      // A producer that refills its arrays as soon as the call returns.
+      const keys: (string | null)[] = ['x', 'y', 'x'];
+      const vals = [1, 2, 3];
+      const ingested = op.ingest({ k: keys, v: vals });
+      keys[0] = 'MUT';
+      vals[2] = 1000;
+      keys.push('extra');
+      vals.push(5);
+      // A null key replaced after the call: the batch is checked as it was at the call.
+      const bad = ['n1', null];
+      const refused = op.ingest({ k: bad, v: [1, 2] }).then(() => null, (e: unknown) => e);
+      bad[1] = 'n2';
+      await p;
+      assert.equal(await ingested, { events: 3, accepted: 3 }, `workers: ${workers}`);
+      const e = await refused;
+      assert.instance(e, CairnError, 'a batch with a null key at the call is refused');
+      assert.is((e as CairnError).kind, 'invalid');
+      const rows = rowsOf(await op.toArrow(), 'k').map((r) => [r['key'], r['n'], r['s']]);
+      assert.equal(rows, [['x', 2, 4], ['y', 1, 2]], `workers: ${workers}`);
+    } finally {
+      await b.close();
+    }
+  }
+});
+
 test('rebalance takes its place in call order: its loads and shard count are those of the calls before it', async () => {
   for (const workers of [false, true]) {
     const b = await StateBackend.open({ shards: 2, keyGroups: 16, workers });
