@@ -3,6 +3,8 @@
  * key's bytes (int64 as 8 little-endian bytes, utf8 as UTF-8). It is part of the checkpoint format
  * (key groups are hash % keyGroups) and must never change; test/shard/hash.test.ts pins values.
  */
+import { CairnError } from '../errors.js';
+
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 
@@ -58,8 +60,16 @@ export function murmur3Int64(key: bigint): number {
 
 const encoder = new TextEncoder();
 
-export function hashKey(key: bigint | string): number {
-  return typeof key === 'bigint' ? murmur3Int64(key) : murmur3Bytes(encoder.encode(key));
+/**
+ * A key's hash, as routing computes it: a string hashes as a utf8 key, a bigint or safe-integer
+ * number as an int64 key (so 42 and 42n hash alike, and "42" does not).
+ */
+export function hashKey(key: bigint | number | string): number {
+  if (typeof key === 'string') return murmur3Bytes(encoder.encode(key));
+  if (typeof key === 'number' && Number.isSafeInteger(key)) return murmur3Int64(BigInt(key));
+  if (typeof key === 'bigint' && key >= -(2n ** 63n) && key < 2n ** 63n) return murmur3Int64(key);
+  const found = typeof key === 'bigint' || typeof key === 'number' ? String(key) : key === null ? 'null' : typeof key;
+  throw new CairnError('invalid', `hashKey: expected a string (utf8 key) or an int64 as a bigint or safe-integer number, found ${found}`);
 }
 
 export function keyGroupOf(hash: number, keyGroups: number): number {

@@ -3,7 +3,7 @@
 // published vectors), and the TypeScript twin, the Wasm hash and the reference agree on random keys.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { hashKey } from '../../src/index.js';
+import { hashKey, CairnError, StateBackend } from '../../src/index.js';
 import { WasmCore } from '../../bindings/core.js';
 import { hashKey as refHash } from '../oracle/hash.js';
 
@@ -41,6 +41,34 @@ test('TypeScript, Wasm and the reference agree on random keys', () => {
     assert.is(hashKey(s), refHash(s));
     assert.is(core.ex.hashKeyBytes(p, bytes.length) >>> 0, refHash(s));
   }
+});
+
+test('hashKey takes an int64 key as a number too, the way every other call does; anything else is invalid', async () => {
+  // The key group a number key is routed to: that of its bigint, not that of its decimal string.
+  const b = await StateBackend.open({ shards: 2, keyGroups: 128 });
+  try {
+    const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+    await op.ingest({ k: [42] });
+    const routed = (await b.metrics()).keyGroups.filter((g) => g.rows > 0).map((g) => g.keyGroup);
+    assert.equal(routed, [hashKey(42) % 128]);
+  } finally {
+    await b.close();
+  }
+  for (const k of [0, 42, -1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER]) {
+    assert.is(hashKey(k), refHash(BigInt(k)), `hash of the number ${k}`);
+  }
+  assert.is.not(hashKey(42), hashKey('42'));
+  for (const bad of [1.5, NaN, Infinity, 2 ** 53, 2n ** 63n, -(2n ** 63n) - 1n, null, undefined, {}, true]) {
+    try {
+      hashKey(bad as never);
+      assert.unreachable(`hashKey(${String(bad)})`);
+    } catch (e) {
+      assert.instance(e, CairnError, String(bad));
+      assert.is((e as CairnError).kind, 'invalid', String(bad));
+    }
+  }
+  assert.is(hashKey(2n ** 63n - 1n), refHash(2n ** 63n - 1n));
+  assert.is(hashKey(-(2n ** 63n)), refHash(-(2n ** 63n)));
 });
 
 test.run();
