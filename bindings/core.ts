@@ -431,9 +431,16 @@ export class WasmCore {
     let keys: EncodedKeys;
     if (cfg.keyType === 'int64') {
       keys = { type: 'int64', values: i64(ex.outKey()) };
+    } else if (count === 0) {
+      // Nothing was written: the offsets memory may still hold another output's keys (an int64
+      // key -1 read as an end offset of 2^32 - 1), so it is not read at all.
+      keys = { type: 'utf8', offsets: new Uint32Array(1), bytes: new Uint8Array(0) };
     } else {
       const offsets = new Uint32Array(copy(ex.outKey(), (count + 1) * 4), 0, count + 1);
       const end = offsets[count]!;
+      if (offsets[0] !== 0 || end > u8.length - ex.outKeyBytes()) {
+        throw new CairnError('internal', `output: key offsets run from ${offsets[0]} to ${end}, outside the ${u8.length - ex.outKeyBytes()} bytes after the key bytes' start`);
+      }
       keys = { type: 'utf8', offsets, bytes: new Uint8Array(copy(ex.outKeyBytes(), end), 0, end) };
     }
     const start = i64(ex.outStart());

@@ -58,6 +58,12 @@ export class WorkerShard implements Shard {
     };
     this.worker.on('error', (e) => fail(`failed: ${e instanceof Error ? e.message : String(e)}`, e));
     this.worker.on('exit', (code) => fail(`exited with code ${code}`));
+    // An answer that cannot be read here names no call: which call it answered is unknown, so the
+    // shard is given up as if it had died (every pending and later call fails, never hangs).
+    this.worker.on('messageerror', (e) => {
+      fail(`sent an answer that could not be read (${e instanceof Error ? e.message : String(e)})`, e);
+      void this.worker.terminate();
+    });
     this.worker.unref();
   }
 

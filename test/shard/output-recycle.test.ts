@@ -87,6 +87,33 @@ for (const [label, shards, workers] of [['2 worker shards', 2, true], ['3 worker
   }
 }
 
+test('a utf8 operator that fires nothing after an int64 operator fired key -1: an empty table, no huge buffer', async () => {
+  // The output memory is shared by a shard's operators; an empty output must not read the key
+  // offsets left there by another operator's int64 keys (-1 reads as an end offset of 2^32 - 1).
+  for (const [shards, workers] of [[1, true], [2, true], [1, false], [2, false]] as const) {
+    const b = await StateBackend.open({ shards, workers, keyGroups: 8 });
+    try {
+      const win = { time: 't', window: { kind: 'tumbling', size: 10 } } as const;
+      const B = b.aggregate('B', { key: { field: 'k', type: 'int64' }, ...win, aggregates: { n: { fn: 'count' } } });
+      const A = b.aggregate('A', { key: { field: 'k', type: 'utf8' }, ...win, aggregates: { n: { fn: 'count' } } });
+      await B.ingest({ k: [-1n, -9n, 4294967295n], t: [1, 1, 1] });
+      await A.ingest({ k: ['x'], t: [100] });
+      assert.is((await A.advanceWatermark(20)).numRows, 0);
+      assert.is((await B.advanceWatermark(20)).numRows, 3);
+      const before = process.memoryUsage().arrayBuffers;
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('advance did not settle in 10 s')), 10_000).unref());
+      const fired = await Promise.race([A.advanceWatermark(30), timeout]);
+      assert.is(fired.numRows, 0, `shards ${shards}, workers ${workers}`);
+      assert.is(fired.schema.fields[0]!.name, 'k');
+      const exported = await Promise.race([A.toArrow(), timeout]);
+      assert.equal(rowsOf(exported, 'k').map((r) => r['key']), ['x']);
+      assert.ok(process.memoryUsage().arrayBuffers - before < 64 << 20, `array buffers grew by ${process.memoryUsage().arrayBuffers - before} bytes`);
+    } finally {
+      await b.close();
+    }
+  }
+});
+
 test('an advance that fires nothing returns an empty table with the fired tables\' schema', async () => {
   for (const [shards, workers] of [[1, false], [2, true]] as const) {
     const backend = await StateBackend.open({ shards, workers });
