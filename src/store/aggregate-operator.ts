@@ -69,10 +69,19 @@ export class AggregateOperator {
     }
     return this.host.guarded(m.gate(async () => {
       if (enc.n === 0) return { events: 0, accepted: 0 };
-      // In-process shards refuse a batch here, before the arrival sequence moves (see
-      // ShardManager.ingest); a worker's refusal comes back later, and the sequence then keeps a
-      // gap, which leaves arrival order as it is.
-      const applied = m.ingest(this.id, enc, this.seq);
+      // A batch that reaches the shards takes its events' arrival sequence numbers whether they
+      // apply it or refuse it (memory cap): a worker's refusal comes back only after later calls
+      // were numbered, so an in-process shard's refusal, which throws here, leaves the same gap,
+      // and state bytes do not depend on where shards run. A batch the caller's thread refuses
+      // (`invalid`: bad event times, see ShardManager.ingest) reached no shard and takes none.
+      const seqBase = this.seq;
+      let applied: Promise<number>;
+      try {
+        applied = m.ingest(this.id, enc, seqBase);
+      } catch (e) {
+        if (!(e instanceof CairnError && e.kind === 'invalid')) this.seq += BigInt(enc.n);
+        throw e;
+      }
       this.seq += BigInt(enc.n);
       return { events: enc.n, accepted: await applied };
     }));

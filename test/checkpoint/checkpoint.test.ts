@@ -248,6 +248,42 @@ test('restore, then checkpoint with no new input: byte-identical data files', as
   }
 });
 
+test('a batch refused for the memory cap: the same state bytes with worker and in-process shards', async () => {
+  // first/last without a time field store arrival sequence numbers: a refused batch must move the
+  // sequence alike wherever the shards run (a worker's refusal comes back after later calls were
+  // numbered), and a batch with bad event times, refused on the caller's thread, not at all.
+  const spec = { key: { field: 'k', type: 'int64' }, aggregates: { f: { fn: 'first', field: 'v' }, l: { fn: 'last', field: 'v' } } } as const;
+  const run = async (shards: number, workers: boolean) => {
+    const storage = new MemoryCheckpointStorage();
+    const b = await StateBackend.open({ shards, workers, keyGroups: 128, memoryCapBytes: 4 << 20, checkpoints: { storage } });
+    try {
+      const op = b.aggregate('a', spec);
+      await op.ingest({ k: [1, 2, 3, 4], v: [1, 2, 3, 4] });
+      const big = 300_000;
+      const refused = await op.ingest({ k: Float64Array.from({ length: big }, (_, i) => i + 100), v: new Float64Array(big) }).then(() => null, (e: unknown) => e);
+      assert.instance(refused, CairnError, `the big batch passes the cap (shards ${shards}, workers ${workers})`);
+      assert.is((refused as CairnError).kind, 'unavailable');
+      const t = await op.ingest({ k: [1, 2, 3, 4], v: [5, 6, 7, 8] });
+      assert.is(t.accepted, 4);
+      const c = await b.checkpoint();
+      const m = JSON.parse(new TextDecoder().decode((await storage.get(manifestName(c.id))).subarray(12))) as { operators: { seq: string }[] };
+      const names = (await storage.list('data/')).sort();
+      const files = await Promise.all(names.map((n) => storage.get(n)));
+      return { seq: m.operators[0]!.seq, files, rows: rowsOf(await op.toArrow(), 'k') };
+    } finally {
+      await b.close();
+    }
+  };
+  const local = await run(2, false);
+  const one = await run(1, false);
+  const workers = await run(2, true);
+  assert.is(local.seq, String(4 + 300_000 + 4), 'the refused batch keeps its sequence numbers');
+  assert.is(workers.seq, local.seq);
+  assert.is(one.seq, local.seq);
+  assert.equal(workers.rows, local.rows);
+  assert.equal(workers.files, local.files, 'worker and in-process shards write the same data files');
+});
+
 test('declaring an operator with a spec that differs from the checkpoint is refused, naming the difference', async () => {
   const storage = new MemoryCheckpointStorage();
   const b = await StateBackend.open({ checkpoints: { storage } });
