@@ -473,6 +473,18 @@ async function runLocked(c: RunConfig, io: CliIo, crash: CrashHook, fields: Retu
     for (const s of report.skipped) progress.note(`checkpoint ${s.id} skipped: ${s.reason}`);
     if (resume.run.done) {
       await backend.close();
+      // "Nothing to do" holds only while the output the run wrote is still there as it left it.
+      const want = resume.run.output.bytes;
+      const size = await stat(c.output).then((st) => st.size, (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return null;
+        throw new UsageError(`cannot read output ${quote(c.output)}: ${e.message}`, { cause: e });
+      });
+      if (size !== want) {
+        throw new UsageError(
+          `this run is already complete (checkpoint ${restoredId}), but its output ${quote(c.output)} ${size === null ? 'is missing' : `has ${size} bytes`} where the run wrote ${want}; ` +
+            `to write it again, start over with another --checkpoint-dir (or remove ${quote(c.checkpointDir)})`,
+        );
+      }
       return {
         alreadyComplete: true,
         resumedFrom: resume.source ? { checkpointId: restoredId, source: resume.source } : null,

@@ -253,6 +253,17 @@ test('re-running a completed run is a no-op; other output options are refused wi
   }
   assert.ok(Buffer.from(ref).equals(readFileSync(out)), 'a refused run changed the output');
   assert.ok(existsSync(join(ckpt, 'manifests')));
+  // A completed run whose output is gone or changed is not "nothing to do": one line, exit 2.
+  for (const [what, damage] of [['missing', () => rmSync(out)], ['shorter', () => writeFileSync(out, ref.subarray(0, 100))]] as const) {
+    damage();
+    const r = await cairn(args);
+    assert.is(r.code, 2, `${what}: code ${r.code}: ${r.stdout} ${r.stderr}`);
+    assert.not.ok(r.stdout.includes('already complete'), r.stdout);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.is(lines.length, 1, r.stderr);
+    assert.ok(lines[0]!.startsWith('cairn: error: this run is already complete'), lines[0]);
+    assert.ok(lines[0]!.includes(what === 'missing' ? 'is missing' : 'has 100 bytes'), lines[0]);
+  }
 });
 
 test('cleanup', () => {
