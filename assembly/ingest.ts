@@ -118,7 +118,16 @@ let gMinPane: i64 = 0;
     let ns: i64 = 0;
     if (hasTime) {
       const t = load<i64>(timePtr + (<usize>i << 3));
-      if (ttlOn && t + ttl < s.nextEventAt) s.nextEventAt = t + ttl;
+      if (ttlOn) {
+        // An event the TTL has already expired (t + ttl reached by the watermark) is late: it
+        // would make or keep its key visible until the next advance evicted it.
+        if (t + ttl <= W) {
+          store<i32>(rows + (<usize>i << 2), -1);
+          late++;
+          continue;
+        }
+        if (t + ttl < s.nextEventAt) s.nextEventAt = t + ttl;
+      }
       if (panes) {
         if (t >= lastPane && t < lastPane + slide) ns = lastPane;
         else {

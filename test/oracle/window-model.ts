@@ -138,6 +138,11 @@ export class WindowModel {
       const t = BigInt(row.time as number);
       const id = keyId(row.key);
       if (this.window.kind === 'none') {
+        // With a TTL, an event whose time + ttl the watermark has reached is late.
+        if (this.ttl !== undefined && this.reached(t + this.ttl)) {
+          this.lateEvents++;
+          continue;
+        }
         let entry = this.running.get(id);
         if (entry === undefined) {
           entry = { key: row.key, events: [], timeMax: row.time as number };

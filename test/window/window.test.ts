@@ -118,6 +118,35 @@ test('TTL stores of count-only plans keep every key\'s event time from their fir
   }
 });
 
+test('TTL: an event the TTL has already expired is late, and its key never visible', async () => {
+  for (const [shards, workers] of [[1, false], [3, false], [2, true]] as const) {
+    const backend = await StateBackend.open({ shards, workers });
+    try {
+      const op = backend.aggregate('t', { key: { field: 'k', type: 'int64' }, time: 't', window: { kind: 'none', ttl: 10 }, aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' } } });
+      const model = new WindowModel({ keyType: 'int64', window: { kind: 'none', ttl: 10 }, aggregates: { n: { fn: 'count' }, s: { fn: 'sum', field: 'v' } } });
+      const step = async (rows: { key: bigint; time: number; values: { v: number } }[]) => {
+        const r = await op.ingest({ k: rows.map((x) => x.key), t: rows.map((x) => x.time), v: rows.map((x) => x.values.v) });
+        const late = model.lateEvents;
+        model.ingest(rows as never);
+        assert.is(r.accepted, rows.length - (model.lateEvents - late), `accepted (shards ${shards}, workers ${workers})`);
+        assert.equal(rowsOf(await op.toArrow(), 'k'), model.state(), 'state right after the ingest');
+        assert.is(await op.lateEvents(), model.lateEvents);
+      };
+      await step([{ key: 1n, time: 15, values: { v: 1 } }, { key: 2n, time: 18, values: { v: 2 } }]);
+      await op.advanceWatermark(20);
+      model.advanceWatermark(20);
+      // Key 3 at t = 3 (3 + 10 <= 20) and t = 10 (exactly at the watermark): expired, never visible;
+      // key 1 at t = 9 too, though the key itself is live (its newest time 15); key 2 at t = 11 applies.
+      await step([{ key: 3n, time: 3, values: { v: 4 } }, { key: 3n, time: 10, values: { v: 8 } }, { key: 1n, time: 9, values: { v: 16 } }, { key: 2n, time: 11, values: { v: 32 } }]);
+      assert.is(await op.get(3n), undefined);
+      assert.equal(await op.get(2n), { n: 2, s: 34 });
+      assert.is(await op.lateEvents(), 3);
+    } finally {
+      await backend.close();
+    }
+  }
+});
+
 test('an event bridging two sessions merges them', async () => {
   const backend = await StateBackend.open();
   const op = backend.aggregate('s', { key: { field: 'k', type: 'utf8' }, time: 't', window: { kind: 'session', gap: 10 }, aggregates: { n: { fn: 'count' } } });
