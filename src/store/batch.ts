@@ -397,7 +397,10 @@ function encodeTimes(c: Column, field: string, n: number): BigInt64Array | Float
       const v = BigInt(raw[i]!);
       let ms = unit === 0 ? v * 1000n : v / div;
       if (ms * div > v && unit >= 2) ms -= 1n; // floor, not truncation, for times before 1970
-      if (ms > 9007199254740992n || ms < -9007199254740992n) throw bad(i, v);
+      if (ms > 9007199254740992n || ms < -9007199254740992n) {
+        const unitName = ['s', 'ms', 'us', 'ns'][unit] ?? `unit ${unit}`;
+        throw invalid(`batch: time field '${field}' row ${i}: ${v} ${unitName} is ${ms} ms, outside ±2^53 ms`);
+      }
       out[i] = ms;
     }
     return out;

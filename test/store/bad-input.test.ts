@@ -127,6 +127,14 @@ test('Arrow timestamp times are read in their unit and rounded down to ms', asyn
     const got = rowsOf(await op.toArrow(), 'k').map((r) => r['window_start']).sort((x, y) => (x as number) - (y as number));
     assert.equal(got, [...starts].sort((x, y) => x - y), `Timestamp[${unit}]`);
   }
+  // Out of range once in ms: the message gives the value in its unit and in ms.
+  const op = b.aggregate('tover', { key: { field: 'k', type: 'int64' }, time: 't', window, aggregates: { n: { fn: 'count' } } });
+  const over = 9_007_199_254_741n; // seconds: within ±2^53 itself, beyond it as ms
+  await expectError(
+    op.ingest(arrowTable({ k: makeData({ type: new Int64(), data: new BigInt64Array([1n]) }), t: makeData({ type: new TimestampSecond(), data: BigInt64Array.from([over]) }) })),
+    'invalid', /time field 't' row 0: 9007199254741 s is 9007199254741000 ms, outside ±2\^53 ms/,
+  );
+  assert.is((await op.toArrow()).numRows, 0);
   await b.close();
 });
 
