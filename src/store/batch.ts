@@ -3,6 +3,7 @@
  * everything first: column lengths, missing fields, types, null keys, event times. Any problem
  * rejects the whole batch with an `invalid` error before state is touched.
  */
+import { isAscii, isUtf8 } from 'node:buffer';
 import { Table, RecordBatch, Vector, Type, Precision, type Data } from 'apache-arrow';
 import { CairnError } from '../errors.js';
 import type { EncodedBatch, EncodedKeys, EncodedKey } from '../../bindings/types.js';
@@ -137,7 +138,7 @@ function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
       const vo = only?.valueOffsets;
       if (vo instanceof Int32Array && vo.length >= n + 1 && vo[0] === 0) {
         const keyOffsets = new Uint32Array(vo.buffer, vo.byteOffset, n + 1);
-        return checkKeyLengths({ type: 'utf8', offsets: keyOffsets, bytes: (only!.values as Uint8Array).subarray(0, vo[n]!) }, field, n);
+        return checkArrowKeys({ type: 'utf8', offsets: keyOffsets, bytes: (only!.values as Uint8Array).subarray(0, vo[n]!) }, field, n);
       }
       // Otherwise copy the UTF-8 bytes of every chunk straight from Arrow's buffers. A sliced chunk's offsets
       // buffer is already sliced (Data.offset only places its validity bits); its bytes are not.
@@ -157,11 +158,11 @@ function encodeUtf8Keys(c: Column, field: string, n: number): EncodedKeys {
         for (let j = 0; j < d.length; j++) offsets[++i] = at + Number(o[j + 1]!) - first;
         at += last - first;
       }
-      return checkKeyLengths({ type: 'utf8', offsets, bytes }, field, n);
+      return checkArrowKeys({ type: 'utf8', offsets, bytes }, field, n);
     }
     if (t === Type.Dictionary) {
       const direct = dictionaryKeys(c, field, n, offsets);
-      if (direct) return checkKeyLengths(direct, field, n);
+      if (direct) return checkArrowKeys(direct, field, n);
       return encodeStrings(dictionaryStrings(c, field, n), field, n, offsets);
     }
     throw invalid(`batch: key field '${field}' must be a Utf8 or Dictionary<Utf8> column for utf8 keys, found ${c.type}`);
@@ -285,12 +286,45 @@ function encodeStrings(c: ArrayLike<unknown>, field: string, n: number, offsets:
   return checkKeyLengths({ type: 'utf8', offsets, bytes: bytes.slice(0, at) }, field, n);
 }
 
+/**
+ * Checks utf8 keys taken as bytes from Arrow: each at most KEY_BYTES_MAX bytes, and each valid
+ * UTF-8. Keys are compared on their bytes, so an invalid sequence would be a key of its own that
+ * toArrow() decodes (with U+FFFD) to the same string as another key, and that no string names.
+ */
+function checkArrowKeys(k: EncodedKeys & { type: 'utf8' }, field: string, n: number): EncodedKeys {
+  checkKeyLengths(k, field, n);
+  const o = k.offsets;
+  const b = k.bytes;
+  const all = b.subarray(o[0]!, o[n]!);
+  // One pass over all keys' bytes (simdutf in Node and Deno); valid as a whole, every key is too
+  // unless one starts inside another's character, on a continuation byte (none in ASCII text).
+  const whole = isUtf8(all);
+  if (whole && isAscii(all)) return k;
+  for (let i = 0; i < n; i++) {
+    const s = o[i]!;
+    const e = o[i + 1]!;
+    if (s === e) continue;
+    if ((b[s]! & 0xc0) === 0x80 || (!whole && !isUtf8(b.subarray(s, e)))) {
+      throw invalid(`batch: key field '${field}' row ${i}: expected UTF-8 text, found the bytes ${hexPrefix(b.subarray(s, e))}`);
+    }
+  }
+  // Valid keys concatenate to valid UTF-8, so some key above was invalid.
+  if (!whole) throw new CairnError('internal', `batch: key field '${field}': invalid UTF-8 found in no key`);
+  return k;
+}
+
+/** Each utf8 key at most KEY_BYTES_MAX bytes. */
 function checkKeyLengths(k: EncodedKeys & { type: 'utf8' }, field: string, n: number): EncodedKeys {
   const o = k.offsets;
   for (let i = 0; i < n; i++) {
     if (o[i + 1]! - o[i]! > KEY_BYTES_MAX) throw invalid(`batch: key field '${field}' row ${i}: key of ${o[i + 1]! - o[i]!} bytes exceeds KEY_BYTES_MAX ${KEY_BYTES_MAX}`);
   }
   return k;
+}
+
+function hexPrefix(bytes: Uint8Array): string {
+  const shown = Array.from(bytes.subarray(0, 16), (x) => x.toString(16).padStart(2, '0')).join(' ');
+  return bytes.length > 16 ? `${shown} ... (${bytes.length} bytes)` : shown;
 }
 
 /** Values as Float64Array with NaN for null. Accepts numeric Arrow and JS columns. */

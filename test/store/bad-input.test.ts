@@ -112,6 +112,44 @@ test('bad int64 keys are rejected whole and leave state untouched; Int32 and Uin
   await b.close();
 });
 
+test('Arrow utf8 keys that are not valid UTF-8 are refused whole, naming the row; state unchanged', async () => {
+  // Keys given as bytes: an invalid sequence would be a key of its own that toArrow() decodes to
+  // the same text as another key (U+FFFD), and that no string could name in get or delete.
+  const enc = new TextEncoder();
+  const utf8 = (keys: Uint8Array[]) => {
+    const offsets = new Int32Array(keys.length + 1);
+    keys.forEach((k, i) => (offsets[i + 1] = offsets[i]! + k.length));
+    const bytes = new Uint8Array(offsets[keys.length]!);
+    keys.forEach((k, i) => bytes.set(k, offsets[i]!));
+    return makeData({ type: new Utf8(), length: keys.length, valueOffsets: offsets, data: bytes });
+  };
+  const batch = (keys: Uint8Array[]) => arrowTable({ user: utf8(keys), amount: makeData({ type: new Int32(), data: Int32Array.from(keys, (_, i) => i + 1) }) });
+  const cases: [string, Uint8Array[], number][] = [
+    ['a lone 0xFF', [enc.encode('ok'), new Uint8Array([0x61, 0xff])], 1],
+    ['an encoded surrogate', [new Uint8Array([0xed, 0xa0, 0x80]), enc.encode('é')], 0],
+    ['a truncated last character', [enc.encode('é'), new Uint8Array([0x61, 0xc3])], 1],
+    // Valid when concatenated (C3 A9 is "é"), not key by key.
+    ['a character split over two keys', [new Uint8Array([0x61, 0xc3]), new Uint8Array([0xa9])], 1],
+    ['a character split over two keys around an empty one', [new Uint8Array([0xe6, 0x97]), new Uint8Array(0), new Uint8Array([0xa5])], 2],
+  ];
+  for (const shards of [1, 3]) {
+    const b = await StateBackend.open({ shards });
+    const op = b.aggregate('t', SPEC);
+    await op.ingest(batch([enc.encode('é'), enc.encode('日本'), new Uint8Array(0), enc.encode('a\uFFFD')]));
+    const before = show(rowsOf(await op.toArrow(), 'user'));
+    for (const [what, keys, row] of cases) {
+      await expectError(op.ingest(batch(keys)), 'invalid', new RegExp(`key field 'user' row ${row}: expected UTF-8 text`));
+      assert.is(show(rowsOf(await op.toArrow(), 'user')), before, `${what}: state changed`);
+    }
+    // Dictionary<Utf8> keys whose dictionary holds invalid bytes: refused the same way.
+    const dict = makeData({ type: new Dictionary(new Utf8(), new Int32()), data: new Int32Array([0, 1]), dictionary: makeVector(utf8([enc.encode('x'), new Uint8Array([0xc0, 0x80])])) });
+    await expectError(op.ingest(arrowTable({ user: dict, amount: makeData({ type: new Int32(), data: new Int32Array([1, 2]) }) })), 'invalid', /row 1: expected UTF-8 text, found the bytes c0 80/);
+    assert.is(show(rowsOf(await op.toArrow(), 'user')), before, 'dictionary: state changed');
+    assert.equal(rowsOf(await op.toArrow(), 'user').map((r) => r['key']).sort(), ['', 'a\uFFFD', 'é', '日本'].sort());
+    await b.close();
+  }
+});
+
 test('Arrow timestamp times are read in their unit and rounded down to ms', async () => {
   const b = await StateBackend.open();
   const window = { kind: 'tumbling' as const, size: 1000 };
