@@ -50,7 +50,10 @@ export interface CheckpointResult {
   /** Files written by this checkpoint (data files and manifest). */
   files: number;
   durationMs: number;
-  /** How long operations were held up by the capture. */
+  /**
+   * How long operations were held up by the capture: the largest time a shard spent making this
+   * checkpoint's captures (its other requests wait meanwhile; the copy out comes later, in steps).
+   */
   stallMs: number;
 }
 
@@ -159,7 +162,10 @@ export class CheckpointCoordinator {
         releaseCaptures(m, plan, held);
         throw failed.reason;
       }
-      const stallMs = performance.now() - t0;
+      // The stall is the shards' own: each shard makes its operators' captures one after the
+      // other, holding up its other requests meanwhile; shards capture in parallel. (Not the time
+      // since the call, which counts whatever the caller's thread did before the answers came.)
+      const stallMs = Math.max(0, ...Array.from({ length: shardCount }, (_, s) => held.reduce((a, perShard) => a + perShard[s]!.ms, 0)));
       return { plan, incremental, pending, held, lates: await Promise.all(lates), states, shards: shardCount, assignment: Array.from(m.assign), stallMs };
     });
     const previous = this.tail;

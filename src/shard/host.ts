@@ -165,11 +165,13 @@ export class ShardHost {
       }
       case 'vget': return core.valueGet(this.store(req.id).h, req.key) ?? null;
       case 'capture': {
+        const t0 = performance.now();
         const h = this.store(req.id).h;
         this.stashHeld(req.id, h);
         const full = req.mode === MODE_FULL && req.mask === null;
         const length = full ? core.captureBegin(h, req.keyGroups) : core.capture(h, req.mode, req.keyGroups, req.mask);
-        const info: CaptureInfo = { token: this.nextToken++, length, pending: full ? core.captureStep(h, 0) : 0 };
+        const info: CaptureInfo = { token: this.nextToken++, length, pending: full ? core.captureStep(h, 0) : 0, ms: 0 };
+        info.ms = performance.now() - t0;
         this.held.set(req.id, info.token);
         if (info.pending > 0) this.capturing.add(h);
         return info;

@@ -68,6 +68,8 @@ export interface CaptureInfo {
   token: number;
   length: number;
   pending: number;
+  /** Time the shard spent making the capture (ms): how long it held up the shard's other requests. */
+  ms: number;
 }
 
 export interface MemoryStats {

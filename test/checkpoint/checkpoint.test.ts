@@ -88,7 +88,7 @@ test('a capture step that leaves as many pages as before fails the checkpoint as
     }, calls: () => calls };
   };
   const plan = [{ op: { id: 1, name: 'w' } }];
-  const held = (pending: number) => [[{ token: 1, length: 0, pending }]];
+  const held = (pending: number) => [[{ token: 1, length: 0, pending, ms: 0 }]];
   const stuck = stub([5]);
   const err = await completeCaptures(stuck, plan, held(5)).then(() => null, (e: unknown) => e);
   assert.instance(err, CairnError);
@@ -282,6 +282,25 @@ test('a batch refused for the memory cap: the same state bytes with worker and i
   assert.is(one.seq, local.seq);
   assert.equal(workers.rows, local.rows);
   assert.equal(workers.files, local.files, 'worker and in-process shards write the same data files');
+});
+
+test('stallMs is the time shards spent capturing, not the time the caller took to come back for the answer', async () => {
+  for (const [shards, workers] of [[1, false], [2, true]] as const) {
+    const b = await StateBackend.open({ shards, workers, checkpoints: { storage: new MemoryCheckpointStorage() } });
+    try {
+      const op = b.aggregate('a', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+      await op.ingest({ k: Array.from({ length: 1000 }, (_, i) => i) });
+      const p = b.checkpoint();
+      // The caller's thread is busy for 300 ms before it looks at the answers.
+      const until = performance.now() + 300;
+      while (performance.now() < until);
+      const c = await p;
+      assert.ok(c.stallMs >= 0 && c.stallMs < 100, `stallMs ${c.stallMs} (shards ${shards}, workers ${workers})`);
+      assert.ok(c.durationMs >= 300, `durationMs ${c.durationMs} still counts from the call`);
+    } finally {
+      await b.close();
+    }
+  }
 });
 
 test('declaring an operator with a spec that differs from the checkpoint is refused, naming the difference', async () => {
