@@ -64,7 +64,8 @@ export interface ShardMetrics {
   /**
    * Events of the key groups this shard owns now (they move with their key groups). Key groups are
    * known for routed events, that is while there are two or more shards; a single shard's count
-   * also holds the events ingested while it was the only one.
+   * also holds the events ingested while it was the only one (after a rescale to more shards, no
+   * shard counts those).
    */
   events: number;
   rows: number;
