@@ -171,9 +171,6 @@ export function runConfigOf(v: RunValues): RunConfig {
   const aggs = flag('agg', () => parseAggs(v.agg));
   const outOfOrdernessMs = flag('out-of-orderness', () => parseDuration(v['out-of-orderness']));
   const latenessMs = flag('lateness', () => parseDuration(v.lateness));
-  if (window.kind === 'none' && latenessMs > 0) {
-    throw new UsageError(`--lateness: applies to windows, and --window none has none (found --lateness ${v.lateness})`);
-  }
   const checkpointEvery = parseInteger(v['checkpoint-every'], '--checkpoint-every', { min: 1, max: CHECKPOINT_EVERY_MAX });
   const batchRows = parseInteger(v['batch-rows'], '--batch-rows', { min: 1, max: BATCH_ROWS_MAX });
   const shards = v.shards === undefined ? undefined : parseInteger(v.shards, '--shards', { min: 1, max: SHARDS_ARG_MAX });

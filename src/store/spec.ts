@@ -133,9 +133,6 @@ export function normalizeAggregateSpec(spec: AggregateSpec): NormalizedSpec {
   }
   const lateness = spec.allowedLateness ?? 0;
   checkMs(lateness, 'allowedLateness', 0);
-  if (!windowed && lateness > 0) {
-    throw invalid(`aggregate spec: allowedLateness applies to windows, and window '${window.kind}' has none (found allowedLateness ${lateness})`);
-  }
   if (!spec.aggregates || typeof spec.aggregates !== 'object') throw invalid('aggregate spec: aggregates must be an object');
   const names = Object.keys(spec.aggregates);
   if (names.length === 0) throw invalid('aggregate spec: at least one aggregate is required');

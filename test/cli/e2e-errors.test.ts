@@ -73,7 +73,6 @@ test('run: missing file, unknown field, malformed rows with line numbers, bad du
   await fails(RUN(p('bad.ndjson')), 2, 'bad.ndjson:2:', 'expected a JSON object');
   await fails(RUN(p('good.csv'), ['--out-of-orderness', '5q']), 2, '--out-of-orderness', 'expected a duration', '"5q"');
   await fails(RUN(p('good.csv'), ['--lateness=-1s']), 2, '--lateness', 'expected a duration');
-  await fails(RUN(p('good.csv'), ['--lateness', '5s']).map((a) => (a === 'tumbling:1m' ? 'none' : a)), 2, '--lateness: applies to windows', '--window none');
   await fails(RUN(p('good.csv')).map((a) => (a === 'tumbling:1m' ? 'tumbling:1x' : a)), 2, '--window', '"tumbling:1x"');
   await fails(RUN(p('good.csv')).map((a) => (a === 'tumbling:1m' ? 'hopping:1m,7s' : a)), 2, 'divides its size');
   await fails(RUN(p('good.csv')).map((a) => (a === 'n=count,s=sum(amount)' ? 'n=avg(amount)' : a)), 2, '"avg"', 'use mean');

@@ -31,10 +31,8 @@ export async function runWindowCase(p: WindowCase): Promise<void> {
   const rows = genEvents({ seed: p.seed, n: p.n, keys: p.keys, keyType: p.keyType, disorderMs: p.disorder, timeSpread: p.n * 4, nullRate: 0.1, multibyte: true, skew: 0.5 });
   const backend = await StateBackend.open({ shards: p.shards ?? 1, workers: p.workers ?? false, keyGroups: 64 });
   const aggregates = p.aggregates ?? AGGS;
-  // Lateness is a property of windows: a store without them refuses one (see the bad spec test).
-  const lateness = p.window.kind === 'none' ? 0 : p.lateness;
-  const op = backend.aggregate('w', { key: { field: 'user', type: p.keyType }, time: 'ts', window: p.window, aggregates: aggregates as never, allowedLateness: lateness });
-  const model = new WindowModel({ keyType: p.keyType, window: p.window, allowedLateness: lateness, aggregates: aggregates as never });
+  const op = backend.aggregate('w', { key: { field: 'user', type: p.keyType }, time: 'ts', window: p.window, aggregates: aggregates as never, allowedLateness: p.lateness });
+  const model = new WindowModel({ keyType: p.keyType, window: p.window, allowedLateness: p.lateness, aggregates: aggregates as never });
   const rng = new Rng(p.seed ^ 0x5bd1e995);
   const size = Math.max(1, Math.ceil(rows.length / p.steps));
   try {
@@ -167,14 +165,11 @@ test('a bad window spec is rejected with a clear message', async () => {
     [{ kind: 'tumbling', size: 0 }, /tumbling window size/],
     [{ kind: 'session', gap: 1.5 }, /session window gap/],
     [{ kind: 'sliding', size: 5 }, /window.kind/],
-    [{ kind: 'none', ttl: 10, allowedLateness: 5 }, /allowedLateness applies to windows/],
-    [{ kind: 'none', allowedLateness: 1 }, /allowedLateness applies to windows/],
   ];
-  for (const [spec, re] of bad) {
-    const { allowedLateness, ...w } = spec as { allowedLateness?: number };
+  for (const [w, re] of bad) {
     try {
-      backend.aggregate('x', { key: { field: 'k', type: 'utf8' }, time: 't', window: w as WindowSpec, aggregates: { n: { fn: 'count' } }, ...(allowedLateness === undefined ? {} : { allowedLateness }) });
-      assert.unreachable(`accepted ${show(spec)}`);
+      backend.aggregate('x', { key: { field: 'k', type: 'utf8' }, time: 't', window: w as WindowSpec, aggregates: { n: { fn: 'count' } } });
+      assert.unreachable(`accepted ${show(w)}`);
     } catch (e) {
       assert.instance(e, Error);
       assert.is((e as { kind?: string }).kind, 'invalid');
