@@ -118,16 +118,9 @@ let gMinPane: i64 = 0;
     let ns: i64 = 0;
     if (hasTime) {
       const t = load<i64>(timePtr + (<usize>i << 3));
-      if (ttlOn) {
-        // An event the TTL has already expired (t + ttl reached by the watermark) is late: it
-        // would make or keep its key visible until the next advance evicted it.
-        if (t + ttl <= W) {
-          store<i32>(rows + (<usize>i << 2), -1);
-          late++;
-          continue;
-        }
-        if (t + ttl < s.nextEventAt) s.nextEventAt = t + ttl;
-      }
+      // An event the TTL has already expired (t + ttl reached by the watermark) sets no eviction
+      // time: a live key keeps its newer one, and an absent key is not created (step 3).
+      if (ttlOn && t + ttl > W && t + ttl < s.nextEventAt) s.nextEventAt = t + ttl;
       if (panes) {
         if (t >= lastPane && t < lastPane + slide) ns = lastPane;
         else {
@@ -202,6 +195,11 @@ let gMinPane: i64 = 0;
       const sp = s.probeI64(slots, mask, h, k);
       row = <i32>(<u32>load<u64>(sp)) - 1;
       if (row < 0) {
+        if (ttlOn && expiredAt(timePtr, i, ttl, W)) {
+          store<i32>(rows + (<usize>i << 2), -1);
+          late++;
+          continue;
+        }
         row = s.insertAt(sp, h, k, 0, 0, ns);
         slots = s.slots;
         mask = s.slotMask;
@@ -215,6 +213,11 @@ let gMinPane: i64 = 0;
       const sp = s.probeBytes(slots, mask, h, kp, len);
       row = <i32>(<u32>load<u64>(sp)) - 1;
       if (row < 0) {
+        if (ttlOn && expiredAt(timePtr, i, ttl, W)) {
+          store<i32>(rows + (<usize>i << 2), -1);
+          late++;
+          continue;
+        }
         row = s.insertAt(sp, h, 0, kp, len, ns);
         slots = s.slots;
         mask = s.slotMask;
@@ -287,6 +290,15 @@ let gMinPane: i64 = 0;
   gBehind = behind;
   gMinPane = minPane;
   return accepted;
+}
+
+/**
+ * Whether event i would make a key of a TTL store that the watermark W has already expired
+ * (t + ttl <= W): such an event is late, since its key would only show until the next advance
+ * evicted it. (An event for a live key is applied: the key keeps its newer eviction time.)
+ */
+@inline function expiredAt(timePtr: usize, i: i32, ttl: i64, W: i64): bool {
+  return load<i64>(timePtr + (<usize>i << 3)) + ttl <= W;
 }
 
 /** Event i's utf8 key bytes and length (keys given as offsets into keyBytesPtr). */

@@ -141,12 +141,15 @@ test('none: running aggregates with TTL eviction at advanceWatermark', () => {
   assert.equal(m.advanceWatermark(130), []); // a: 30 + 100 <= 130 evicted; b: 150 > 130 kept
   assert.is(m.get('a'), undefined);
   assert.equal(m.get('b'), { n: 1, s: 2 });
-  m.ingest([ev('a', 10, 8)]); // 10 + 100 <= 130: expired already, so late (never visible)
+  m.ingest([ev('a', 10, 8)]); // a is gone and 10 + 100 <= 130: expired already, so late (never visible)
   assert.is(m.lateEvents, 1);
   assert.equal(m.state(), [{ key: 'b', n: 1, s: 2 }]);
+  m.ingest([ev('b', 20, 16)]); // 20 + 100 <= 130, but b is live (newest 50): applied
+  assert.is(m.lateEvents, 1);
+  assert.equal(m.get('b'), { n: 2, s: 18 });
   m.ingest([ev('a', 40, 8)]); // 40 + 100 > 130: accepted, fresh state
   assert.is(m.lateEvents, 1);
-  assert.equal(m.state(), [{ key: 'a', n: 1, s: 8 }, { key: 'b', n: 1, s: 2 }]);
+  assert.equal(m.state(), [{ key: 'a', n: 1, s: 8 }, { key: 'b', n: 2, s: 18 }]);
   assert.equal(m.advanceWatermark(150), []);
   assert.equal(m.keys(), []);
   const forever = new WindowModel({ keyType: 'utf8', window: { kind: 'none' }, aggregates: CS });

@@ -138,12 +138,14 @@ export class WindowModel {
       const t = BigInt(row.time as number);
       const id = keyId(row.key);
       if (this.window.kind === 'none') {
-        // With a TTL, an event whose time + ttl the watermark has reached is late.
-        if (this.ttl !== undefined && this.reached(t + this.ttl)) {
+        let entry = this.running.get(id);
+        // With a TTL, an event that would create a key the watermark has already expired
+        // (t + ttl reached) is late; an event for a live key (evicted at the last advance
+        // otherwise) is applied.
+        if (entry === undefined && this.ttl !== undefined && this.reached(t + this.ttl)) {
           this.lateEvents++;
           continue;
         }
-        let entry = this.running.get(id);
         if (entry === undefined) {
           entry = { key: row.key, events: [], timeMax: row.time as number };
           this.running.set(id, entry);

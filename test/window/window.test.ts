@@ -118,7 +118,7 @@ test('TTL stores of count-only plans keep every key\'s event time from their fir
   }
 });
 
-test('TTL: an event the TTL has already expired is late, and its key never visible', async () => {
+test('TTL: an event that would create a key the TTL has already expired is late; a live key takes old events', async () => {
   for (const [shards, workers] of [[1, false], [3, false], [2, true]] as const) {
     const backend = await StateBackend.open({ shards, workers });
     try {
@@ -136,11 +136,23 @@ test('TTL: an event the TTL has already expired is late, and its key never visib
       await op.advanceWatermark(20);
       model.advanceWatermark(20);
       // Key 3 at t = 3 (3 + 10 <= 20) and t = 10 (exactly at the watermark): expired, never visible;
-      // key 1 at t = 9 too, though the key itself is live (its newest time 15); key 2 at t = 11 applies.
-      await step([{ key: 3n, time: 3, values: { v: 4 } }, { key: 3n, time: 10, values: { v: 8 } }, { key: 1n, time: 9, values: { v: 16 } }, { key: 2n, time: 11, values: { v: 32 } }]);
+      // key 1 at t = 9 applies, its key being live (newest time 15), as does key 2 at t = 11; key 4
+      // at t = 2 is expired, and then made live by its event at t = 30, in the same batch.
+      await step([
+        { key: 3n, time: 3, values: { v: 4 } }, { key: 3n, time: 10, values: { v: 8 } }, { key: 1n, time: 9, values: { v: 16 } },
+        { key: 2n, time: 11, values: { v: 32 } }, { key: 4n, time: 2, values: { v: 64 } }, { key: 4n, time: 30, values: { v: 128 } },
+        { key: 4n, time: 1, values: { v: 256 } },
+      ]);
       assert.is(await op.get(3n), undefined);
+      assert.equal(await op.get(1n), { n: 2, s: 17 });
       assert.equal(await op.get(2n), { n: 2, s: 34 });
+      assert.equal(await op.get(4n), { n: 2, s: 384 });
       assert.is(await op.lateEvents(), 3);
+      // At the next advance key 1 (newest 15) goes; keys 2 (newest 18) and 4 (newest 30) stay.
+      await op.advanceWatermark(25);
+      model.advanceWatermark(25);
+      assert.equal(rowsOf(await op.toArrow(), 'k'), model.state());
+      assert.equal(rowsOf(await op.toArrow(), 'k').map((r) => String(r['key'])), ['2', '4']);
     } finally {
       await backend.close();
     }
