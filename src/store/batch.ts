@@ -233,6 +233,8 @@ function dictionaryStrings(c: Vector, field: string, n: number): unknown[] {
     const dict = d.dictionary as Vector | undefined;
     if (!dict) throw invalid(`batch: key field '${field}' has a dictionary chunk without its dictionary`);
     const idx = d.values as ArrayLike<number | bigint>;
+    // Decoding would turn invalid UTF-8 into U+FFFD: each entry used is checked once, as bytes.
+    const checked = dict.type.typeId === Type.Utf8 ? new Uint8Array(dict.length) : null;
     for (let j = 0; j < d.length; j++, i++) {
       if (!d.getValid(j)) {
         strings[i] = null;
@@ -240,10 +242,29 @@ function dictionaryStrings(c: Vector, field: string, n: number): unknown[] {
       }
       const k = Number(idx[j]!);
       if (!(k >= 0 && k < dict.length)) throw invalid(`batch: key field '${field}' row ${i}: dictionary index ${idx[j]} is outside the dictionary's ${dict.length} entries`);
+      if (checked && checked[k] === 0) {
+        const bytes = utf8Entry(dict, k);
+        if (bytes && !isUtf8(bytes)) throw invalid(`batch: key field '${field}' row ${i}: expected UTF-8 text, found the bytes ${hexPrefix(bytes)}`);
+        checked[k] = 1;
+      }
       strings[i] = dict.get(k);
     }
   }
   return strings;
+}
+
+/** The bytes of entry k of a Utf8 vector (in whichever of its chunks holds it), or null if null. */
+function utf8Entry(v: Vector, k: number): Uint8Array | null {
+  for (const d of v.data as Data[]) {
+    if (k >= d.length) {
+      k -= d.length;
+      continue;
+    }
+    if (!d.getValid(k)) return null;
+    const o = d.valueOffsets as Int32Array;
+    return (d.values as Uint8Array).subarray(o[k]!, o[k + 1]!);
+  }
+  return null;
 }
 
 /** Reused output of encodeStrings (grown on demand; kept only up to SCRATCH_KEEP_BYTES). */

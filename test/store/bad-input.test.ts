@@ -145,6 +145,11 @@ test('Arrow utf8 keys that are not valid UTF-8 are refused whole, naming the row
     const dict = makeData({ type: new Dictionary(new Utf8(), new Int32()), data: new Int32Array([0, 1]), dictionary: makeVector(utf8([enc.encode('x'), new Uint8Array([0xc0, 0x80])])) });
     await expectError(op.ingest(arrowTable({ user: dict, amount: makeData({ type: new Int32(), data: new Int32Array([1, 2]) }) })), 'invalid', /row 1: expected UTF-8 text, found the bytes c0 80/);
     assert.is(show(rowsOf(await op.toArrow(), 'user')), before, 'dictionary: state changed');
+    // The same with a null entry in the dictionary (a layout decoded row by row).
+    const withNull = makeData({ type: new Utf8(), length: 3, nullCount: 1, nullBitmap: new Uint8Array([0b011]), valueOffsets: new Int32Array([0, 1, 3, 3]), data: new Uint8Array([0x78, 0x61, 0xff]) });
+    const dict2 = makeData({ type: new Dictionary(new Utf8(), new Int32()), data: new Int32Array([0, 1]), dictionary: makeVector(withNull) });
+    await expectError(op.ingest(arrowTable({ user: dict2, amount: makeData({ type: new Int32(), data: new Int32Array([1, 2]) }) })), 'invalid', /row 1: expected UTF-8 text, found the bytes 61 ff/);
+    assert.is(show(rowsOf(await op.toArrow(), 'user')), before, 'dictionary with a null entry: state changed');
     assert.equal(rowsOf(await op.toArrow(), 'user').map((r) => r['key']).sort(), ['', 'a\uFFFD', 'é', '日本'].sort());
     await b.close();
   }
