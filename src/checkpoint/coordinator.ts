@@ -51,8 +51,9 @@ export interface CheckpointResult {
   files: number;
   durationMs: number;
   /**
-   * How long operations were held up by the capture: the largest time a shard spent making this
-   * checkpoint's captures (its other requests wait meanwhile; the copy out comes later, in steps).
+   * How long operations were held up by the capture: the largest time a worker shard spent making
+   * this checkpoint's captures (its other requests wait meanwhile; the copy out comes later, in
+   * steps), or with in-process shards, which capture one after the other, their total.
    */
   stallMs: number;
 }
@@ -163,9 +164,11 @@ export class CheckpointCoordinator {
         throw failed.reason;
       }
       // The stall is the shards' own: each shard makes its operators' captures one after the
-      // other, holding up its other requests meanwhile; shards capture in parallel. (Not the time
-      // since the call, which counts whatever the caller's thread did before the answers came.)
-      const stallMs = Math.max(0, ...Array.from({ length: shardCount }, (_, s) => held.reduce((a, perShard) => a + perShard[s]!.ms, 0)));
+      // other, holding up its other requests meanwhile. Worker shards capture in parallel;
+      // in-process shards one after the other, on the caller's thread. (Not the time since the
+      // call, which counts whatever the caller's thread did before the answers came.)
+      const perShard = Array.from({ length: shardCount }, (_, s) => held.reduce((a, ops) => a + ops[s]!.ms, 0));
+      const stallMs = m.workers ? Math.max(0, ...perShard) : perShard.reduce((a, x) => a + x, 0);
       return { plan, incremental, pending, held, lates: await Promise.all(lates), states, shards: shardCount, assignment: Array.from(m.assign), stallMs };
     });
     const previous = this.tail;

@@ -44,7 +44,7 @@ export type ShardRequest =
   | { op: 'late'; id: number }
   | { op: 'memory' }
   /** Test hook: a worker dies without answering, by exiting or by an uncaught exception. */
-  | { op: 'crash'; how?: 'exit' | 'throw' };
+  | { op: 'crash'; how?: 'exit' | 'throw' | 'unreadable' };
 
 /** Answers of a held slice that was dropped: this shard's cap refused it, or another shard's. */
 export const REFUSED_HERE = -2;

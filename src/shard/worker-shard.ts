@@ -39,7 +39,12 @@ export class WorkerShard implements Shard {
     this.credit = credits ? new CreditReader(credits, index) : null;
     // The compiled module goes along (shared, not copied): see adoptCompiledModule.
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes, module: compiledModule(), votes, credits, index } });
-    this.worker.on('message', (m: { seq: number; ok: boolean; value?: unknown; kind?: CairnErrorKind; message?: string; back?: ArrayBuffer[] }) => {
+    this.worker.on('message', (m: { seq: number; ok: boolean; value?: unknown; kind?: CairnErrorKind; message?: string; back?: ArrayBuffer[]; fatal?: boolean }) => {
+      if (m.fatal) {
+        fail(m.message ?? 'failed', undefined);
+        void this.worker.terminate();
+        return;
+      }
       if (pool && m.back) for (const b of m.back) pool.give(b);
       const p = this.pending.get(m.seq);
       if (!p) return;

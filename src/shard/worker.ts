@@ -33,11 +33,22 @@ const host = new ShardHost(data?.memCapBytes);
 
 interface Message { seq: number; req: ShardRequest; give?: ArrayBuffer[] }
 
+// A request that cannot be read here names no call to answer: the caller gives the shard up (as
+// if it had died), so that call, and every other, fails instead of waiting forever.
+function unreadable(e: unknown): void {
+  port.postMessage({ seq: 0, ok: false, fatal: true, message: `could not read a request (${e instanceof Error ? e.message : String(e)})` });
+}
+port.on('messageerror', unreadable);
+
 port.on('message', (msg: Message) => {
   const req = msg.req;
   if (msg.give) for (const b of msg.give) host.outPool.give(b);
   if (req.op === 'crash') {
     // Test hook: die the way a crashed worker does, without answering.
+    if (req.how === 'unreadable') {
+      unreadable(new Error('test hook'));
+      return;
+    }
     if (req.how === 'throw') {
       setTimeout(() => {
         throw new Error('shard worker: uncaught exception (test hook)');

@@ -56,7 +56,7 @@ for (const workers of [false, true]) {
 }
 
 /** Kills worker shard 1 (`how`), then checks that the next split batch fails with a CairnError, not a hang. */
-async function killAndIngest(how: 'exit' | 'throw', before?: (b: StateBackend, op: AggregateOperator) => Promise<void>): Promise<void> {
+async function killAndIngest(how: 'exit' | 'throw' | 'unreadable', before?: (b: StateBackend, op: AggregateOperator) => Promise<void>): Promise<void> {
   const b = await StateBackend.open({ shards: 2, workers: true });
   try {
     const op = b.aggregate('t', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
@@ -79,6 +79,10 @@ async function killAndIngest(how: 'exit' | 'throw', before?: (b: StateBackend, o
 
 test('a dead worker is a CairnError on the next call, never a hang', async () => {
   await killAndIngest('exit');
+});
+
+test('a worker that cannot read a request gives the shard up: a CairnError on the next call, never a hang', async () => {
+  await killAndIngest('unreadable');
 });
 
 test('a worker that throws is a CairnError on the next call, never a hang; a refused request leaves the shard usable', async () => {
