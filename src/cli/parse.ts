@@ -273,7 +273,7 @@ export function formatOf(path: string, explicit?: string): InputFormat {
   const format = dot < 0 ? undefined : EXTENSION_FORMATS[path.slice(dot).toLowerCase()];
   if (format === undefined) {
     throw new UsageError(
-      `expected a file ending in .csv, .ndjson, .jsonl or .arrow, found ${quote(path)} (pass --format csv|ndjson|arrow)`,
+      `expected a file ending in .csv, .ndjson, .jsonl, .arrow, .arrows, .ipc or .feather, found ${quote(path)} (pass --format csv|ndjson|arrow)`,
     );
   }
   return format;

@@ -11,7 +11,7 @@ export const RUN_COMMAND = {
   summary:
     'Reads events from a file, aggregates them per key and window with checkpoints, and writes one row per closed window.',
   options: {
-    input: { type: 'string', valueName: 'FILE', required: true, description: 'Input events (.csv, .ndjson/.jsonl or .arrow).' },
+    input: { type: 'string', valueName: 'FILE', required: true, description: 'Input events (.csv, .ndjson/.jsonl, or Arrow IPC: .arrow, .arrows, .ipc, .feather).' },
     format: { type: 'string', valueName: 'csv|ndjson|arrow', description: 'Input format (default: from the file extension).' },
     key: { type: 'string', valueName: 'FIELD[:utf8|int64]', required: true, description: 'Field to group by, and its type (default utf8).' },
     time: { type: 'string', valueName: 'FIELD', required: true, description: 'Event-time field: integer ms since the epoch or ISO 8601.' },

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Float64, Int64, RecordBatch, Table, Utf8, makeData, tableToIPC, vectorFromArray, Schema, Field, Struct } from 'apache-arrow';
+import { Float64, Int64, RecordBatch, Table, Utf8, makeData, makeVector, tableToIPC, vectorFromArray, Schema, Field, Struct, TimestampNanosecond, TimestampMillisecond } from 'apache-arrow';
 import { UsageError } from '../../src/cli/errors.js';
 import { openReader, utf8Length, type Batch, type FieldKind, type FieldSpec, type ReaderOptions } from '../../src/cli/readers.js';
 
@@ -561,6 +561,46 @@ test('Arrow: nulls in required fields are bad rows; missing fields are listed', 
   await rejects(() => openReader({ path, format: 'arrow', fields: [{ name: 'price', kind: 'int64' }], batchRows: 4 }), '"price"', '"id", "name", "x", "ts"');
   const notArrow = tempFile('arrow', 'a,b\n1,2\n');
   await rejects(() => openReader({ path: notArrow, format: 'arrow', fields: [{ name: 'a', kind: 'int64' }], batchRows: 4 }), 'Arrow IPC');
+});
+
+test('Arrow: invalid UTF-8 keys and out-of-range or ns timestamps are bad rows; damaged and empty files are usage errors', async () => {
+  // Keys as raw bytes: row 1 is not UTF-8, row 2 is a character split over... its own truncation.
+  const keyBytes = [[0x61], [0x61, 0xff], [0x61, 0xc3], [0xc3, 0xa9]];
+  const offsets = new Int32Array(keyBytes.length + 1);
+  keyBytes.forEach((k, i) => (offsets[i + 1] = offsets[i]! + k.length));
+  const k = makeData({ type: new Utf8(), length: 4, valueOffsets: offsets, data: Uint8Array.from(keyBytes.flat()) });
+  // ns timestamps: one just below a ms boundary (must round down), one out of range once in ms
+  // is fine for ns, so use ms for out of range: 2^60 ms.
+  const tsNs = makeData({ type: new TimestampNanosecond(), data: BigInt64Array.from([1_699_999_999_999_999_999n, 1_000_000n, -1n, 5n]) });
+  const tsMs = makeData({ type: new TimestampMillisecond(), data: BigInt64Array.from([1n, 2n ** 60n, 3n, 4n]) });
+  const table = new Table({ k: makeVector(k), t: makeVector(tsNs), u: makeVector(tsMs) });
+  const path = tempFile('arrow', tableToIPC(table, 'file'));
+  const fieldsT: FieldSpec[] = [{ name: 'k', kind: 'utf8' }, { name: 't', kind: 'time' }];
+  await rejects(() => readAll({ path, format: 'arrow', fields: fieldsT, batchRows: 10 }), `${path}:row 2: field "k": expected UTF-8 text`);
+  const { rows } = await readAll({ path, format: 'arrow', fields: fieldsT, batchRows: 10, skipBad: true });
+  assert.equal(rows, [[show('a'), show(1_699_999_999_999)], [show('é'), show(0)]]);
+  const { rows: ns } = await readAll({ path, format: 'arrow', fields: [{ name: 't', kind: 'time' }], batchRows: 10 });
+  assert.equal(ns.map((r) => r[0]), [1_699_999_999_999, 1, -1, 0].map(show), 'ns rounded down, before 1970 too');
+  await rejects(() => readAll({ path, format: 'arrow', fields: [{ name: 'u', kind: 'time' }], batchRows: 10 }), `${path}:row 2: field "u":`);
+  const { rows: u } = await readAll({ path, format: 'arrow', fields: [{ name: 'u', kind: 'time' }], batchRows: 10, skipBad: true });
+  assert.equal(u.map((r) => r[0]), [1, 3, 4].map(show));
+  // Empty, truncated and damaged files; a field named twice.
+  await rejects(() => readAll({ path: tempFile('arrow', new Uint8Array(0)), format: 'arrow', fields: fieldsT, batchRows: 10 }), 'expected an Arrow IPC file or stream');
+  // Four record batches of small doubles (no 0xFFFFFFFF in the data: it would look like a marker).
+  const a: FieldSpec[] = [{ name: 'a', kind: 'float64' }];
+  const four = new Table([0, 1, 2, 3].flatMap((b) => new Table({ a: vectorFromArray(Array.from({ length: 100 }, (_, i) => b * 100 + i), new Float64()) }).batches));
+  assert.is((await readAll({ path: tempFile('arrow', tableToIPC(four, 'file')), format: 'arrow', fields: a, batchRows: 1000 })).rows.length, 400);
+  const stream = tableToIPC(four, 'stream');
+  await rejects(() => readAll({ path: tempFile('arrows', stream.subarray(0, stream.length >> 1)), format: 'arrow', fields: a, batchRows: 1000 }), 'unreadable Arrow data after row');
+  const file = Buffer.from(tableToIPC(four, 'file'));
+  // Zero the header of the second record batch's message (the third continuation marker).
+  let at = -1;
+  for (let i = 0; i < 3; i++) at = file.indexOf(Buffer.from([255, 255, 255, 255]), at + 1);
+  file.fill(0, at, at + 8);
+  await rejects(() => readAll({ path: tempFile('arrow', file), format: 'arrow', fields: a, batchRows: 1000 }), 'footer lists 4 record batches');
+  const twice = new Table({ k: makeVector(k), t: makeVector(tsNs) });
+  const dup = tableToIPC(new Table(new Schema([new Field('k', new Utf8()), new Field('t', new TimestampNanosecond()), new Field('t', new TimestampNanosecond())]), twice.batches.map((b) => new RecordBatch(new Schema([new Field('k', new Utf8()), new Field('t', new TimestampNanosecond()), new Field('t', new TimestampNanosecond())]), makeData({ type: new Struct([new Field('k', new Utf8()), new Field('t', new TimestampNanosecond()), new Field('t', new TimestampNanosecond())]), length: 4, nullCount: 0, children: [k, tsNs, tsNs] })))), 'file');
+  await rejects(() => openReader({ path: tempFile('arrow', dup), format: 'arrow', fields: fieldsT, batchRows: 10 }), 'expected one field named "t"');
 });
 
 test('cleanup', () => {

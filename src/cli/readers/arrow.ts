@@ -1,8 +1,9 @@
 /**
  * Arrow IPC input. Offsets and lines count rows, not bytes (see ../readers.ts).
  */
+import { isAscii, isUtf8 } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
-import { RecordBatchReader, Type, type RecordBatch, type Vector } from 'apache-arrow';
+import { RecordBatchReader, Type, type Data, type RecordBatch, type Vector } from 'apache-arrow';
 import { UsageError, ValueError, quote } from '../errors.js';
 import { parseTime } from '../parse.js';
 import { type Batch, type Column, type FieldSpec, type Opened, type ReaderOptions, listNames } from './shape.js';
@@ -22,24 +23,44 @@ export async function openArrow(fh: FileHandle, options: ReaderOptions, startOff
   } catch (e) {
     throw new UsageError(`${path}: expected an Arrow IPC file or stream, found unreadable data (${(e as Error).message})`, { cause: e });
   }
+  // An empty file opens as a reader without a schema.
+  if (!reader.schema) throw new UsageError(`${path}: expected an Arrow IPC file or stream, found no schema (an empty file?)`);
   const header = reader.schema.fields.map((f) => f.name);
   for (const field of fields) {
-    if (!header.includes(field.name)) {
+    const count = header.filter((h) => h === field.name).length;
+    if (count === 0) {
       throw new UsageError(`${path}: expected a field ${quote(field.name)} in the Arrow schema, found ${listNames(header)}`);
     }
+    // As for a CSV header: which of the columns was meant is not for the reader to guess.
+    if (count > 1) throw new UsageError(`${path}: expected one field named ${quote(field.name)} in the Arrow schema, found ${count}`);
   }
-  return { header, batches: arrowBatches(reader, options, startOffset) };
+  // The file format's footer lists its record batches: a damaged one must not end the input early.
+  const listed = reader.isFile() ? reader.numRecordBatches : null;
+  return { header, batches: arrowBatches(reader, options, startOffset, listed) };
 }
 
 async function* arrowBatches(
   reader: AsyncIterable<RecordBatch>,
   options: ReaderOptions,
   startOffset: number,
+  listed: number | null,
 ): AsyncGenerator<Batch, void, undefined> {
   const { path, fields, batchRows } = options;
   const skipBad = options.skipBad === true;
   let offset = 0; // rows of the stream before `record`
-  for await (const record of reader) {
+  let records = 0;
+  const it = reader[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<RecordBatch>;
+    try {
+      next = await it.next();
+    } catch (e) {
+      // A truncated or damaged message: input the user must look at, not a bug.
+      throw new UsageError(`${path}: unreadable Arrow data after row ${offset} (record batch ${records + 1}): ${(e as Error).message}`, { cause: e });
+    }
+    if (next.done) break;
+    const record = next.value;
+    records++;
     const recordRows = record.numRows;
     let begin = Math.max(0, Math.min(recordRows, startOffset - offset));
     while (begin < recordRows) {
@@ -70,6 +91,9 @@ async function* arrowBatches(
       begin = end;
     }
     offset += recordRows;
+  }
+  if (listed !== null && records !== listed) {
+    throw new UsageError(`${path}: the Arrow file's footer lists ${listed} record batches, but ${records} could be read (${offset} rows): the file is damaged`);
   }
   if (startOffset > offset) {
     throw new UsageError(`cannot resume ${quote(path)} at row ${startOffset}: expected a row within the stream, found ${offset} rows (did it change?)`);
@@ -103,10 +127,16 @@ function arrowColumn(vector: Vector, field: FieldSpec, rows: number, bad: (row: 
   switch (field.kind) {
     case 'utf8': {
       const out = new Array<string>(rows);
+      const notUtf8 = invalidUtf8Rows(vector);
       for (let r = 0; r < rows; r++) {
         const v = vector.get(r);
         if (v === null || v === undefined) {
           bad(r, 'expected a string, found null');
+          continue;
+        }
+        if (notUtf8 !== null && notUtf8.has(r)) {
+          // Decoding would make it U+FFFD, and so the same key as other text.
+          bad(r, 'expected UTF-8 text, found invalid bytes');
           continue;
         }
         try {
@@ -145,11 +175,16 @@ function arrowColumn(vector: Vector, field: FieldSpec, rows: number, bad: (row: 
     }
     default: {
       const out = new Float64Array(rows);
+      // Timestamps are read from their int64 values in their unit: apache-arrow's get() gives
+      // fractional ms as a double, which rounds up near a ms boundary (ns) or loses range.
+      const stamps = typeId === Type.Timestamp ? timestampMs(vector) : null;
       for (let r = 0; r < rows; r++) {
-        const v = vector.get(r) as unknown;
+        // (get() of a timestamp beyond 2^53 ms throws a TypeError: its value is read from stamps.)
+        const v = stamps !== null ? (vector.isValid(r) ? 0 : null) : vector.get(r) as unknown;
         try {
           if (v === null || v === undefined) throw new ValueError('expected a time, found null');
-          if (isTimestamp) out[r] = Math.floor(typeof v === 'number' ? v : Number(v));
+          if (stamps !== null) out[r] = parseTime(stamps[r]!);
+          else if (isTimestamp) out[r] = parseTime(Math.floor(typeof v === 'number' ? v : Number(v)));
           else if (isInt || isUtf8) out[r] = parseTime(v as number | bigint | string);
           else throw new ValueError(`expected a time, found ${typeName}`);
         } catch (e) {
@@ -160,4 +195,59 @@ function arrowColumn(vector: Vector, field: FieldSpec, rows: number, bad: (row: 
       return out;
     }
   }
+}
+
+/**
+ * A Timestamp column's values as int64 ms, rounded down (toward -infinity), from its raw int64
+ * values and unit (0 s, 1 ms, 2 us, 3 ns). Null rows read as 0 (the caller checks nulls).
+ */
+function timestampMs(vector: Vector): bigint[] {
+  const unit = (vector.type as { unit: number }).unit;
+  const div = unit === 2 ? 1000n : unit === 3 ? 1000000n : 1n;
+  const out: bigint[] = [];
+  for (const d of vector.data as Data[]) {
+    // Fixed-width values of a sliced chunk are already sliced (Data.offset places validity bits only).
+    const raw = d.values as BigInt64Array | Int32Array;
+    for (let j = 0; j < d.length; j++) {
+      const v = raw instanceof BigInt64Array ? raw[j]! : BigInt.asIntN(64, (BigInt(raw[2 * j + 1]!) << 32n) | BigInt(raw[2 * j]! >>> 0));
+      let ms = unit === 0 ? v * 1000n : v / div;
+      if (unit >= 2 && ms * div > v) ms -= 1n; // floor, not truncation, before 1970
+      out.push(ms);
+    }
+  }
+  return out;
+}
+
+/**
+ * Rows of a Utf8 or Dictionary<Utf8> column whose bytes are not valid UTF-8, or null when all are
+ * (one pass over each chunk's bytes in the common case).
+ */
+function invalidUtf8Rows(vector: Vector): Set<number> | null {
+  let bad: Set<number> | null = null;
+  const mark = (r: number) => (bad ??= new Set()).add(r);
+  let base = 0;
+  for (const d of vector.data as Data[]) {
+    if (d.type.typeId === Type.Utf8 || d.type.typeId === Type.LargeUtf8) {
+      const o = d.valueOffsets as ArrayLike<number | bigint>;
+      const bytes = d.values as Uint8Array;
+      const at = (j: number) => Number(o[j]!);
+      const all = bytes.subarray(at(0), at(d.length));
+      const whole = isUtf8(all);
+      if (!(whole && isAscii(all))) {
+        for (let j = 0; j < d.length; j++) {
+          const s = at(j);
+          const e = at(j + 1);
+          if (s < e && ((bytes[s]! & 0xc0) === 0x80 || (!whole && !isUtf8(bytes.subarray(s, e))))) mark(base + j);
+        }
+      }
+    } else if (d.type.typeId === Type.Dictionary && d.dictionary) {
+      const entries = invalidUtf8Rows(d.dictionary);
+      if (entries !== null) {
+        const idx = d.values as ArrayLike<number | bigint>;
+        for (let j = 0; j < d.length; j++) if (d.getValid(j) && entries.has(Number(idx[j]!))) mark(base + j);
+      }
+    }
+    base += d.length;
+  }
+  return bad;
 }
