@@ -334,6 +334,15 @@ export class CheckpointCoordinator {
             this.cache.set(id, m);
           } catch (e) {
             if (!(e instanceof CairnError && e.kind === 'corruption')) return;
+            // One bad read is not damage yet (a bit flipped on the way, a short read): only a
+            // manifest that reads bad twice is taken for damaged, and so dropped from the history.
+            try {
+              m = await readManifest(this.storage, id);
+              this.cache.set(id, m);
+              break;
+            } catch (again) {
+              if (!(again instanceof CairnError && again.kind === 'corruption')) return;
+            }
             id = atOrBelow(id - 1);
           }
         }
@@ -406,18 +415,21 @@ const SNAPSHOT_HEADER_BYTES = 64;
 /** Runs jobs `limit` at a time; after the first failure no further job starts. */
 async function runBounded(jobs: (() => Promise<void>)[], limit: number): Promise<void> {
   let next = 0;
-  let failed = false;
+  const failures: unknown[] = [];
   const workers = Array.from({ length: Math.min(limit, jobs.length) }, async () => {
-    while (next < jobs.length && !failed) {
+    while (next < jobs.length && failures.length === 0) {
       try {
         await jobs[next++]!();
       } catch (e) {
-        failed = true;
-        throw e;
+        failures.push(e);
       }
     }
   });
+  // After the first failure no job starts, and every job already started settles before this
+  // throws: a put still running once its checkpoint has failed (and close() has returned) could
+  // land later on a file of the same name, written by a later backend that took the same id.
   await Promise.all(workers);
+  if (failures.length > 0) throw failures[0];
 }
 
 function wrap(e: unknown, what: string): CairnError {

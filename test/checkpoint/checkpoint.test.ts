@@ -304,6 +304,93 @@ test('stallMs is the time shards spent capturing, not the time the caller took t
   }
 });
 
+test('a failed checkpoint settles only after every put it started: no late write lands on a later checkpoint of the same id', async () => {
+  // Shard 0's data file fails at once, shard 1's is slow: the checkpoint must not fail (nor close()
+  // return) while that put still runs, or a backend restored meanwhile takes the same id, and the
+  // late put overwrites its acknowledged data file.
+  const inner = new MemoryCheckpointStorage();
+  let inFlight = 0;
+  let failing = false;
+  const storage: CheckpointStorage = {
+    put: async (name, bytes) => {
+      if (failing && name.startsWith('data/') && name.endsWith('-000.cks')) throw new Error('EIO: shard 0 file');
+      inFlight++;
+      try {
+        if (failing && name.startsWith('data/')) await new Promise((r) => setTimeout(r, 300));
+        await inner.put(name, bytes);
+      } finally {
+        inFlight--;
+      }
+    },
+    get: (name) => inner.get(name),
+    list: (prefix) => inner.list(prefix),
+    delete: (name) => inner.delete(name),
+  };
+  const a = await StateBackend.open({ shards: 2, checkpoints: { storage } });
+  const op = a.aggregate('a', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+  await op.ingest({ k: Array.from({ length: 64 }, (_, i) => i) });
+  const good = await a.checkpoint();
+  await op.ingest({ k: [1, 2, 3] });
+  failing = true;
+  const err = await a.checkpoint().then(() => null, (e: unknown) => e);
+  assert.instance(err, CairnError);
+  assert.is((err as CairnError).kind, 'unavailable');
+  assert.is(inFlight, 0, 'a put of the failed checkpoint was still running when it failed');
+  await a.close();
+  assert.is(inFlight, 0);
+  failing = false;
+  // A backend restored now takes an id past every file of the failed one, and keeps its checkpoint.
+  const b = await StateBackend.restore({ storage });
+  assert.is(b.restoreReport!.checkpointId, good.id);
+  b.aggregate('a', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+  const next = await b.checkpoint();
+  assert.ok(next.id > good.id + 1, `id ${next.id} reuses the failed checkpoint's`);
+  await b.close();
+  const c = await StateBackend.restore({ storage });
+  assert.is(c.restoreReport!.checkpointId, next.id);
+  assert.equal(c.restoreReport!.skipped, []);
+  await c.close();
+});
+
+test('retention keeps a manifest that read bad once (a flipped bit on the way), as it keeps one it cannot read', async () => {
+  const inner = new MemoryCheckpointStorage();
+  let flipOnce: string | null = null;
+  const storage: CheckpointStorage = {
+    put: (name, bytes) => inner.put(name, bytes),
+    get: async (name) => {
+      const bytes = await inner.get(name);
+      if (name !== flipOnce) return bytes;
+      flipOnce = null;
+      const bad = bytes.slice();
+      bad[bad.length >> 1]! ^= 0x10;
+      return bad;
+    },
+    list: (prefix) => inner.list(prefix),
+    delete: (name) => inner.delete(name),
+  };
+  const spec = { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } } as const;
+  const a = await StateBackend.open({ checkpoints: { storage, retain: 3 } });
+  const op = a.aggregate('a', spec);
+  const ids: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    await op.ingest({ k: [i] });
+    ids.push((await a.checkpoint()).id);
+  }
+  await a.close();
+  // A restored backend has not read its ancestors' manifests: its first retention reads them.
+  const b = await StateBackend.restore({ storage, retain: 3 });
+  b.aggregate('a', spec);
+  flipOnce = manifestName(ids[1]!);
+  const next = await b.checkpoint();
+  assert.is(flipOnce, null, 'the flipped read happened');
+  await b.close();
+  const kept = (await inner.list('manifests/')).sort();
+  assert.equal(kept, [ids[1]!, ids[2]!, next.id].map((id) => manifestName(id)).sort());
+  const r = await StateBackend.restore({ storage, checkpointId: ids[1]! });
+  assert.is(r.restoreReport!.checkpointId, ids[1]!);
+  await r.close();
+});
+
 test('declaring an operator with a spec that differs from the checkpoint is refused, naming the difference', async () => {
   const storage = new MemoryCheckpointStorage();
   const b = await StateBackend.open({ checkpoints: { storage } });
