@@ -3,11 +3,12 @@
  * everything first: column lengths, missing fields, types, null keys, event times. Any problem
  * rejects the whole batch with an `invalid` error before state is touched.
  */
-import { isAscii, isUtf8 } from 'node:buffer';
+import { isUtf8 } from 'node:buffer';
 import { Table, RecordBatch, Vector, Type, Precision, type Data } from 'apache-arrow';
 import { CairnError } from '../errors.js';
 import type { EncodedBatch, EncodedKeys, EncodedKey } from '../../bindings/types.js';
 import type { NormalizedSpec, KeyType } from './spec.js';
+import { forEachInvalidUtf8Key, hexPrefix } from './utf8.js';
 
 /** What ingest accepts. */
 export type Column =
@@ -315,22 +316,9 @@ function encodeStrings(c: ArrayLike<unknown>, field: string, n: number, offsets:
 function checkArrowKeys(k: EncodedKeys & { type: 'utf8' }, field: string, n: number): EncodedKeys {
   checkKeyLengths(k, field, n);
   const o = k.offsets;
-  const b = k.bytes;
-  const all = b.subarray(o[0]!, o[n]!);
-  // One pass over all keys' bytes (simdutf in Node and Deno); valid as a whole, every key is too
-  // unless one starts inside another's character, on a continuation byte (none in ASCII text).
-  const whole = isUtf8(all);
-  if (whole && isAscii(all)) return k;
-  for (let i = 0; i < n; i++) {
-    const s = o[i]!;
-    const e = o[i + 1]!;
-    if (s === e) continue;
-    if ((b[s]! & 0xc0) === 0x80 || (!whole && !isUtf8(b.subarray(s, e)))) {
-      throw invalid(`batch: key field '${field}' row ${i}: expected UTF-8 text, found the bytes ${hexPrefix(b.subarray(s, e))}`);
-    }
-  }
-  // Valid keys concatenate to valid UTF-8, so some key above was invalid.
-  if (!whole) throw new CairnError('internal', `batch: key field '${field}': invalid UTF-8 found in no key`);
+  forEachInvalidUtf8Key(k.bytes, (j) => o[j]!, n, (i) => {
+    throw invalid(`batch: key field '${field}' row ${i}: expected UTF-8 text, found the bytes ${hexPrefix(k.bytes.subarray(o[i]!, o[i + 1]!))}`);
+  });
   return k;
 }
 
@@ -343,10 +331,6 @@ function checkKeyLengths(k: EncodedKeys & { type: 'utf8' }, field: string, n: nu
   return k;
 }
 
-function hexPrefix(bytes: Uint8Array): string {
-  const shown = Array.from(bytes.subarray(0, 16), (x) => x.toString(16).padStart(2, '0')).join(' ');
-  return bytes.length > 16 ? `${shown} ... (${bytes.length} bytes)` : shown;
-}
 
 /** Values as Float64Array with NaN for null. Accepts numeric Arrow and JS columns. */
 function encodeValues(c: Column, field: string, n: number): Float64Array {

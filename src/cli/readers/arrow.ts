@@ -1,13 +1,13 @@
 /**
  * Arrow IPC input. Offsets and lines count rows, not bytes (see ../readers.ts).
  */
-import { isAscii, isUtf8 } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import { RecordBatchReader, Type, type Data, type RecordBatch, type Vector } from 'apache-arrow';
 import { UsageError, ValueError, quote } from '../errors.js';
 import { parseTime } from '../parse.js';
 import { type Batch, type Column, type FieldSpec, type Opened, type ReaderOptions, listNames } from './shape.js';
 import { INT64_MAX, INT64_MIN, utf8Key } from './values.js';
+import { forEachInvalidUtf8Key } from '../../store/utf8.js';
 
 /**
  * Arrow IPC (file or stream format, detected from the magic bytes) through apache-arrow's
@@ -229,17 +229,8 @@ function invalidUtf8Rows(vector: Vector): Set<number> | null {
   for (const d of vector.data as Data[]) {
     if (d.type.typeId === Type.Utf8 || d.type.typeId === Type.LargeUtf8) {
       const o = d.valueOffsets as ArrayLike<number | bigint>;
-      const bytes = d.values as Uint8Array;
-      const at = (j: number) => Number(o[j]!);
-      const all = bytes.subarray(at(0), at(d.length));
-      const whole = isUtf8(all);
-      if (!(whole && isAscii(all))) {
-        for (let j = 0; j < d.length; j++) {
-          const s = at(j);
-          const e = at(j + 1);
-          if (s < e && ((bytes[s]! & 0xc0) === 0x80 || (!whole && !isUtf8(bytes.subarray(s, e))))) mark(base + j);
-        }
-      }
+      const b = base;
+      forEachInvalidUtf8Key(d.values as Uint8Array, (j) => Number(o[j]!), d.length, (j) => mark(b + j));
     } else if (d.type.typeId === Type.Dictionary && d.dictionary) {
       const entries = invalidUtf8Rows(d.dictionary);
       if (entries !== null) {
