@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Float64, Int64, RecordBatch, Table, Utf8, makeData, makeVector, tableToIPC, vectorFromArray, Schema, Field, Struct, TimestampNanosecond, TimestampMillisecond } from 'apache-arrow';
+import { Dictionary, Int32, Float64, Int64, RecordBatch, Table, Utf8, makeData, makeVector, tableToIPC, vectorFromArray, Schema, Field, Struct, TimestampNanosecond, TimestampMillisecond } from 'apache-arrow';
 import { UsageError } from '../../src/cli/errors.js';
 import { openReader, utf8Length, type Batch, type FieldKind, type FieldSpec, type ReaderOptions } from '../../src/cli/readers.js';
 
@@ -601,6 +601,10 @@ test('Arrow: invalid UTF-8 keys and out-of-range or ns timestamps are bad rows; 
   const twice = new Table({ k: makeVector(k), t: makeVector(tsNs) });
   const dup = tableToIPC(new Table(new Schema([new Field('k', new Utf8()), new Field('t', new TimestampNanosecond()), new Field('t', new TimestampNanosecond())]), twice.batches.map((b) => new RecordBatch(new Schema([new Field('k', new Utf8()), new Field('t', new TimestampNanosecond()), new Field('t', new TimestampNanosecond())]), makeData({ type: new Struct([new Field('k', new Utf8()), new Field('t', new TimestampNanosecond()), new Field('t', new TimestampNanosecond())]), length: 4, nullCount: 0, children: [k, tsNs, tsNs] })))), 'file');
   await rejects(() => openReader({ path: tempFile('arrow', dup), format: 'arrow', fields: fieldsT, batchRows: 10 }), 'expected one field named "t"');
+  // A dictionary index outside its dictionary is named as such, not as a null.
+  const dict = makeData({ type: new Dictionary(new Utf8(), new Int32()), data: new Int32Array([0, 5, 1]), dictionary: vectorFromArray(['a', 'b'], new Utf8()) });
+  const dictPath = tempFile('arrow', tableToIPC(new Table({ k: makeVector(dict) }), 'file'));
+  await rejects(() => readAll({ path: dictPath, format: 'arrow', fields: [{ name: 'k', kind: 'utf8' }], batchRows: 10 }), `${dictPath}:row 2: field "k": expected a string, found a dictionary index with no entry`);
 });
 
 test('cleanup', () => {

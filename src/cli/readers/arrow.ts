@@ -131,7 +131,8 @@ function arrowColumn(vector: Vector, field: FieldSpec, rows: number, bad: (row: 
       for (let r = 0; r < rows; r++) {
         const v = vector.get(r);
         if (v === null || v === undefined) {
-          bad(r, 'expected a string, found null');
+          // A valid dictionary index that reads as null: outside the dictionary, or a null entry.
+          bad(r, typeId === Type.Dictionary && vector.isValid(r) ? 'expected a string, found a dictionary index with no entry' : 'expected a string, found null');
           continue;
         }
         if (notUtf8 !== null && notUtf8.has(r)) {
