@@ -41,8 +41,7 @@ export class WorkerShard implements Shard {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memCapBytes, module: compiledModule(), votes, credits, index } });
     this.worker.on('message', (m: { seq: number; ok: boolean; value?: unknown; kind?: CairnErrorKind; message?: string; back?: ArrayBuffer[]; fatal?: boolean }) => {
       if (m.fatal) {
-        fail(m.message ?? 'failed', undefined);
-        void this.worker.terminate();
+        giveUp(m.message ?? 'failed', undefined);
         return;
       }
       if (pool && m.back) for (const b of m.back) pool.give(b);
@@ -63,12 +62,14 @@ export class WorkerShard implements Shard {
     };
     this.worker.on('error', (e) => fail(`failed: ${e instanceof Error ? e.message : String(e)}`, e));
     this.worker.on('exit', (code) => fail(`exited with code ${code}`));
+    // An unreadable message (either way) leaves a call unanswered: given up, the worker goes too.
+    const giveUp = (why: string, cause: unknown): void => {
+      fail(why, cause);
+      void this.worker.terminate();
+    };
     // An answer that cannot be read here names no call: which call it answered is unknown, so the
     // shard is given up as if it had died (every pending and later call fails, never hangs).
-    this.worker.on('messageerror', (e) => {
-      fail(`sent an answer that could not be read (${e instanceof Error ? e.message : String(e)})`, e);
-      void this.worker.terminate();
-    });
+    this.worker.on('messageerror', (e) => giveUp(`sent an answer that could not be read (${e instanceof Error ? e.message : String(e)})`, e));
     this.worker.unref();
   }
 

@@ -407,6 +407,17 @@ export function maxEventTime(input: BatchInput, field: string): number {
 }
 
 /**
+ * An Arrow Timestamp value in its unit (TimeUnit 0 s, 1 ms, 2 us, 3 ns) as ms, rounded down (toward
+ * -infinity, so times before 1970 too).
+ */
+export function timestampToMs(v: bigint, unit: number): bigint {
+  if (unit === 0) return v * 1000n;
+  const div = unit === 2 ? 1000n : unit === 3 ? 1000000n : 1n;
+  const ms = v / div;
+  return ms * div > v ? ms - 1n : ms;
+}
+
+/**
  * Event times as int64 ms; missing, null, NaN or non-integer times reject the batch. A Float64Array
  * is passed through as it is (like int64 keys and float values): bindings/ checks and converts it
  * in Wasm as it copies the batch in (SIMD, a fraction of a JS pass), before any state changes.
@@ -431,11 +442,9 @@ function encodeTimes(c: Column, field: string, n: number): BigInt64Array | Float
     if (c.nullCount > 0) throw invalid(`batch: time field '${field}' has ${c.nullCount} null times`);
     const unit = (c.type as { unit: number }).unit;
     const raw = c.toArray() as ArrayLike<bigint | number>;
-    const div = unit === 2 ? 1000n : unit === 3 ? 1000000n : 1n;
     for (let i = 0; i < n; i++) {
       const v = BigInt(raw[i]!);
-      let ms = unit === 0 ? v * 1000n : v / div;
-      if (ms * div > v && unit >= 2) ms -= 1n; // floor, not truncation, for times before 1970
+      const ms = timestampToMs(v, unit);
       if (ms > 9007199254740992n || ms < -9007199254740992n) {
         const unitName = ['s', 'ms', 'us', 'ns'][unit] ?? `unit ${unit}`;
         throw invalid(`batch: time field '${field}' row ${i}: ${v} ${unitName} is ${ms} ms, outside ±2^53 ms`);

@@ -8,6 +8,7 @@ import { parseTime } from '../parse.js';
 import { type Batch, type Column, type FieldSpec, type Opened, type ReaderOptions, listNames } from './shape.js';
 import { INT64_MAX, INT64_MIN, utf8Key } from './values.js';
 import { forEachInvalidUtf8Key } from '../../store/utf8.js';
+import { timestampToMs } from '../../store/batch.js';
 
 /**
  * Arrow IPC (file or stream format, detected from the magic bytes) through apache-arrow's
@@ -204,16 +205,13 @@ function arrowColumn(vector: Vector, field: FieldSpec, rows: number, bad: (row: 
  */
 function timestampMs(vector: Vector): bigint[] {
   const unit = (vector.type as { unit: number }).unit;
-  const div = unit === 2 ? 1000n : unit === 3 ? 1000000n : 1n;
   const out: bigint[] = [];
   for (const d of vector.data as Data[]) {
     // Fixed-width values of a sliced chunk are already sliced (Data.offset places validity bits only).
     const raw = d.values as BigInt64Array | Int32Array;
     for (let j = 0; j < d.length; j++) {
       const v = raw instanceof BigInt64Array ? raw[j]! : BigInt.asIntN(64, (BigInt(raw[2 * j + 1]!) << 32n) | BigInt(raw[2 * j]! >>> 0));
-      let ms = unit === 0 ? v * 1000n : v / div;
-      if (unit >= 2 && ms * div > v) ms -= 1n; // floor, not truncation, before 1970
-      out.push(ms);
+      out.push(timestampToMs(v, unit));
     }
   }
   return out;
