@@ -90,18 +90,31 @@ const MS_MIN = Date.parse('0000-01-01T00:00:00Z');
 const MS_MAX = Date.parse('9999-12-31T23:59:59.999Z');
 const timeArb = fc.tuple(fc.integer({ min: MS_MIN, max: MS_MAX }), fc.constantFrom('digits', 'iso', 'number')).map(([ms, style]) => ({ ms, style }));
 
+/**
+ * An integer as a JSON number literal of its exact digits: JSON.stringify writes the marker object,
+ * and `unraw` turns it into the bare digits (a number JSON.parse would round beyond 2^53).
+ */
+function raw(v: bigint): { $raw: string } {
+  return { $raw: String(v) };
+}
+function unraw(json: string): string {
+  return json.replace(/\{"\$raw":"(-?\d+)"\}/g, '$1');
+}
+
 function cellArb(kind: FieldKind, format: 'csv' | 'ndjson'): fc.Arbitrary<Cell> {
   switch (kind) {
     case 'utf8':
       return fc.oneof(
         textArb.map((s) => ({ text: s, json: s, expected: show(s) })),
-        // NDJSON numbers are accepted for utf8 fields and read as their decimal text.
+        // NDJSON numbers are accepted for utf8 fields and read as their decimal text, integers
+        // beyond 2^53 as their digits (not as the double JSON.parse rounds them to).
         fc.integer().map((n) => ({ text: String(n), json: format === 'ndjson' ? n : String(n), expected: show(String(n)) })),
+        fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map((n) => ({ text: String(n), json: format === 'ndjson' ? raw(n) : String(n), expected: show(String(n)) })),
       );
     case 'int64':
       return fc.tuple(int64Arb, fc.boolean()).map(([v, asNumber]) => {
         const safe = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER);
-        return { text: String(v), json: asNumber && safe ? Number(v) : String(v), expected: show(v) };
+        return { text: String(v), json: asNumber ? (safe ? Number(v) : raw(v)) : String(v), expected: show(v) };
       });
     case 'float64':
       return fc.oneof(
@@ -202,12 +215,13 @@ const ndjsonArb: fc.Arbitrary<Generated> = fc
     rows.forEach(([cells, eol, blank, reverse, extra], r) => {
       b.append(blank);
       const line = b.line;
-      const object: Record<string, unknown> = { extra_field: extra };
+      // A nested object first, with every field's name and a number of its own: only top-level keys count.
+      const object: Record<string, unknown> = { extra_field: extra, nested: Object.fromEntries(cols.map(([name]) => [name, raw(10n ** 25n + BigInt(extra))])) };
       const entries = cols.map(([name], i) => [name, cells[i]!.json] as const);
       if (reverse) entries.reverse();
       for (const [name, json] of entries) if (json !== undefined) object[name] = json;
       const last = r === rows.length - 1 && !finalEol;
-      b.append(JSON.stringify(object) + (last ? '' : eol));
+      b.append(unraw(JSON.stringify(object)) + (last ? '' : eol));
       out.push({ values: cols.map((_, i) => cells[i]!.expected), line, lineAfter: b.line, endByte: b.bytes, hasKey: cells.map((c) => c.json !== undefined) });
     });
     // Parse failures of the oracle itself would make the test meaningless: check the text is NDJSON.
@@ -377,13 +391,17 @@ test('NDJSON: bad rows name their line; skipBad counts them', async () => {
     '[1,2]', // 4 not an object
     '{"k":"c","t":5}', // 5 n missing
     '{"k":"d","n":1.5,"t":5}', // 6 n not an integer
-    '{"k":"e","n":9007199254740993,"t":5}', // 7 n beyond 2^53
+    '{"k":"e","n":1e20,"t":5}', // 7 n beyond 2^53 and not in plain digits
     '{"k":true,"n":1,"t":5}', // 8 k not a string
     '{"k":"f","n":"-9223372036854775808","t":"2024-01-01T00:00:00+01:00"}', // 9 good
     '{"k":"g","n":1,"t":null}', // 10 t null
     '{"k":"h","n":1,"t":5,"constructor":1}', // 11 good
     '{"n":1,"t":5}', // 12 k missing
     'null', // 13
+    '{"k":"i","n":9223372036854775808,"t":5}', // 14 n beyond int64
+    '{"k":"j","n":9007199254740993,"t":5}', // 15 good: beyond 2^53, read exactly
+    '{"k":"l","n":1,"n":-9007199254740995,"t":5,"o":{"n":7}}', // 16 good: the last top-level "n"
+    '{"k":"m","o":{"n":[{"n":9}]},"\\u006e":9223372036854775807,"t":5}', // 17 good: escaped key
   ];
   const fields: FieldSpec[] = [
     { name: 'k', kind: 'utf8' },
@@ -394,12 +412,13 @@ test('NDJSON: bad rows name their line; skipBad counts them', async () => {
     [3, 'expected a JSON object, found invalid JSON'],
     [4, 'expected a JSON object, found an array'],
     [5, 'field "n": expected an integer, found it missing'],
-    [6, 'field "n": expected an integer within ±(2^53 - 1)'],
-    [7, 'field "n": expected an integer within ±(2^53 - 1) (write larger ones as strings), found 9007199254740992'],
+    [6, 'field "n": expected an integer, found 1.5'],
+    [7, 'field "n": expected an integer beyond ±(2^53 - 1) written in plain digits, found 1e20'],
     [8, 'field "k": expected a string, found true'],
     [10, 'field "t": expected a time, found null'],
     [12, 'field "k": expected a string, found it missing'],
     [13, 'expected a JSON object, found null'],
+    [14, 'field "n": expected a 64-bit integer, found "9223372036854775808" (out of range)'],
   ];
   for (const [line, part] of expected) {
     const text = lines.map((l, i) => (i === 0 || i + 1 === line ? l : '')).join('\n');
@@ -412,8 +431,24 @@ test('NDJSON: bad rows name their line; skipBad counts them', async () => {
     [show('a'), show(1n), show(5)],
     [show('f'), show(-(2n ** 63n)), show(Date.UTC(2023, 11, 31, 23))],
     [show('h'), show(1n), show(5)],
+    [show('j'), show(2n ** 53n + 1n), show(5)],
+    [show('l'), show(-(2n ** 53n) - 3n), show(5)],
+    [show('m'), show(2n ** 63n - 1n), show(5)],
   ]);
-  assert.is(batches.reduce((a, b) => a + b.skipped, 0), 9);
+  assert.is(batches.reduce((a, b) => a + b.skipped, 0), 10);
+});
+
+test('a number beyond float64 range is a bad row (not ±Infinity), in CSV and NDJSON, as a number or a string', async () => {
+  const fields: FieldSpec[] = [{ name: 'k', kind: 'utf8' }, { name: 'v', kind: 'float64' }];
+  const csv = tempFile('csv', 'k,v\na,1e308\nb,1e400\nc,-2e308\nd,1.7976931348623157e308\n');
+  await rejects(() => readAll({ path: csv, format: 'csv', fields, batchRows: 10 }), `${csv}:3: field "v": expected a number within the float64 range (±1.8e308), found "1e400"`);
+  const kept = await readAll({ path: csv, format: 'csv', fields, batchRows: 10, skipBad: true });
+  assert.equal(kept.rows, [[show('a'), show(1e308)], [show('d'), show(Number.MAX_VALUE)]]);
+  const ndjson = tempFile('ndjson', ['{"k":"a","v":1e308}', '{"k":"b","v":1e400}', '{"k":"c","v":"-1e400"}', '{"k":"d","v":-1.7976931348623157e308}'].join('\n'));
+  await rejects(() => readAll({ path: ndjson, format: 'ndjson', fields, batchRows: 10 }), `${ndjson}:2: field "v": expected a number within the float64 range (±1.8e308), found 1e400`);
+  const kept2 = await readAll({ path: ndjson, format: 'ndjson', fields, batchRows: 10, skipBad: true });
+  assert.equal(kept2.rows, [[show('a'), show(1e308)], [show('d'), show(-Number.MAX_VALUE)]]);
+  assert.is(kept2.batches[0]!.skipped, 2);
 });
 
 test('NDJSON: present counts float64 keys of kept rows, null values too, and nothing of skipped rows', async () => {

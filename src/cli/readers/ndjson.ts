@@ -104,7 +104,7 @@ function putJsonLine(b: BatchBuilder, present: Uint32Array, text: string, names:
       const kind = kinds[f]!;
       let v = object[name];
       if (v !== undefined && !Object.hasOwn(object, name)) v = undefined; // inherited, e.g. "constructor"
-      putJson(b, f, kind, row, v);
+      putJson(b, f, kind, row, v, text, name);
       // JSON.parse never yields undefined, so here undefined means exactly "no own key".
       if (kind === KIND_FLOAT64 && v !== undefined) present[f]!++;
     }
@@ -126,19 +126,22 @@ function describeJson(v: unknown): string {
   return Array.isArray(v) ? 'an array' : 'an object';
 }
 
-function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unknown): void {
+function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unknown, text: string, name: string): void {
   switch (kind) {
     case KIND_UTF8:
       if (typeof v === 'string') (b.columns[f] as string[])[row] = utf8Key(v);
-      else if (typeof v === 'number' && Number.isFinite(v)) (b.columns[f] as string[])[row] = String(v);
+      else if (typeof v === 'number' && Number.isFinite(v)) (b.columns[f] as string[])[row] = Number.isSafeInteger(v) || !Number.isInteger(v) ? String(v) : exactInteger(v, text, name);
       else throw new ValueError(`expected a string, found ${describeJson(v)}`);
       return;
     case KIND_INT64:
       if (typeof v === 'number') {
-        if (!Number.isSafeInteger(v)) {
-          throw new ValueError(`expected an integer within ±(2^53 - 1) (write larger ones as strings), found ${v}`);
+        if (Number.isSafeInteger(v)) b.setInt64(f, row, v);
+        else if (!Number.isInteger(v)) throw new ValueError(`expected an integer, found ${v}`);
+        else {
+          // JSON.parse rounded it: read its digits from the line instead.
+          const digits = exactInteger(v, text, name);
+          putInt64(b, f, row, digits, 0, digits.length);
         }
-        b.setInt64(f, row, v);
       } else if (typeof v === 'string') {
         putInt64(b, f, row, v, 0, v.length);
       } else {
@@ -146,7 +149,7 @@ function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unkno
       }
       return;
     case KIND_FLOAT64:
-      if (typeof v === 'number') (b.columns[f] as Float64Array)[row] = v;
+      if (typeof v === 'number') (b.columns[f] as Float64Array)[row] = finite(v, text, name);
       else if (v === null || v === undefined) (b.columns[f] as Float64Array)[row] = NaN;
       else if (typeof v === 'string') (b.columns[f] as Float64Array)[row] = parseFloat64(v, 0, v.length);
       else throw new ValueError(`expected a number, found ${describeJson(v)}`);
@@ -155,4 +158,65 @@ function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unkno
       if (typeof v === 'number' || typeof v === 'string') (b.columns[f] as Float64Array)[row] = parseTime(v);
       else throw new ValueError(`expected a time, found ${describeJson(v)}`);
   }
+}
+
+/**
+ * An integer-valued number beyond 2^53 as the digits its line wrote (JSON.parse has rounded it, and
+ * rounding would merge distinct ids): a ValueError when the literal is not plain digits (`1e20`).
+ */
+function exactInteger(v: number, text: string, name: string): string {
+  const literal = topLevelLiteral(text, name) ?? String(v);
+  if (!/^-?\d+$/.test(literal)) throw new ValueError(`expected an integer beyond ±(2^53 - 1) written in plain digits, found ${literal}`);
+  return literal;
+}
+
+/** A number JSON.parse read as ±Infinity overflowed float64 (JSON has no infinities): a ValueError. */
+function finite(v: number, text: string, name: string): number {
+  if (Number.isFinite(v)) return v;
+  throw new ValueError(`expected a number within the float64 range (±1.8e308), found ${topLevelLiteral(text, name) ?? String(v)}`);
+}
+
+/**
+ * The source text of the number that top-level key `name` holds in the JSON object `text` (the last
+ * such key, as JSON.parse keeps the last of duplicates), or undefined when its value is not a
+ * number. `text` has already been parsed, so it is valid JSON.
+ */
+export function topLevelLiteral(text: string, name: string): string | undefined {
+  let depth = 0;
+  let expectKey = false;
+  let key: string | undefined;
+  let found: string | undefined;
+  for (let i = 0; i < text.length; ) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      const start = i++;
+      while (i < text.length) {
+        const d = text.charCodeAt(i);
+        if (d === 92 /* \\ */) i += 2;
+        else if (d === 34) break;
+        else i++;
+      }
+      i++;
+      if (depth === 1 && expectKey) {
+        key = JSON.parse(text.slice(start, i)) as string;
+        expectKey = false;
+      }
+      continue;
+    }
+    if (c === 123 /* { */ || c === 91 /* [ */) {
+      depth++;
+      expectKey = depth === 1 && c === 123;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      depth--;
+    } else if (c === 44 /* , */ && depth === 1) {
+      expectKey = true;
+    } else if (c === 58 /* : */ && depth === 1 && key === name) {
+      let j = i + 1;
+      while (j < text.length && (text.charCodeAt(j) === 32 || text.charCodeAt(j) === 9 || text.charCodeAt(j) === 10 || text.charCodeAt(j) === 13)) j++;
+      const m = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(j, j + 1100));
+      found = m === null ? undefined : m[0];
+    }
+    i++;
+  }
+  return found;
 }

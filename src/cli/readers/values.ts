@@ -143,7 +143,8 @@ function notInteger(s: string, start: number, end: number): ValueError {
 /**
  * Parses a decimal number from `s[start..end)`; empty is NaN (null). Plain decimals with at most 15
  * significant digits take Clinger's fast path (an exact integer divided by an exact power of ten is
- * correctly rounded); anything else is validated and handed to `Number`.
+ * correctly rounded); anything else is validated and handed to `Number`. A number beyond float64's
+ * range (`1e400`) is a ValueError, not ±Infinity.
  */
 export function parseFloat64(s: string, start: number, end: number): number {
   if (start === end) return NaN;
@@ -173,7 +174,9 @@ export function parseFloat64(s: string, start: number, end: number): number {
   }
   const text = s.slice(start, end);
   if (!FLOAT_RE.test(text)) throw new ValueError(`expected a number, found ${quote(text)}`);
-  return Number(text);
+  const v = Number(text);
+  if (!Number.isFinite(v)) throw new ValueError(`expected a number within the float64 range (±1.8e308), found ${quote(text)}`);
+  return v;
 }
 
 /** Parses a time from `s[start..end)`: a fast path for plain digits, else `parseTime`. */
