@@ -633,6 +633,15 @@ test('Arrow: invalid UTF-8 keys and out-of-range or ns timestamps are bad rows; 
   for (let i = 0; i < 3; i++) at = file.indexOf(Buffer.from([255, 255, 255, 255]), at + 1);
   file.fill(0, at, at + 8);
   await rejects(() => readAll({ path: tempFile('arrow', file), format: 'arrow', fields: a, batchRows: 1000 }), 'footer lists 4 record batches');
+  // The stream format has no footer: the same damage reads as its end-of-stream marker, with bytes after it.
+  assert.is((await readAll({ path: tempFile('arrows', stream), format: 'arrow', fields: a, batchRows: 1000 })).rows.length, 400);
+  const damaged = Buffer.from(stream);
+  at = -1;
+  for (let i = 0; i < 3; i++) at = damaged.indexOf(Buffer.from([255, 255, 255, 255]), at + 1);
+  damaged.fill(0, at, at + 8);
+  await rejects(() => readAll({ path: tempFile('arrows', damaged), format: 'arrow', fields: a, batchRows: 1000 }), `the Arrow stream ends at byte ${at + 4} (after 1 record batches, 100 rows), but the file has ${stream.length} bytes`);
+  const two = Buffer.concat([stream, stream]);
+  await rejects(() => readAll({ path: tempFile('arrows', two), format: 'arrow', fields: a, batchRows: 1000 }), `the Arrow stream ends at byte ${stream.length}`, 'more than one stream');
   const twice = new Table({ k: makeVector(k), t: makeVector(tsNs) });
   const dup = tableToIPC(new Table(new Schema([new Field('k', new Utf8()), new Field('t', new TimestampNanosecond()), new Field('t', new TimestampNanosecond())]), twice.batches.map((b) => new RecordBatch(new Schema([new Field('k', new Utf8()), new Field('t', new TimestampNanosecond()), new Field('t', new TimestampNanosecond())]), makeData({ type: new Struct([new Field('k', new Utf8()), new Field('t', new TimestampNanosecond()), new Field('t', new TimestampNanosecond())]), length: 4, nullCount: 0, children: [k, tsNs, tsNs] })))), 'file');
   await rejects(() => openReader({ path: tempFile('arrow', dup), format: 'arrow', fields: fieldsT, batchRows: 10 }), 'expected one field named "t"');

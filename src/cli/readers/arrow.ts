@@ -18,8 +18,11 @@ import { timestampToMs } from '../../store/batch.js';
 export async function openArrow(fh: FileHandle, options: ReaderOptions, startOffset: number): Promise<Opened> {
   const { path, fields } = options;
   let reader: Awaited<ReturnType<typeof RecordBatchReader.from>>;
+  const tracked = new TrackedHandle(fh);
+  let size: number;
   try {
-    reader = await RecordBatchReader.from(fh);
+    size = (await fh.stat()).size;
+    reader = await RecordBatchReader.from(tracked as unknown as FileHandle);
     await reader.open();
   } catch (e) {
     throw new UsageError(`${path}: expected an Arrow IPC file or stream, found unreadable data (${(e as Error).message})`, { cause: e });
@@ -37,7 +40,37 @@ export async function openArrow(fh: FileHandle, options: ReaderOptions, startOff
   }
   // The file format's footer lists its record batches: a damaged one must not end the input early.
   const listed = reader.isFile() ? reader.numRecordBatches : null;
-  return { header, batches: arrowBatches(reader, options, startOffset, listed) };
+  // A stream format has no footer: its end-of-stream marker must be where the file ends, or a
+  // damaged message header that reads as that marker would end the input early.
+  const streamEnd = listed === null ? () => ({ read: tracked.end, size }) : null;
+  return { header, batches: arrowBatches(reader, options, startOffset, listed, streamEnd) };
+}
+
+/**
+ * The file handle as apache-arrow reads it (it calls `stat`, `read` and `close`, and checks `fd`),
+ * noting the end of the furthest byte read. Closing is left to the caller, who owns the handle.
+ */
+class TrackedHandle {
+  readonly fd: number;
+  end = 0;
+
+  constructor(private readonly fh: FileHandle) {
+    this.fd = fh.fd;
+  }
+
+  stat(): ReturnType<FileHandle['stat']> {
+    return this.fh.stat();
+  }
+
+  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number; buffer: Uint8Array }> {
+    const r = await this.fh.read(buffer, offset, length, position);
+    this.end = Math.max(this.end, position + r.bytesRead);
+    return r;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 async function* arrowBatches(
@@ -45,6 +78,7 @@ async function* arrowBatches(
   options: ReaderOptions,
   startOffset: number,
   listed: number | null,
+  streamEnd: (() => { read: number; size: number }) | null,
 ): AsyncGenerator<Batch, void, undefined> {
   const { path, fields, batchRows } = options;
   const skipBad = options.skipBad === true;
@@ -95,6 +129,10 @@ async function* arrowBatches(
   }
   if (listed !== null && records !== listed) {
     throw new UsageError(`${path}: the Arrow file's footer lists ${listed} record batches, but ${records} could be read (${offset} rows): the file is damaged`);
+  }
+  const end = streamEnd?.();
+  if (end !== undefined && end.read < end.size) {
+    throw new UsageError(`${path}: the Arrow stream ends at byte ${end.read} (after ${records} record batches, ${offset} rows), but the file has ${end.size} bytes: the file is damaged, or holds more than one stream`);
   }
   if (startOffset > offset) {
     throw new UsageError(`cannot resume ${quote(path)} at row ${startOffset}: expected a row within the stream, found ${offset} rows (did it change?)`);
