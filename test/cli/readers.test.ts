@@ -20,6 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dictionary, Int32, Float64, Int64, RecordBatch, Table, Utf8, makeData, makeVector, tableToIPC, vectorFromArray, Schema, Field, Struct, TimestampNanosecond, TimestampMillisecond } from 'apache-arrow';
 import { UsageError } from '../../src/cli/errors.js';
+import { firstInvalidUtf8 } from '../../src/store/utf8.js';
+import { isUtf8 } from 'node:buffer';
 import { openReader, utf8Length, type Batch, type FieldKind, type FieldSpec, type ReaderOptions } from '../../src/cli/readers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cairn-readers-'));
@@ -492,11 +494,36 @@ test('resume offsets are validated against the file', async () => {
   await rejects(() => openReader({ path, format: 'csv', fields: [...fields, ...fields], batchRows: 1 }), 'distinct field names');
 });
 
-test('invalid UTF-8 is reported with its byte range', async () => {
-  const path = tempFile('csv', Buffer.concat([Buffer.from('a\nok\nbad'), Buffer.from([0xff, 0xfe]), Buffer.from('\n')]));
-  await rejects(() => readAll({ path, format: 'csv', fields: [{ name: 'a', kind: 'utf8' }], batchRows: 10 }), 'expected UTF-8 text');
-  const truncated = tempFile('csv', Buffer.concat([Buffer.from('a\n'), Buffer.from([0xe2, 0x82])]));
-  await rejects(() => readAll({ path: truncated, format: 'csv', fields: [{ name: 'a', kind: 'utf8' }], batchRows: 10, chunkBytes: 4 }), 'expected UTF-8 text');
+test('invalid UTF-8 is reported with its line, byte offset and bytes, whatever the chunk size', async () => {
+  const bytes = Buffer.concat([Buffer.from('a\nok\n"é\nx"\nbad'), Buffer.from([0xff, 0xfe]), Buffer.from('\nmore\n')]);
+  const path = tempFile('csv', bytes);
+  const json = tempFile('ndjson', Buffer.concat([Buffer.from('{"a":"1"}\n{"a":"é"}\n{"a":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]));
+  for (const chunkBytes of [4, 5, 7, 64, 1 << 16]) {
+    await rejects(() => readAll({ path, format: 'csv', fields: [{ name: 'a', kind: 'utf8' }], batchRows: 10, chunkBytes }), `${path}:5: expected UTF-8 text, found the bytes ff fe`, ' at byte 15 (');
+    await rejects(() => readAll({ path: json, format: 'ndjson', fields: [{ name: 'a', kind: 'utf8' }], batchRows: 10, chunkBytes }), `${json}:3: expected UTF-8 text, found the bytes c3 28`, ' at byte 27 (');
+  }
+  const truncated = tempFile('csv', Buffer.concat([Buffer.from('a\n\n'), Buffer.from([0xe2, 0x82])]));
+  for (const chunkBytes of [4, 64]) {
+    await rejects(() => readAll({ path: truncated, format: 'csv', fields: [{ name: 'a', kind: 'utf8' }], batchRows: 10, chunkBytes }), `${truncated}:3: expected UTF-8 text, found the bytes e2 82 at byte 3`);
+  }
+});
+
+test('firstInvalidUtf8 agrees with the platform UTF-8 check, and the prefix before it is valid', () => {
+  const byteArb = fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0x80, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0x9f, 0xa0, 0x8f, 0x90));
+  const textBytes = fc.string({ unit: 'binary', maxLength: 8 }).map((s) => [...Buffer.from(s)]);
+  fc.assert(
+    fc.property(fc.array(fc.oneof(byteArb.map((b) => [b]), textBytes), { maxLength: 12 }), (parts) => {
+      const b = Uint8Array.from(parts.flat());
+      const at = firstInvalidUtf8(b);
+      assert.is(at === -1, isUtf8(b));
+      if (at >= 0) {
+        assert.ok(isUtf8(b.subarray(0, at)), 'valid before it');
+        // No valid character starts at `at`: every length of sequence from there is invalid.
+        for (let k = 1; k <= 4 && at + k <= b.length; k++) assert.not.ok(isUtf8(b.subarray(at, at + k)), `a character of ${k} bytes at ${at}`);
+      }
+    }),
+    { numRuns: 5000 },
+  );
 });
 
 test('a runaway quoted field does not grow without bound', async () => {

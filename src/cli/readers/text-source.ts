@@ -4,6 +4,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { invariant } from '../../errors.js';
 import { UsageError } from '../errors.js';
+import { firstInvalidUtf8, hexPrefix } from '../../store/utf8.js';
 
 /**
  * Decodes a file as UTF-8 in bounded chunks and keeps the not-yet-consumed text.
@@ -97,7 +98,7 @@ export class TextSource {
       const { bytesRead } = await this.fh.read(this.buffer, this.carry, this.chunkBytes, this.filePos);
       const total = this.carry + bytesRead;
       if (bytesRead === 0) {
-        if (this.carry > 0) this.invalidUtf8(this.filePos - this.carry);
+        if (this.carry > 0) return this.invalidUtf8(this.filePos - this.carry, this.buffer.subarray(0, this.carry));
         return undefined;
       }
       const chunkStart = this.filePos - this.carry;
@@ -107,7 +108,8 @@ export class TextSource {
       try {
         text = this.decoder.decode(this.buffer.subarray(0, cut));
       } catch {
-        return this.invalidUtf8(chunkStart);
+        const bad = Math.max(0, firstInvalidUtf8(this.buffer.subarray(0, cut)));
+        return this.invalidUtf8(chunkStart + bad, this.buffer.subarray(bad, cut));
       }
       this.lastChunkBytes = cut;
       this.carry = total - cut;
@@ -117,10 +119,11 @@ export class TextSource {
     }
   }
 
-  private invalidUtf8(from: number): never {
-    throw new UsageError(
-      `${this.path}: expected UTF-8 text, found an invalid byte sequence in bytes ${from}..${this.filePos} (the file may be binary or in another encoding)`,
-    );
+  /** Throws the error for bytes that are not UTF-8 at file offset `at`, `from` holding them and what follows. */
+  private async invalidUtf8(at: number, from: Uint8Array): Promise<never> {
+    const shown = hexPrefix(from.subarray(0, 4));
+    const line = await lineAt(this.fh, at, this.chunkBytes);
+    throw new UsageError(`${this.path}:${line}: expected UTF-8 text, found the bytes ${shown} at byte ${at} (the file may be binary or in another encoding)`);
   }
 }
 
