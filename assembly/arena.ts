@@ -1,9 +1,7 @@
 // A byte arena for variable-length data (utf8 keys, opaque values, output key bytes). Bytes are
 // appended; replaced or deleted entries become garbage that `compact` reclaims by rewriting only the
-// live entries. Offsets are u32, so one arena holds at most ARENA_BYTES_MAX bytes.
-import { growZeroed, release, growTransient, releaseTransient } from './mem';
-
-export const ARENA_BYTES_MAX: u64 = 0x7fff_0000;
+// live entries. One arena is one block, so it holds at most blockBytesMax bytes (mem.ts).
+import { growZeroed, release, growTransient, releaseTransient, blockBytesMax } from './mem';
 
 export class ByteArena {
   base: usize = 0;
@@ -15,12 +13,12 @@ export class ByteArena {
 
   /**
    * The bytes reserve(extra) would allocate (the new arena, allocated before the old one is freed),
-   * 0 when `extra` fits, u64.MAX_VALUE past ARENA_BYTES_MAX.
+   * 0 when `extra` fits, u64.MAX_VALUE past blockBytesMax.
    */
   growthBytes(extra: u32): u64 {
     const need = <u64>this.usedBytes + <u64>extra;
     if (need <= <u64>this.capBytes) return 0;
-    if (need > ARENA_BYTES_MAX) return u64.MAX_VALUE;
+    if (need > <u64>blockBytesMax) return u64.MAX_VALUE;
     return this.nextCap(need);
   }
 
@@ -29,14 +27,14 @@ export class ByteArena {
     // State arenas grow by a quarter (their slack is memory per key), transient ones by a half.
     let next = <u64>max<u32>(this.capBytes, 4096);
     while (next < need) next = this.transient ? next * 3 / 2 : next * 5 / 4;
-    return next > ARENA_BYTES_MAX ? ARENA_BYTES_MAX : next;
+    return next > <u64>blockBytesMax ? <u64>blockBytesMax : next;
   }
 
-  /** Makes room for `extra` more bytes. Returns false when the cap or ARENA_BYTES_MAX is hit. */
+  /** Makes room for `extra` more bytes. Returns false when the cap or blockBytesMax is hit. */
   reserve(extra: u32): bool {
     const need = <u64>this.usedBytes + <u64>extra;
     if (need <= <u64>this.capBytes) return true;
-    if (need > ARENA_BYTES_MAX) return false;
+    if (need > <u64>blockBytesMax) return false;
     const next = this.nextCap(need);
     const p = this.transient ? growTransient(this.base, this.capBytes, <usize>next) : growZeroed(this.base, this.capBytes, <usize>next);
     if (p == 0) return false;

@@ -8,7 +8,7 @@ import { Store, SLOT_BYTES, WIN_NONE, WIN_PANES, WIN_SESSION, F_LIVE, F_CHANGED,
 import { Acc } from './combine';
 import { out } from './out';
 import { compareKeys, cmpI64, radixByI64, sortByUtf8Key } from './sort';
-import { allocTransient, growTransient, releaseTransient } from './mem';
+import { allocTransient, growTransient, releaseTransient, blockBytesMax } from './mem';
 import { E_MEMORY_CAP } from './errors';
 import { prefetchSink } from './ingest';
 import { advanceIndexed, rebuild as rebuildHop, HOP_DECLINED } from './hop';
@@ -113,7 +113,7 @@ export function advance(s: Store, t: i64): i32 {
     }
   }
   ensureCand(n);
-  if (keyBytes > 0x7fff_0000 || !out.prepare(n, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
+  if (keyBytes > <u64>blockBytesMax || !out.prepare(n, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
   const panes = s.win == WIN_PANES;
   if (panes) ensurePurge(n);
   // Window bounds relative to the old and new watermark (slide multiples), hoisted out of the scan.
@@ -407,7 +407,7 @@ function advanceHopping(s: Store, Wold: i64, W: i64): i32 {
     m = m1;
     g = g1;
   }
-  if (keyBytes > 0x7fff_0000 || !out.prepare(m, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
+  if (keyBytes > <u64>blockBytesMax || !out.prepare(m, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
   // Output positions: bucket starts (counting), or each window's rank by end (radix).
   if (hopCounting) {
     let sum: u32 = 0;

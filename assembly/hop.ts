@@ -27,7 +27,7 @@
 // Otherwise advanceHopping runs the general emission and rebuilds the index from its sorted panes.
 // Rows created between emissions are queued by Store.newRow (pend) and linked at the next one.
 import { Store, F_LIVE, F_CHANGED, FN_COUNT, FN_SUM, FN_MIN, FN_MAX, FN_FIRST, FN_MEAN, KEY_INT64, needsVal, needsTime, floorDiv, nullsAt } from './store';
-import { allocZeroed, growZeroed, growState, release, allocTransient, growTransient, releaseTransient, fits } from './mem';
+import { allocZeroed, growZeroed, growState, release, allocTransient, growTransient, releaseTransient, fits, blockBytesMax } from './mem';
 import { out } from './out';
 import { compareKeys, radixByI64, sortByUtf8Key, sortI32 } from './sort';
 import { freePanes } from './emit';
@@ -779,7 +779,7 @@ export function advanceIndexed(s: Store, Wold: i64, W: i64): i32 {
   assert(nk == K, 'hopping index kid count');
   const maxRows: u64 = <u64>ends * <u64>nk;
   keyBytes *= <u64>ends;
-  if (maxRows > 0x7fff_0000 || keyBytes > 0x7fff_0000 || !out.prepare(<i32>maxRows, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
+  if (maxRows > <u64>blockBytesMax || keyBytes > <u64>blockBytesMax || !out.prepare(<i32>maxRows, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
   if (ends > 0 && !h.sorted) {
     if (s.keyType == KEY_INT64) radixByI64(h.order, nk, h.keys);
     else {

@@ -10,7 +10,7 @@ import { out } from './out';
 import { accFor } from './emit';
 import { captureSnapshot, captureBegin, captureStep, finishCapture, loadSnapshot, snapshotRelease } from './snapshot';
 import { compareKeys, radixByI64, sortByUtf8Key } from './sort';
-import { allocTransient, growTransient, releaseTransient, memUsedBytes, memCapBytes, transientBytes, setMemCap as setCap } from './mem';
+import { allocTransient, growTransient, releaseTransient, memUsedBytes, memCapBytes, transientBytes, setMemCap as setCap, setBlockMax as setBlock, blockBytesMax } from './mem';
 import { E_BAD_HANDLE, E_BAD_ARGUMENT, E_MEMORY_CAP, E_WRONG_KIND } from './errors';
 import { hashBytes, hashI64, probeHashBytes, probeHashI64 } from './hash';
 
@@ -269,7 +269,7 @@ export function exportRows(h: i32): i32 {
     m++;
     if (s.keyType == KEY_UTF8) keyBytes += <u64>s.keyLen(r);
   }
-  if (keyBytes > 0x7fff_0000 || !out.prepare(m, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
+  if (keyBytes > <u64>blockBytesMax || !out.prepare(m, s.nAggs, <u32>keyBytes)) return E_MEMORY_CAP;
   // Ordered by (key, ns): radix passes over int64 keys; utf8 keys by sortByUtf8Key.
   const span = <usize>max<i32>(s.hwm, 1) << 3;
   const ns = s.hasNs() ? allocTransient(span) : 0;
@@ -498,6 +498,8 @@ export function hopIndexEnable(on: i32): void { setHopEnabled(on != 0); }
 export function hopIndexServed(): i64 { return hopServed; }
 export function memTransient(): usize { return transientBytes; }
 export function setMemCap(bytes: usize): void { setCap(bytes); }
+/** Test hook: lowers the largest buffer a store may allocate (mem.ts blockBytesMax), never above 1 GiB. */
+export function setBlockMax(bytes: usize): void { setBlock(bytes); }
 
 // ---- hashing and routing -----------------------------------------------------------------------
 

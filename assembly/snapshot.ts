@@ -11,7 +11,7 @@
 import {
   Store, KEY_INT64, KIND_VALUE, WIN_SESSION, F_LIVE, F_DIRTY, F_CHANGED, F_PERSISTED, PAGE_SHIFT, needsVal, needsTime, pagesOf, NULLS_MASK, probeHashOf,
 } from './store';
-import { allocTransient, growTransient, releaseTransient } from './mem';
+import { allocTransient, growTransient, releaseTransient, blockBytesMax } from './mem';
 import { E_MEMORY_CAP, E_BAD_SNAPSHOT, E_BAD_ARGUMENT } from './errors';
 
 export const SNAP_MAGIC: u32 = 0x504e5343; // "CSNP"
@@ -229,7 +229,7 @@ export function captureSnapshot(s: Store, mode: i32, keyGroups: i32, kgMask: usi
   const tombs = mode == MODE_DELTA ? s.tombCount : 0;
   const tombKeyBytes: u64 = s.keyType == KEY_INT64 || mode != MODE_DELTA ? 0 : <u64>s.tombArena.usedBytes;
   const total: u64 = <u64>SNAP_HEADER_BYTES + rowSectionBytes(s, <u64>n, keyBytes, valBytes) + tombSectionBytes(s, <u64>tombs, tombKeyBytes);
-  if (total > 0x7fff_0000) {
+  if (total > <u64>blockBytesMax) {
     releaseTransient(idx, <usize>max<i32>(candN, 1) << 2);
     return E_MEMORY_CAP;
   }
@@ -332,7 +332,7 @@ export function captureBegin(s: Store, keyGroups: i32): i32 {
   store<u32>(valAt + o, <u32>vb);
   assert(n == <u64>s.liveRows, 'page counters disagree with the live row count');
   const total: u64 = <u64>SNAP_HEADER_BYTES + rowSectionBytes(s, n, kb, vb);
-  if (total > 0x7fff_0000 || kb > 0xffff_ffff || vb > 0xffff_ffff) {
+  if (total > <u64>blockBytesMax || kb > 0xffff_ffff || vb > 0xffff_ffff) {
     releaseTransient(meta, metaBytes);
     return E_MEMORY_CAP;
   }

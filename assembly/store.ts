@@ -21,7 +21,7 @@
 // is needed (checkpoint extraction, key-group metrics, rescaling), not stored; freed row ids are
 // a bit each; the change log exists only once checkpoints track changes.
 import { hashBytes, hashI64, hashWithNs, probeHashBytes, probeHashI64 } from './hash';
-import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient, memUsedBytes, memCapBytes } from './mem';
+import { allocZeroed, growZeroed, release, fits, growTransient, releaseTransient, memUsedBytes, memCapBytes, blockBytesMax } from './mem';
 import { ByteArena } from './arena';
 import { capturePage } from './snapshot';
 import { Hop } from './hop';
@@ -411,6 +411,16 @@ export class Store {
     return true;
   }
 
+  /**
+   * The most rows the store can hold: ROWS_MAX, and as many records as one block holds (the rows are
+   * one buffer, and the allocator's blocks stop at 1 GiB: mem.ts blockBytesMax). Every other per-row
+   * buffer takes 4 bytes a row or less, fewer than a record.
+   */
+  capRowsMax(): i32 {
+    if (this.stride == 0) this.layout();
+    return <i32>min<u64>(<u64>ROWS_MAX, (<u64>blockBytesMax - 64) / <u64>this.stride);
+  }
+
   /** State bytes per row besides the record (ROW_EXTRA_BYTES, and a pane store's chain links). */
   @inline rowExtraBytes(): usize {
     return ROW_EXTRA_BYTES + (this.chained() ? 8 : 0);
@@ -493,14 +503,17 @@ export class Store {
     const need = this.idxEntries() + rows;
     if (this.stride == 0) this.layout();
     let extra: u64 = 0;
-    const rowsNeeded = this.hwm + max<i32>(0, rows - this.freeCount);
-    if (rowsNeeded > this.capRows) {
+    const rowsNeeded = <i64>this.hwm + <i64>max<i32>(0, rows - this.freeCount);
+    if (rowsNeeded > <i64>this.capRows) {
+      const most = this.capRowsMax();
+      if (rowsNeeded > <i64>most) return u64.MAX_VALUE;
       let next = max<i32>(this.capRows, ROWS_INITIAL);
-      while (next < rowsNeeded) next = nextRowCap(next);
+      while (<i64>next < rowsNeeded) next = min<i32>(nextRowCap(next), most);
       extra += <u64>(next - this.capRows) * <u64>(this.stride + this.rowExtraBytes()) + 64;
     }
     let cap = max<i32>(this.slotCap, 16);
     while (<i64>cap * LOAD_NUM / LOAD_DEN < <i64>need) cap <<= 1;
+    if (<u64>cap * SLOT_BYTES + SLOT_SLACK > <u64>blockBytesMax) return u64.MAX_VALUE;
     // A rebuild holds the old table and the new one at once: at the last doubling, the table of
     // cap / 2 slots (when larger than the current one) is still allocated.
     if (cap != this.slotCap) extra += <u64>cap * SLOT_BYTES + SLOT_SLACK + <u64>max<i32>(0, (cap >> 1) - this.slotCap) * SLOT_BYTES;
@@ -526,7 +539,7 @@ export class Store {
     if (this.freeCount == 0 && this.hwm == this.capRows) {
       let next = max<i32>(this.capRows, ROWS_INITIAL);
       if (this.capRows > 0) next = nextRowCap(next);
-      assert(this.growRows(min<i32>(next, ROWS_MAX)), 'row growth refused after reserve');
+      assert(this.growRows(min<i32>(next, this.capRowsMax())), 'row growth refused after reserve');
     }
     if (this.keyType == KEY_UTF8) assert(this.keyArena.reserve(<u32>keyBytes), 'key arena growth refused after reserve');
     const entries = this.idxEntries();

@@ -33,6 +33,9 @@ export interface StagedBatch {
   table: number;
 }
 
+/** The allocator's limit on one buffer, which bounds each table of a shard (assembly/mem.ts blockBytesMax). */
+const TABLE_LIMIT = '1 GiB';
+
 export class WasmCore {
   readonly ex: CairnExports;
   private buffer: ArrayBuffer | SharedArrayBuffer;
@@ -75,6 +78,11 @@ export class WasmCore {
     return this.ex.memory.buffer.byteLength;
   }
 
+  /** Lowers the largest buffer a store may allocate (test hook: reaches the 1 GiB limit with small tables). */
+  setBlockMaxForTest(bytes: number): void {
+    this.ex.setBlockMax(bytes);
+  }
+
   /** Turns a negative status into a CairnError; returns non-negative results unchanged. */
   check(code: number, what: string): number {
     if (code >= 0) return code;
@@ -82,7 +90,7 @@ export class WasmCore {
       case E_MEMORY_CAP:
         throw new CairnError(
           'unavailable',
-          `${what}: shard memory cap reached: the call could need more than the ${(this.ex.memCap() >>> 0) - (this.ex.memUsed() >>> 0)} bytes left (used ${this.ex.memUsed() >>> 0} of memoryCapBytes ${this.ex.memCap() >>> 0}); nothing was changed`,
+          `${what}: shard memory cap reached: the call could need more than the ${(this.ex.memCap() >>> 0) - (this.ex.memUsed() >>> 0)} bytes left (used ${this.ex.memUsed() >>> 0} of memoryCapBytes ${this.ex.memCap() >>> 0}); nothing was changed (or one of the shard's tables would pass ${TABLE_LIMIT}, the most one table may hold: use more shards)`,
         );
       case E_BAD_HANDLE: throw new CairnError('closed', `${what}: the store is closed`);
       case E_BAD_ARGUMENT: throw new CairnError('invalid', `${what}: argument out of range`);

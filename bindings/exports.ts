@@ -47,6 +47,8 @@ export interface CairnExports {
   memCap(): number;
   ingestWorstBytes(h: number, n: number, keyBytes: number): number;
   setMemCap(bytes: number): void;
+  /** Test hook: the largest buffer a store may allocate (below 1 GiB only). */
+  setBlockMax(bytes: number): void;
   hashKeyI64(k: bigint): number;
   hashProbeI64(k: bigint): number;
   hashKeyBytes(ptr: number, len: number): number;

@@ -541,7 +541,7 @@ function compactBatch(b: EncodedBatch, pool: BufferPool<ArrayBuffer> | BufferPoo
 }
 
 function capReached(shard: number): CairnError {
-  return new CairnError('unavailable', `ingest: shard ${shard} memory cap reached; nothing was changed (the batch applies on every shard or on none)`);
+  return new CairnError('unavailable', `ingest: shard ${shard} memory cap reached, or one of its tables would pass 1 GiB (the most one table may hold: use more shards); nothing was changed (the batch applies on every shard or on none)`);
 }
 
 function checkShardCount(n: number, keyGroups: number): void {
