@@ -111,16 +111,17 @@ export async function demoCommand(argv: readonly string[], io: CliIo): Promise<n
 
   // 3. Query 5 proper: the auction with the most bids per window, from the fired windows.
   const q = await hotItems(output);
-  if (q.lastFullEnd === null) {
+  const lastFullEnd = q.fullEnds[q.fullEnds.length - 1];
+  if (lastFullEnd === undefined) {
     say('\nThe stream is shorter than one window: no full window to rank.');
     return 0;
   }
   say('');
-  say(`Hottest auctions in the last full window [${clock(q.lastFullEnd - Q5_WINDOW_MS)}, ${clock(q.lastFullEnd)}):`);
-  say(table(['rank', 'auction', 'bids'], (q.top.get(q.lastFullEnd) ?? []).map((r, i) => [String(i + 1), String(r.auction), String(r.bids)])));
+  say(`Hottest auctions in the last full window [${clock(lastFullEnd - Q5_WINDOW_MS)}, ${clock(lastFullEnd)}):`);
+  say(table(['rank', 'auction', 'bids'], q.top.get(lastFullEnd)!.map((r, i) => [String(i + 1), String(r.auction), String(r.bids)])));
   say('');
-  say(`Query 5, the hot item per window (last ${HOT_WINDOWS_SHOWN} full windows of ${q.windows}):`);
-  const ends = [...q.top.keys()].filter((e) => e <= q.lastFullEnd!).sort((a, b) => a - b).slice(-HOT_WINDOWS_SHOWN);
+  const ends = q.fullEnds.slice(-HOT_WINDOWS_SHOWN);
+  say(`Query 5, the hot item per window (last ${ends.length} full windows of ${q.fullEnds.length}):`);
   say(table(['window (UTC)', 'auction', 'bids'], ends.map((e) => {
     const best = q.top.get(e)![0]!;
     return [`${clock(e - Q5_WINDOW_MS)}-${clock(e)}`, String(best.auction), String(best.bids)];
@@ -144,9 +145,10 @@ function table(header: string[], rows: string[][]): string {
  * Reads the windows file and keeps, per window end, the top auctions by bids (ties: smaller auction id
  * first), so memory is a few rows per window however many auctions there are.
  */
-async function hotItems(path: string): Promise<{ top: Map<number, Ranked[]>; lastFullEnd: number | null; windows: number }> {
+async function hotItems(path: string): Promise<{ top: Map<number, Ranked[]>; fullEnds: number[] }> {
   const top = new Map<number, Ranked[]>();
   let maxEnd = -Infinity;
+  let minEnd = Infinity;
   const reader = await openReader({
     path,
     format: 'csv',
@@ -160,6 +162,7 @@ async function hotItems(path: string): Promise<{ top: Map<number, Ranked[]>; las
     for (let i = 0; i < b.rows; i++) {
       const e = Number(end[i]!);
       if (e > maxEnd) maxEnd = e;
+      if (e < minEnd) minEnd = e;
       let list = top.get(e);
       if (!list) top.set(e, (list = []));
       const r = { auction: auction[i]!, bids: bids[i]! };
@@ -170,8 +173,12 @@ async function hotItems(path: string): Promise<{ top: Map<number, Ranked[]>; las
       if (list.length > TOP_AUCTIONS_SHOWN) list.pop();
     }
   }
-  // The windows still open when the input ended hold only part of their 10 s: the last full one ends
-  // a window size before the last window end (see run.ts: the end of input fires every window).
-  const lastFullEnd = maxEnd === -Infinity ? null : maxEnd - Q5_WINDOW_MS;
-  return { top, lastFullEnd: lastFullEnd !== null && top.has(lastFullEnd) ? lastFullEnd : null, windows: top.size };
+  // Windows at either end of the stream hold only part of their 10 s. The first window ends a slide
+  // after the slide of the earliest bid, so the first full one starts at that slide; the windows
+  // still open when the input ended fire at its end (run.ts), so the last full one ends a window
+  // size before the last window end.
+  const firstFullEnd = minEnd - Q5_SLIDE_MS + Q5_WINDOW_MS;
+  const lastFullEnd = maxEnd - Q5_WINDOW_MS;
+  const fullEnds = [...top.keys()].filter((e) => e >= firstFullEnd && e <= lastFullEnd).sort((a, b) => a - b);
+  return { top, fullEnds };
 }

@@ -57,7 +57,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-/** Prints `e` as one line (plus the stack under CAIRN_DEBUG=1) and returns the exit code. */
+/** Prints `e` as one line (plus, unless it is a usage error, the stack under CAIRN_DEBUG=1) and returns the exit code. */
 export function reportError(e: unknown, io: CliIo): number {
   const user = e instanceof UsageError || (e instanceof CairnError && e.kind === 'invalid');
   const message = e instanceof Error ? e.message : String(e);
@@ -65,7 +65,7 @@ export function reportError(e: unknown, io: CliIo): number {
   const hint = user || io.env['CAIRN_DEBUG'] === '1' ? '' : ' (CAIRN_DEBUG=1 shows the stack)';
   const line = `cairn: ${label}: ${message}`.replace(/\s*\n\s*/g, ' ');
   io.stderr.write((line.length > ERROR_CHARS_MAX ? line.slice(0, ERROR_CHARS_MAX) + '…' : line) + hint + '\n');
-  if (io.env['CAIRN_DEBUG'] === '1') {
+  if (!user && io.env['CAIRN_DEBUG'] === '1') {
     for (let c: unknown = e; c !== undefined && c !== null; c = c instanceof Error ? c.cause : undefined) {
       io.stderr.write(`${c instanceof Error ? c.stack ?? c.message : String(c)}\n`);
     }

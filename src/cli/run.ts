@@ -49,6 +49,7 @@ import { CairnError, invariant } from '../errors.js';
 import { FsCheckpointStorage } from '../storage/fs.js';
 import type { CheckpointStorage } from '../storage/storage.js';
 import { type DirLock, acquireDirLock } from '../storage/dir-lock.js';
+import { SHARDS_MAX } from '../shard/router.js';
 import type { AggregateSpec as BackendAggregateSpec, WindowSpec as BackendWindowSpec } from '../store/spec.js';
 import { windowedAggregation, type StreamCheckpointMeta } from '../streams/index.js';
 import { UsageError, quote } from './errors.js';
@@ -67,7 +68,7 @@ export const RUN_OPERATOR = 'run';
 /** Largest --checkpoint-every. */
 export const CHECKPOINT_EVERY_MAX = 1e12;
 /** Most shards accepted from --shards (the shard manager has its own, lower limit per key groups). */
-export const SHARDS_ARG_MAX = 256;
+export const SHARDS_ARG_MAX = SHARDS_MAX;
 /** Batches read ahead of the aggregation: bounds memory, lets file reads overlap with the work. */
 const READ_AHEAD_BATCHES = 1;
 

@@ -116,6 +116,10 @@ test('run: a directory of other checkpoints is refused (2); one where nothing ve
   const debug = fakeIo({ CAIRN_DEBUG: '1' });
   assert.is(await main(RUN(p('good.csv'), [], broken), debug), 1);
   assert.match(debug.err(), /\n\s+at /, 'CAIRN_DEBUG=1 should print the stack');
+  // A usage error stays one line, CAIRN_DEBUG=1 or not.
+  const usage = fakeIo({ CAIRN_DEBUG: '1' });
+  assert.is(await main(RUN(p('good.csv'), [], foreign), usage), 2);
+  assert.is(usage.err().trim().split('\n').length, 1, usage.err());
 });
 
 test('checkpoints: missing or empty directory, bad action, bad --id, misplaced or missing flags', async () => {
