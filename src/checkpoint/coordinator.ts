@@ -171,13 +171,16 @@ export class CheckpointCoordinator {
       const stallMs = m.workers ? Math.max(0, ...perShard) : perShard.reduce((a, x) => a + x, 0);
       return { plan, incremental, pending, held, lates: await Promise.all(lates), states, shards: shardCount, assignment: Array.from(m.assign), stallMs };
     });
-    const previous = this.tail;
+    // Dropped once settled: a failed checkpoint's error keeps this closure (through its stack), and
+    // through `previous` it would keep every checkpoint before it that failed, without end.
+    let previous: Promise<unknown> | null = this.tail;
     let previousFailed = false;
     const run = (async (): Promise<CheckpointResult> => {
       let cap: Awaited<typeof captured>;
       try {
         cap = await captured;
       } catch (e) {
+        previous = null;
         this.allFull = true;
         readOut();
         throw wrap(e, `checkpoint ${id}: capture failed`);
@@ -186,7 +189,8 @@ export class CheckpointCoordinator {
       try {
         await completeCaptures(m, plan, cap.held);
         await openings;
-        await previous.catch(() => { previousFailed = true; });
+        await previous!.catch(() => { previousFailed = true; });
+        previous = null;
         if (previousFailed && !plan.every((p) => p.full)) {
           this.allFull = true;
           throw new CairnError('unavailable', `checkpoint ${id}: the previous checkpoint failed, so this one has no valid parent; the next checkpoint will be a full one`);
@@ -196,6 +200,7 @@ export class CheckpointCoordinator {
         this.allFull = true;
         throw e instanceof CairnError && e.message.startsWith(`checkpoint ${id}`) ? e : wrap(e, `checkpoint ${id} failed`);
       } finally {
+        previous = null;
         // Whatever happened, the shards may drop the captured bytes now.
         releaseCaptures(m, plan, cap.held);
         readOut();
