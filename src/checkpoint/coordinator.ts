@@ -26,6 +26,24 @@ import {
 export const RETAIN_DEFAULT = 3;
 export const RETAIN_MAX = 1000;
 export const DELTA_RATIO_DEFAULT = 1.0;
+
+/**
+ * The bytes an operator's chain has cost since its base: its deltas' data files, and its layers'
+ * entries in every manifest since the base (each checkpoint's manifest lists the whole chain, so a
+ * layer is written again by every later checkpoint of the chain). Counting data files alone let a
+ * chain of tiny deltas grow until each "incremental" manifest outweighed a full checkpoint. A
+ * function of the chain alone, so a restored backend decides as the original would have.
+ */
+export function chainCost(chain: readonly Layer[]): number {
+  const n = chain.length - 1; // deltas, each followed by one manifest
+  let cost = 0;
+  for (let j = 0; j <= n; j++) {
+    const l = chain[j]!;
+    // Layer j is in the manifests of checkpoints j..n (the base's from 1 on: its own is the full one).
+    cost += (j === 0 ? 0 : l.bytes) + JSON.stringify(l).length * (j === 0 ? n : n - j + 1);
+  }
+  return cost;
+}
 export const WRITE_CONCURRENCY_MAX = 8;
 /**
  * Pages (of 8 rows) a full capture copies per step after its cut: about a millisecond of work,
@@ -138,9 +156,8 @@ export class CheckpointCoordinator {
       const plan = src.liveOperators().map((op) => {
         const chain = this.chains.get(op.name) ?? [];
         const base = chain[0];
-        const deltaBytes = chain.slice(1).reduce((a, l) => a + l.bytes, 0);
         const full = this.allFull || !base ||
-          (base.bytes > 0 && deltaBytes > this.maxDeltaRatio * base.bytes);
+          (base.bytes > 0 && chainCost(chain) > this.maxDeltaRatio * base.bytes);
         return { op, full };
       });
       const incremental = plan.length > 0 && plan.every((p) => !p.full);

@@ -807,4 +807,39 @@ test('a restore whose state does not load fails every call made after the declar
   }
 });
 
+test('a chain of tiny deltas compacts once its manifests cost more than its base, not thousands of layers later', async () => {
+  // Every manifest lists every layer of the chain, so one-row deltas on a large base once grew the
+  // manifest past the base itself (counted: data files only) before the first compaction.
+  const storage = new MemoryCheckpointStorage();
+  const b = await StateBackend.open({ shards: 2, keyGroups: 32, checkpoints: { storage, retain: 2 } });
+  try {
+    const op = b.aggregate('u', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+    await op.ingest({ k: BigInt64Array.from({ length: 20_000 }, (_, i) => BigInt(i)) });
+    const first = await b.checkpoint();
+    assert.is(first.incremental, false);
+    const baseBytes = first.bytes;
+    let fullAt = -1;
+    let writtenSinceBase = 0;
+    for (let c = 1; c <= 400 && fullAt < 0; c++) {
+      await op.ingest({ k: BigInt64Array.from([BigInt(c)]) });
+      const r = await b.checkpoint();
+      const manifestBytes = (await storage.get(manifestName(r.id))).length;
+      writtenSinceBase += r.bytes; // data files and manifest
+      if (!r.incremental) fullAt = c;
+      else assert.ok(manifestBytes < baseBytes / 4, `checkpoint ${c}: a manifest of ${manifestBytes} bytes against a base of ${baseBytes}`);
+    }
+    assert.ok(fullAt > 1, `the chain compacted within 400 checkpoints (at ${fullAt})`);
+    // What the chain wrote before it compacted stays within a few bases (the rule's bound is 1x plus one step).
+    assert.ok(writtenSinceBase < 3 * baseBytes, `${writtenSinceBase} bytes written over the chain, base ${baseBytes}`);
+    // And it restores to the state.
+    const r = await StateBackend.restore({ storage, shards: 1 });
+    const back = r.aggregate('u', { key: { field: 'k', type: 'int64' }, aggregates: { n: { fn: 'count' } } });
+    assert.equal(await back.get(3n), { n: 2 });
+    assert.equal(await back.get(19_999n), { n: 1 });
+    await r.close();
+  } finally {
+    await b.close();
+  }
+});
+
 test.run();
