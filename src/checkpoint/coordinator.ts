@@ -381,15 +381,24 @@ export class CheckpointCoordinator {
       // A durable delete is queued, not awaited: an unreachable durable tier never holds up a checkpoint.
       const remove = (name: string): Promise<void> =>
         !tiered ? this.storage.delete(name) : localOnly ? tiered.local.delete(name) : tiered.deleteLater(name);
+      // One failed delete does not end the round (under steady errors, leftovers would then pile up
+      // faster than rounds remove them); but data files go only once every dropped manifest has, so
+      // no manifest is left naming deleted files.
+      let manifestsLeft = false;
       for (const id of drop) {
-        await remove(manifestName(id));
-        this.cache.delete(id);
+        try {
+          await remove(manifestName(id));
+          this.cache.delete(id);
+        } catch {
+          manifestsLeft = true;
+        }
       }
+      if (manifestsLeft) return;
       const referenced = new Set<string>();
       for (const m of kept) for (const f of referencedFiles(m)) referenced.add(f.name);
       const data = tiered && localOnly ? await tiered.listFrom('local', 'data/') : await this.storage.list('data/');
       for (const name of data) {
-        if (!referenced.has(name) && (dataFileIdOf(name) ?? 0) <= head.id) await remove(name);
+        if (!referenced.has(name) && (dataFileIdOf(name) ?? 0) <= head.id) await remove(name).catch(() => undefined);
       }
     } catch {
       // Storage trouble during clean-up: leftovers are deleted by a later checkpoint.
