@@ -29,6 +29,10 @@ import { type CheckpointStorage, validateName, validatePrefix, notFound, isNotFo
 export const COPY_CONCURRENCY_MAX = 16;
 export const COPY_ATTEMPTS_MAX = 10;
 export const RETRY_DELAY_MS_MAX = 60_000;
+/** The longest wait between two attempts of one copy, however many attempts came before. */
+export const RETRY_BACKOFF_MS_MAX = 60_000;
+/** Failed copies kept (name and error) for the next flush's message; later ones are only counted. */
+const FAILURES_KEPT_MAX = 100;
 
 export type Tier = 'local' | 'durable';
 
@@ -39,7 +43,7 @@ export interface TieredCheckpointStorageOptions {
   copyConcurrency?: number;
   /** Attempts per copy, first one included; default 4, at most COPY_ATTEMPTS_MAX. */
   copyAttempts?: number;
-  /** Delay before the first retry, doubled before each later one; default 100 ms. */
+  /** Delay before the first retry, doubled before each later one up to RETRY_BACKOFF_MS_MAX (60 s); default 100 ms. */
   retryDelayMs?: number;
   /** Bytes waiting to be copied above which put waits; default 256 MiB. */
   pendingBytesMax?: number;
@@ -76,6 +80,7 @@ export class TieredCheckpointStorage implements CheckpointStorage {
   readonly #runningByName = new Map<string, CopyTask>();
   readonly #durable = new Set<string>();
   #failures: { name: string; error: unknown }[] = [];
+  #failureCount = 0;
   /** Names whose latest put failed to copy for good (cleared by a later put or delete of the name). */
   readonly #lost = new Set<string>();
   #pendingBytes = 0;
@@ -189,12 +194,15 @@ export class TieredCheckpointStorage implements CheckpointStorage {
     const tasks = [...this.#queue, ...this.#runningByName.values()];
     await Promise.all(tasks.map((t) => t.done));
     const failures = this.#failures;
+    const count = this.#failureCount;
     this.#failures = [];
+    this.#failureCount = 0;
     if (failures.length > 0) {
       const detail = failures.map((f) => `${f.name}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
+      const more = count > failures.length ? `; and ${count - failures.length} more` : '';
       throw new CairnError(
         'unavailable',
-        `tiered flush: expected every durable copy to succeed, found ${failures.length} failed (${detail})`,
+        `tiered flush: expected every durable copy to succeed, found ${count} failed (${detail}${more})`,
         { cause: failures[0].error },
       );
     }
@@ -258,12 +266,15 @@ export class TieredCheckpointStorage implements CheckpointStorage {
         // A custom storage's plain Error counts as 'unavailable' (storageFailure), so it is retried.
         const retry = isCairnError(storageFailure(e, 'durable copy'), 'unavailable') && attempt < this.#attempts;
         if (retry) {
-          await sleep(this.#retryDelayMs * 2 ** (attempt - 1));
+          await sleep(Math.min(this.#retryDelayMs * 2 ** (attempt - 1), RETRY_BACKOFF_MS_MAX));
           continue;
         }
         task.error = e;
         if (task.kind === 'put') {
-          this.#failures.push({ name: task.name, error: e });
+          // Bounded: a process that never flushes (Cairn itself does not) must not keep every
+          // failed copy of an outage.
+          if (this.#failures.length < FAILURES_KEPT_MAX) this.#failures.push({ name: task.name, error: e });
+          this.#failureCount++;
           if (!this.#queuedByName.has(task.name)) this.#lost.add(task.name);
         }
         return;

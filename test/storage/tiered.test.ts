@@ -261,4 +261,22 @@ test('options are checked', () => {
   }
 });
 
+test('failed copies are kept for flush up to a bound, and counted past it', async () => {
+  // Cairn never flushes: through an outage every failed copy was kept, name and error, without end.
+  const durable = new FaultyStorage(new MemoryCheckpointStorage(), { seed: 5 });
+  durable.failRandomly(1);
+  const { local, t } = tiered(durable, { copyAttempts: 1 });
+  for (let i = 0; i < 250; i++) await t.put(`data/${String(i).padStart(4, '0')}`, new Uint8Array([i & 255]));
+  const e = await t.flush().then(() => null, (err: unknown) => err);
+  assert.instance(e, CairnError);
+  const message = (e as Error).message;
+  assert.ok(message.includes('found 250 failed ('), message.slice(0, 200));
+  assert.ok(message.endsWith('; and 150 more)'), message.slice(-80));
+  assert.is(message.match(/data\/\d{4}: /g)!.length, 100, 'failed copies listed');
+  // Every file is still on the local tier, and a later flush has nothing left to report.
+  assert.is((await local.list('data/')).length, 250);
+  durable.heal();
+  await t.flush();
+});
+
 test.run();
