@@ -440,6 +440,12 @@ test('NDJSON: bad rows name their line; skipBad counts them', async () => {
   assert.is(batches.reduce((a, b) => a + b.skipped, 0), 10);
 });
 
+test('NDJSON: a utf8 key given as a number beyond 2^53 keeps its digits; one with an exponent reads as its JavaScript text', async () => {
+  const path = tempFile('ndjson', ['{"k":12345678901234567891}', '{"k":1e21}', '{"k":-9007199254740993}', '{"k":2.5}'].join('\n'));
+  const { rows } = await readAll({ path, format: 'ndjson', fields: [{ name: 'k', kind: 'utf8' }], batchRows: 10 });
+  assert.equal(rows, [[show('12345678901234567891')], [show('1e+21')], [show('-9007199254740993')], [show('2.5')]]);
+});
+
 test('a number beyond float64 range is a bad row (not ±Infinity), in CSV and NDJSON, as a number or a string', async () => {
   const fields: FieldSpec[] = [{ name: 'k', kind: 'utf8' }, { name: 'v', kind: 'float64' }];
   const csv = tempFile('csv', 'k,v\na,1e308\nb,1e400\nc,-2e308\nd,1.7976931348623157e308\n');

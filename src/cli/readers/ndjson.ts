@@ -130,7 +130,7 @@ function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unkno
   switch (kind) {
     case KIND_UTF8:
       if (typeof v === 'string') (b.columns[f] as string[])[row] = utf8Key(v);
-      else if (typeof v === 'number' && Number.isFinite(v)) (b.columns[f] as string[])[row] = Number.isSafeInteger(v) || !Number.isInteger(v) ? String(v) : exactInteger(v, text, name);
+      else if (typeof v === 'number' && Number.isFinite(v)) (b.columns[f] as string[])[row] = Number.isSafeInteger(v) || !Number.isInteger(v) ? String(v) : integerText(v, text, name);
       else throw new ValueError(`expected a string, found ${describeJson(v)}`);
       return;
     case KIND_INT64:
@@ -168,6 +168,12 @@ function exactInteger(v: number, text: string, name: string): string {
   const literal = topLevelLiteral(text, name) ?? String(v);
   if (!/^-?\d+$/.test(literal)) throw new ValueError(`expected an integer beyond ±(2^53 - 1) written in plain digits, found ${literal}`);
   return literal;
+}
+
+/** An integer-valued number beyond 2^53 as a utf8 key: its digits when written in plain digits, else its JavaScript text (`1e+21`). */
+function integerText(v: number, text: string, name: string): string {
+  const literal = topLevelLiteral(text, name);
+  return literal !== undefined && /^-?\d+$/.test(literal) ? literal : String(v);
 }
 
 /** A number JSON.parse read as ±Infinity overflowed float64 (JSON has no infinities): a ValueError. */
