@@ -130,7 +130,7 @@ function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unkno
   switch (kind) {
     case KIND_UTF8:
       if (typeof v === 'string') (b.columns[f] as string[])[row] = utf8Key(v);
-      else if (typeof v === 'number' && Number.isFinite(v)) (b.columns[f] as string[])[row] = Number.isSafeInteger(v) || !Number.isInteger(v) ? String(v) : integerText(v, text, name);
+      else if (typeof v === 'number' && Number.isFinite(v)) (b.columns[f] as string[])[row] = Number.isSafeInteger(v) || !Number.isInteger(v) ? String(v) : writtenDigits(text, name) ?? String(v);
       else throw new ValueError(`expected a string, found ${describeJson(v)}`);
       return;
     case KIND_INT64:
@@ -139,7 +139,8 @@ function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unkno
         else if (!Number.isInteger(v)) throw new ValueError(`expected an integer, found ${v}`);
         else {
           // JSON.parse rounded it: read its digits from the line instead.
-          const digits = exactInteger(v, text, name);
+          const digits = writtenDigits(text, name);
+          if (digits === undefined) throw new ValueError(`expected an integer beyond ±(2^53 - 1) written in plain digits, found ${topLevelLiteral(text, name) ?? String(v)}`);
           putInt64(b, f, row, digits, 0, digits.length);
         }
       } else if (typeof v === 'string') {
@@ -161,19 +162,12 @@ function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unkno
 }
 
 /**
- * An integer-valued number beyond 2^53 as the digits its line wrote (JSON.parse has rounded it, and
- * rounding would merge distinct ids): a ValueError when the literal is not plain digits (`1e20`).
+ * The digits that top-level key `name` was written with in `text`, when plain digits, else
+ * undefined. For integers beyond 2^53, which JSON.parse rounds (rounding would merge distinct ids).
  */
-function exactInteger(v: number, text: string, name: string): string {
-  const literal = topLevelLiteral(text, name) ?? String(v);
-  if (!/^-?\d+$/.test(literal)) throw new ValueError(`expected an integer beyond ±(2^53 - 1) written in plain digits, found ${literal}`);
-  return literal;
-}
-
-/** An integer-valued number beyond 2^53 as a utf8 key: its digits when written in plain digits, else its JavaScript text (`1e+21`). */
-function integerText(v: number, text: string, name: string): string {
+function writtenDigits(text: string, name: string): string | undefined {
   const literal = topLevelLiteral(text, name);
-  return literal !== undefined && /^-?\d+$/.test(literal) ? literal : String(v);
+  return literal !== undefined && /^-?\d+$/.test(literal) ? literal : undefined;
 }
 
 /** A number JSON.parse read as ±Infinity overflowed float64 (JSON has no infinities): a ValueError. */
@@ -187,6 +181,9 @@ function finite(v: number, text: string, name: string): number {
  * such key, as JSON.parse keeps the last of duplicates), or undefined when its value is not a
  * number. `text` has already been parsed, so it is valid JSON.
  */
+/** A JSON number starting exactly at `lastIndex` (sticky): the whole literal, however long. */
+const NUMBER_AT = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
 export function topLevelLiteral(text: string, name: string): string | undefined {
   let depth = 0;
   let expectKey = false;
@@ -219,7 +216,8 @@ export function topLevelLiteral(text: string, name: string): string | undefined 
     } else if (c === 58 /* : */ && depth === 1 && key === name) {
       let j = i + 1;
       while (j < text.length && (text.charCodeAt(j) === 32 || text.charCodeAt(j) === 9 || text.charCodeAt(j) === 10 || text.charCodeAt(j) === 13)) j++;
-      const m = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(j, j + 1100));
+      NUMBER_AT.lastIndex = j;
+      const m = NUMBER_AT.exec(text);
       found = m === null ? undefined : m[0];
     }
     i++;
