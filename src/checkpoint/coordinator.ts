@@ -12,14 +12,14 @@ import { MODE_DELTA, MODE_FULL } from '../../bindings/exports.js';
 import { CairnError } from '../errors.js';
 import { encodeChunkedWithCrc } from '../codec/chunked.js';
 import type { Codec } from '../codec/codec.js';
-import type { CheckpointStorage } from '../storage/storage.js';
+import { isNotFound, type CheckpointStorage } from '../storage/storage.js';
 import { TieredCheckpointStorage } from '../storage/tiered.js';
 import type { ShardManager } from '../shard/manager.js';
 import type { CaptureInfo } from '../shard/protocol.js';
 import type { NormalizedSpec } from '../store/spec.js';
 import { readManifest } from './restore.js';
 import {
-  MANIFEST_FORMAT_VERSION, dataFileIdOf, dataFileName, encodeManifest, manifestName, manifestIdOf, referencedFiles,
+  MANIFEST_FORMAT_VERSION, dataFileIdOf, dataFileName, decodeManifest, encodeManifest, manifestName, manifestIdOf, newWriterToken, referencedFiles,
   type DataFileRef, type Layer, type Manifest, type OperatorEntry,
 } from './manifest.js';
 
@@ -113,6 +113,16 @@ export class CheckpointCoordinator {
   private assignmentSeen: string;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly cache = new Map<number, Manifest>();
+  /** Random per coordinator, in its data file names: two writers never write the same file. */
+  private readonly writer = newWriterToken();
+  /** The first id this coordinator took: every manifest from here on is its own or another writer's. */
+  private readonly firstId: number;
+  /** Ids of the manifests this coordinator put (from the oldest one storage still lists). */
+  private readonly written = new Set<number>();
+  /** The manifest this coordinator wrote last, as written, to notice it was overwritten. */
+  private lastWritten: { id: number; bytes: Uint8Array } | null = null;
+  /** Set once another writer was seen (what showed it): every later checkpoint fails. */
+  private fenced: string | null = null;
 
   constructor(o: CoordinatorOptions, manager: ShardManager, restored: Manifest | null, nextId: number) {
     this.storage = o.storage;
@@ -125,6 +135,7 @@ export class CheckpointCoordinator {
     if (!(this.maxDeltaRatio >= 0)) throw new CairnError('invalid', `maxDeltaRatio: expected a number >= 0, found ${String(o.maxDeltaRatio)}`);
     this.last = restored;
     this.nextId = nextId;
+    this.firstId = nextId;
     if (restored) this.cache.set(restored.id, restored);
     this.assignmentSeen = assignmentKey(manager);
   }
@@ -237,6 +248,7 @@ export class CheckpointCoordinator {
     incremental: boolean,
     t0: number,
   ): Promise<CheckpointResult> {
+    await this.checkSoleWriter(id, true);
     let written = 0;
     let files = 0;
     const entries: OperatorEntry[] = [];
@@ -246,7 +258,7 @@ export class CheckpointCoordinator {
       cap.held[i]!.forEach((c, shard) => {
         // An empty delta (header only: no rows, no tombstones) needs no file.
         if (!p.full && c.length === SNAPSHOT_HEADER_BYTES) return;
-        const name = dataFileName(p.op.name, id, shard);
+        const name = dataFileName(p.op.name, id, shard, this.writer);
         const ref: DataFileRef = { name, shard, bytes: 0, crc32c: 0 };
         layer.files.push(ref);
         const read = (offset: number, length: number) =>
@@ -290,7 +302,11 @@ export class CheckpointCoordinator {
       meta,
     };
     const mbytes = encodeManifest(manifest);
+    await this.checkSoleWriter(id, false);
+    // Claimed before the put: a put that fails after storing the file must not look foreign later.
+    this.written.add(id);
     await this.storage.put(manifestName(id), mbytes);
+    this.lastWritten = { id, bytes: mbytes };
     written += mbytes.length;
     files++;
     // The checkpoint now exists: adopt its chains.
@@ -300,6 +316,57 @@ export class CheckpointCoordinator {
     this.allFull = false;
     await this.applyRetention();
     return { id, incremental, bytes: written, files, durationMs: performance.now() - t0, stallMs: cap.stallMs };
+  }
+
+  /**
+   * Fails checkpoint `id` (and, from then on, every later one) when another writer checkpoints to
+   * this storage: a manifest from this coordinator's first id on that it did not write (another
+   * backend's, which took its ids from the same storage), or its own last manifest overwritten or
+   * gone (read back only before the data files). Run before the data files and again before the manifest, so a backend that finds the other
+   * neither writes its manifest nor runs retention, which would delete the other's checkpoints as
+   * off its history. Without a conditional put in the storage contract this is a check, not a lock:
+   * two writers that both check before either puts the same id's manifest both go on, and the
+   * second put replaces the first (whose writer fails at its next checkpoint). Storage that cannot
+   * be listed or read now skips the check (the writes would most likely fail anyway).
+   */
+  private async checkSoleWriter(id: number, readBack: boolean): Promise<void> {
+    const refuse = (reason: string): CairnError => new CairnError('unavailable',
+      `checkpoint ${id}: another writer is checkpointing to this storage (${reason}); this backend writes no more ` +
+      'checkpoints to it, so as not to delete or overwrite the other\'s. Keep one writer per storage (is the old process of a failover still running?)');
+    if (this.fenced !== null) throw refuse(this.fenced);
+    const tiered = this.storage instanceof TieredCheckpointStorage ? this.storage : null;
+    let names: string[];
+    try {
+      names = await this.storage.list('manifests/');
+    } catch {
+      if (!tiered) return;
+      try {
+        names = await tiered.listFrom('local', 'manifests/');
+      } catch {
+        return;
+      }
+    }
+    const ids = names.map(manifestIdOf).filter((x): x is number => x !== null);
+    const foreign = ids.find((x) => x >= this.firstId && !this.written.has(x));
+    let reason = foreign === undefined ? null : `found ${manifestName(foreign)}, which this backend did not write`;
+    const mine = this.lastWritten;
+    if (reason === null && mine && readBack) {
+      const name = manifestName(mine.id);
+      try {
+        const now = await this.storage.get(name);
+        // A valid manifest other than ours is another writer's; a damaged copy is not (restore deals with that).
+        if (!sameBytes(now, mine.bytes) && isValidManifest(now, name)) reason = `${name}, which this backend wrote, was replaced`;
+      } catch (e) {
+        if (e instanceof CairnError && isNotFound(e) && !ids.includes(mine.id)) reason = `${name}, which this backend wrote last, was deleted`;
+      }
+    }
+    if (reason !== null) {
+      this.fenced = reason;
+      throw refuse(reason);
+    }
+    // Ids storage no longer lists were deleted (by retention): one listed again is another writer's.
+    const oldest = Math.min(...ids);
+    for (const x of this.written) if (x < oldest) this.written.delete(x);
   }
 
   /**
@@ -461,6 +528,21 @@ async function runBounded(jobs: (() => Promise<void>)[], limit: number): Promise
   // land later on a file of the same name, written by a later backend that took the same id.
   await Promise.all(workers);
   if (failures.length > 0) throw failures[0];
+}
+
+function isValidManifest(bytes: Uint8Array, name: string): boolean {
+  try {
+    decodeManifest(bytes, name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function wrap(e: unknown, what: string): CairnError {

@@ -2,7 +2,9 @@
  * The checkpoint manifest: the last file written, and the one that makes a checkpoint exist.
  *
  * Layout: "CAIRNMF1" (8 bytes) | u32 LE crc32c of the JSON | UTF-8 JSON (Manifest below).
- * Names: manifests/<id as 12 digits>.cmf and data/<operator>/<checkpoint id>-<shard>.cks.
+ * Names: manifests/<id as 12 digits>.cmf and data/<operator>/<checkpoint id>-<shard>-<writer>.cks,
+ * where <writer> (8 hex digits) is random per coordinator, so two backends that checkpoint to one
+ * storage at once never write the same data file (checkpoints before 2026-11-28 have no <writer>).
  */
 import { CairnError } from '../errors.js';
 import { crc32c, formatCrc } from '../codec/crc32c.js';
@@ -64,12 +66,18 @@ export function manifestIdOf(name: string): number | null {
 
 /** The checkpoint id in a data file's name (see dataFileName), or null for another name. */
 export function dataFileIdOf(name: string): number | null {
-  const m = /^data\/.+\/(\d{12})-\d{3}\.cks$/.exec(name);
+  const m = /^data\/.+\/(\d{12})-\d{3}(?:-[0-9a-f]{8})?\.cks$/.exec(name);
   return m ? Number(m[1]) : null;
 }
 
-export function dataFileName(op: string, checkpointId: number, shard: number): string {
-  return `data/${op}/${String(checkpointId).padStart(12, '0')}-${String(shard).padStart(3, '0')}.cks`;
+export function dataFileName(op: string, checkpointId: number, shard: number, writer: string): string {
+  return `data/${op}/${String(checkpointId).padStart(12, '0')}-${String(shard).padStart(3, '0')}-${writer}.cks`;
+}
+
+/** A writer token for data file names: 8 random hex digits. */
+export function newWriterToken(): string {
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(4));
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
 /** Every data file a manifest references. */

@@ -313,7 +313,7 @@ test('a failed checkpoint settles only after every put it started: no late write
   let failing = false;
   const storage: CheckpointStorage = {
     put: async (name, bytes) => {
-      if (failing && name.startsWith('data/') && name.endsWith('-000.cks')) throw new Error('EIO: shard 0 file');
+      if (failing && name.startsWith('data/') && /-000-[0-9a-f]{8}\.cks$/.test(name)) throw new Error('EIO: shard 0 file');
       inFlight++;
       try {
         if (failing && name.startsWith('data/')) await new Promise((r) => setTimeout(r, 300));

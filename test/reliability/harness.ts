@@ -128,6 +128,20 @@ export async function recordFaultyCycles(seed: number, ops: Op[]): Promise<{ cyc
   return { cycles, log: faulty.log.map((o) => ({ ...o })) };
 }
 
+/**
+ * A storage operation's name without the data file's writer token (random per backend), so the
+ * operation sequences of two runs compare.
+ */
+export function opName(name: string): string {
+  return name.replace(/-[0-9a-f]{8}\.cks$/, '.cks');
+}
+
+/** The index in `log` of the manifest put of the cycle [start, end), or end when it has none. */
+export function manifestPutIndex(log: readonly { op: string; name: string }[], start: number, end: number): number {
+  for (let k = start; k < end; k++) if (log[k]!.op === 'put' && log[k]!.name.startsWith('manifests/')) return k;
+  return end;
+}
+
 /** Every data file in storage is referenced by a manifest in storage, and vice versa. */
 export async function assertNoGarbage(storage: CheckpointStorage, label: string): Promise<void> {
   const referenced = new Set<string>();

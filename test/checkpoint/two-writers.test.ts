@@ -1,0 +1,176 @@
+// Two backends checkpointing to one storage at once (a failover whose old process still runs).
+// Before, both took the same ids: the old one's checkpoint replaced the new one's manifest and data
+// files of the same id, and its retention deleted the new one's checkpoints as off its history.
+// Now whichever finds a manifest it did not write fails that checkpoint and every later one, and
+// the other's checkpoints stay whole. The expected state comes from a plain Map of counts.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { StateBackend, MemoryCheckpointStorage, CairnError } from '../../src/index.js';
+
+const SPEC = { key: { field: 'k', type: 'int64' as const }, aggregates: { n: { fn: 'count' as const } } };
+
+/** A writer and the counts it should hold (the oracle). */
+class Writer {
+  readonly counts = new Map<bigint, number>();
+  constructor(readonly backend: StateBackend, seed: Map<bigint, number> = new Map()) {
+    for (const [k, v] of seed) this.counts.set(k, v);
+  }
+  async ingest(keys: number[]): Promise<void> {
+    const op = this.backend.aggregate('c', SPEC);
+    await op.ingest({ k: BigInt64Array.from(keys, BigInt) });
+    for (const k of keys) this.counts.set(BigInt(k), (this.counts.get(BigInt(k)) ?? 0) + 1);
+  }
+}
+
+async function stateOf(storage: MemoryCheckpointStorage, checkpointId?: number): Promise<Map<bigint, number>> {
+  const b = await StateBackend.restore({ storage, shards: 2, ...(checkpointId !== undefined ? { checkpointId } : {}) });
+  try {
+    const t = await b.aggregate('c', SPEC).toArrow();
+    const out = new Map<bigint, number>();
+    for (const row of t) out.set(row.k as bigint, Number(row.n));
+    return out;
+  } finally {
+    await b.close();
+  }
+}
+
+function sorted(m: Map<bigint, number>): [string, number][] {
+  return [...m].map(([k, v]): [string, number] => [String(k), v]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+async function refused(p: Promise<unknown>, what: string): Promise<CairnError> {
+  const e = await p.then(() => null, (x: unknown) => x);
+  assert.instance(e, CairnError, `${what}: expected a CairnError`);
+  assert.is((e as CairnError).kind, 'unavailable', what);
+  assert.match((e as CairnError).message, /another writer/, what);
+  return e as CairnError;
+}
+
+const keys = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => (from + i * 7) % 500);
+
+for (const workers of [false, true]) {
+  const mode = workers ? 'worker' : 'in-process';
+
+  test(`the old writer of a failover stops once the new one checkpointed; the new one's checkpoints stay whole (${mode})`, async () => {
+    const storage = new MemoryCheckpointStorage();
+    const a = new Writer(await StateBackend.open({ shards: 2, workers, checkpoints: { storage, retain: 2 } }));
+    try {
+      await a.ingest(keys(0, 2000));
+      await a.backend.checkpoint();
+      await a.ingest(keys(1, 300));
+      await a.backend.checkpoint();
+      // The new process restores the newest checkpoint while the old one still runs.
+      const b = new Writer(await StateBackend.restore({ storage, shards: 2, workers, retain: 2 }), a.counts);
+      try {
+        await b.ingest(keys(2, 400));
+        const first = await b.backend.checkpoint();
+        await a.ingest(keys(3, 500));
+        await refused(a.backend.checkpoint(), 'old writer after the new one checkpointed');
+        await refused(a.backend.checkpoint(), 'old writer, once more');
+        assert.equal(sorted(await stateOf(storage)), sorted(b.counts), 'storage holds the new writer\'s state');
+        assert.equal(sorted(await stateOf(storage, first.id)), sorted(b.counts));
+        // The new writer goes on, through retention rounds, and every checkpoint it keeps restores.
+        const mine: { id: number; counts: Map<bigint, number> }[] = [];
+        for (let i = 0; i < 4; i++) {
+          await b.ingest(keys(10 + i, 100 + i));
+          const r = await b.backend.checkpoint();
+          mine.push({ id: r.id, counts: new Map(b.counts) });
+        }
+        for (const m of mine.slice(-2)) assert.equal(sorted(await stateOf(storage, m.id)), sorted(m.counts), `checkpoint ${m.id}`);
+      } finally {
+        await b.backend.close();
+      }
+    } finally {
+      await a.backend.close();
+    }
+  });
+}
+
+test('a new writer that finds the old one\'s newer checkpoint stops, and leaves it whole', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const a = new Writer(await StateBackend.open({ shards: 2, checkpoints: { storage, retain: 2 } }));
+  try {
+    await a.ingest(keys(0, 1000));
+    await a.backend.checkpoint();
+    const b = new Writer(await StateBackend.restore({ storage, shards: 1, retain: 2 }), a.counts);
+    try {
+      // The old writer checkpoints first after the new one opened: both took the same next id.
+      await a.ingest(keys(5, 200));
+      const r = await a.backend.checkpoint();
+      await b.ingest(keys(6, 300));
+      await refused(b.backend.checkpoint(), 'new writer after the old one checkpointed');
+      assert.equal(sorted(await stateOf(storage, r.id)), sorted(a.counts));
+      // The one writer left keeps checkpointing, and retention never finds the other's files in the way.
+      for (let i = 0; i < 3; i++) {
+        await a.ingest(keys(20 + i, 50));
+        await a.backend.checkpoint();
+      }
+      assert.equal(sorted(await stateOf(storage)), sorted(a.counts));
+    } finally {
+      await b.backend.close();
+    }
+  } finally {
+    await a.backend.close();
+  }
+});
+
+test('a manifest replaced by another valid one, or deleted, stops the writer; a damaged copy does not', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const a = new Writer(await StateBackend.open({ shards: 1, checkpoints: { storage, retain: 3 } }));
+  try {
+    await a.ingest(keys(0, 100));
+    const r1 = await a.backend.checkpoint();
+    const name = `manifests/${String(r1.id).padStart(12, '0')}.cmf`;
+    const own = await storage.get(name);
+    // A damaged copy (one bit) is for restore to deal with, not another writer.
+    const bad = own.slice();
+    bad[bad.length - 3]! ^= 0x10;
+    await storage.put(name, bad);
+    await a.ingest(keys(1, 100));
+    const r2 = await a.backend.checkpoint();
+    // Another backend's valid manifest of the same id, written over ours (both put it at once).
+    const other = new MemoryCheckpointStorage();
+    const o = await StateBackend.open({ shards: 1, checkpoints: { storage: other } });
+    try {
+      await o.aggregate('c', SPEC).ingest({ k: BigInt64Array.from([1n]) });
+      for (let id = 1; id <= r2.id; id++) await o.checkpoint();
+    } finally {
+      await o.close();
+    }
+    const r2name = `manifests/${String(r2.id).padStart(12, '0')}.cmf`;
+    await storage.put(r2name, await other.get(r2name));
+    await refused(a.backend.checkpoint(), 'own last manifest replaced');
+  } finally {
+    await a.backend.close();
+  }
+  const storage2 = new MemoryCheckpointStorage();
+  const c = await StateBackend.open({ shards: 1, checkpoints: { storage: storage2 } });
+  try {
+    await c.aggregate('c', SPEC).ingest({ k: BigInt64Array.from([1n]) });
+    const r = await c.checkpoint();
+    await storage2.delete(`manifests/${String(r.id).padStart(12, '0')}.cmf`);
+    await refused(c.checkpoint(), 'own last manifest deleted');
+  } finally {
+    await c.close();
+  }
+});
+
+test('data files of two writers never share a name', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const a = await StateBackend.open({ shards: 1, checkpoints: { storage } });
+  const b = await StateBackend.open({ shards: 1, checkpoints: { storage } });
+  try {
+    for (const x of [a, b]) await x.aggregate('c', SPEC).ingest({ k: BigInt64Array.from([1n, 2n]) });
+    await a.checkpoint();
+    const before = await storage.list('data/');
+    await refused(b.checkpoint(), 'second fresh writer');
+    assert.equal(await storage.list('data/'), before, 'the refused writer wrote no data file');
+    assert.is(before.length, 1);
+    assert.match(before[0]!, /^data\/c\/000000000001-000-[0-9a-f]{8}\.cks$/);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test.run();
