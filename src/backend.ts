@@ -3,7 +3,7 @@
  * and (see checkpoint/) takes and restores consistent checkpoints of all of them.
  */
 import { CairnError } from './errors.js';
-import { CheckpointCoordinator, type CheckpointResult, type CheckpointOperator, type CheckpointSource } from './checkpoint/coordinator.js';
+import { CheckpointCoordinator, checkCoordinatorOptions, type CheckpointResult, type CheckpointOperator, type CheckpointSource } from './checkpoint/coordinator.js';
 import { findCheckpoint, listCheckpointIds, nextCheckpointId } from './checkpoint/restore.js';
 import type { Manifest, OperatorEntry } from './checkpoint/manifest.js';
 import type { CheckpointStorage } from './storage/storage.js';
@@ -129,7 +129,10 @@ export class StateBackend implements OperatorHost, CheckpointSource {
 
   static async open(options: OpenOptions = {}): Promise<StateBackend> {
     checkOptions(options, ['shards', 'keyGroups', 'workers', 'memoryCapBytes', 'checkpoints'], 'open');
-    if (options.checkpoints !== undefined) checkOptions(options.checkpoints, ['storage', 'retain', 'maxDeltaRatio', 'codec'], 'open: checkpoints');
+    if (options.checkpoints !== undefined) {
+      checkOptions(options.checkpoints, ['storage', 'retain', 'maxDeltaRatio', 'codec'], 'open: checkpoints');
+      checkCoordinatorOptions(options.checkpoints, 'open: checkpoints');
+    }
     const manager = new ShardManager({
       shards: options.shards ?? 1,
       keyGroups: options.keyGroups ?? DEFAULT_KEY_GROUPS,
@@ -156,6 +159,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
     checkOptions(options, ['shards', 'keyGroups', 'workers', 'memoryCapBytes', 'checkpoints'], 'resume');
     if (!options.checkpoints?.storage) throw new CairnError('invalid', 'resume: checkpoints.storage is required');
     checkOptions(options.checkpoints, ['storage', 'retain', 'maxDeltaRatio', 'codec'], 'resume: checkpoints');
+    checkCoordinatorOptions(options.checkpoints, 'resume: checkpoints');
     const { storage, ...rest } = options.checkpoints;
     if ((await listCheckpointIds(storage)).length === 0) return StateBackend.open(options);
     const b = await StateBackend.restore({
@@ -179,6 +183,7 @@ export class StateBackend implements OperatorHost, CheckpointSource {
   static async restore(options: RestoreOptions): Promise<StateBackend> {
     checkOptions(options, ['shards', 'workers', 'memoryCapBytes', 'storage', 'checkpointId', 'retain', 'maxDeltaRatio', 'codec'], 'restore');
     if (!options.storage) throw new CairnError('invalid', 'restore: storage is required');
+    checkCoordinatorOptions(options, 'restore');
     const found = await findCheckpoint(options.storage, options.checkpointId);
     const m = found.manifest;
     const shards = options.shards ?? m.shards;

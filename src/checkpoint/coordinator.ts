@@ -11,7 +11,7 @@
 import { MODE_DELTA, MODE_FULL } from '../../bindings/exports.js';
 import { CairnError } from '../errors.js';
 import { encodeChunkedWithCrc } from '../codec/chunked.js';
-import type { Codec } from '../codec/codec.js';
+import { CODEC_NAMES, type Codec } from '../codec/codec.js';
 import { isNotFound, type CheckpointStorage } from '../storage/storage.js';
 import { TieredCheckpointStorage } from '../storage/tiered.js';
 import type { ShardManager } from '../shard/manager.js';
@@ -101,6 +101,32 @@ export interface CoordinatorOptions {
   maxDeltaRatio?: number;
 }
 
+/**
+ * Checks checkpoint options before anything starts (a wrong storage or codec would otherwise show
+ * up later as an `unavailable` failure of every checkpoint, which callers retry): `invalid` when
+ * `storage` is not a CheckpointStorage (put, get, list and delete functions), `codec` not a Codec
+ * of a known format, or `retain` or `maxDeltaRatio` out of range.
+ */
+export function checkCoordinatorOptions(o: { storage?: unknown; codec?: unknown; retain?: unknown; maxDeltaRatio?: unknown }, where: string): void {
+  const describe = (x: unknown): string => (x === null ? 'null' : typeof x === 'string' ? JSON.stringify(x) : typeof x);
+  const st = o.storage as Record<string, unknown> | null | undefined;
+  if (st === null || typeof st !== 'object' || !['put', 'get', 'list', 'delete'].every((k) => typeof st[k] === 'function')) {
+    throw new CairnError('invalid', `${where}: storage: expected a CheckpointStorage (an object with put, get, list and delete, such as new FsCheckpointStorage(dir)), found ${describe(o.storage)}`);
+  }
+  if (o.codec !== undefined) {
+    const c = o.codec as Record<string, unknown> | null;
+    if (c === null || typeof c !== 'object' || typeof c.compress !== 'function' || typeof c.decompress !== 'function' || !(CODEC_NAMES as readonly unknown[]).includes(c.name)) {
+      throw new CairnError('invalid', `${where}: codec: expected a Codec (such as defaultCodec() or new NoneCodec()) named one of ${CODEC_NAMES.join(', ')}, found ${describe(o.codec)}`);
+    }
+  }
+  if (o.retain !== undefined && (!Number.isInteger(o.retain) || (o.retain as number) < 1 || (o.retain as number) > RETAIN_MAX)) {
+    throw new CairnError('invalid', `${where}: retain: expected an integer in [1, ${RETAIN_MAX}], found ${String(o.retain)}`);
+  }
+  if (o.maxDeltaRatio !== undefined && !(typeof o.maxDeltaRatio === 'number' && o.maxDeltaRatio >= 0)) {
+    throw new CairnError('invalid', `${where}: maxDeltaRatio: expected a number >= 0, found ${String(o.maxDeltaRatio)}`);
+  }
+}
+
 export class CheckpointCoordinator {
   readonly storage: CheckpointStorage;
   private readonly codec: Codec;
@@ -127,12 +153,9 @@ export class CheckpointCoordinator {
   constructor(o: CoordinatorOptions, manager: ShardManager, restored: Manifest | null, nextId: number) {
     this.storage = o.storage;
     this.codec = o.codec;
+    checkCoordinatorOptions(o, 'checkpoints');
     this.retain = o.retain ?? RETAIN_DEFAULT;
-    if (!Number.isInteger(this.retain) || this.retain < 1 || this.retain > RETAIN_MAX) {
-      throw new CairnError('invalid', `checkpoint retain: expected an integer in [1, ${RETAIN_MAX}], found ${String(o.retain)}`);
-    }
     this.maxDeltaRatio = o.maxDeltaRatio ?? DELTA_RATIO_DEFAULT;
-    if (!(this.maxDeltaRatio >= 0)) throw new CairnError('invalid', `maxDeltaRatio: expected a number >= 0, found ${String(o.maxDeltaRatio)}`);
     this.last = restored;
     this.nextId = nextId;
     this.firstId = nextId;

@@ -14,9 +14,10 @@
  *
  * Everything but the timings is deterministic: the same --events and --seed print the same tables.
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invariant } from '../errors.js';
+import { LOCK_NAME, acquireDirLock } from '../storage/dir-lock.js';
 import { UsageError } from './errors.js';
 import { generate } from './generate.js';
 import type { CliIo } from './main.js';
@@ -86,8 +87,14 @@ export async function demoCommand(argv: readonly string[], io: CliIo): Promise<n
     say(`  bids         generated ${bids} (${formatBytes(size)}) in ${formatSeconds((performance.now() - t0) / 1000)}`);
   }
 
-  // 2. The aggregation, from scratch.
-  await rm(checkpoints, { recursive: true, force: true });
+  // 2. The aggregation, from scratch: the checkpoint directory is emptied under its lock, so a
+  // `cairn run` using it (a --dir shared by mistake) stops the demo instead of losing its checkpoints.
+  const lock = await acquireDirLock(checkpoints);
+  try {
+    for (const name of await readdir(checkpoints)) if (name !== LOCK_NAME) await rm(join(checkpoints, name), { recursive: true, force: true });
+  } finally {
+    await lock.release();
+  }
   await rm(output, { force: true });
   const runArgs = [
     '--input', bids, '--key', 'auction:int64', '--time', 'date_time',
@@ -127,7 +134,7 @@ export async function demoCommand(argv: readonly string[], io: CliIo): Promise<n
     return [`${clock(e - Q5_WINDOW_MS)}-${clock(e)}`, String(best.auction), String(best.bids)];
   })));
   say('');
-  say(`Next: node bin/cairn.js checkpoints list ${checkpoints}`);
+  say(`Next: npx cairn checkpoints list ${checkpoints}`);
   return 0;
 }
 

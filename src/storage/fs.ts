@@ -163,6 +163,9 @@ export class FsCheckpointStorage implements CheckpointStorage {
   #tempCounter = 0;
 
   constructor(dir: string, options: FsCheckpointStorageOptions = {}) {
+    if (typeof dir !== 'string' || dir === '') {
+      throw new CairnError('invalid', `FsCheckpointStorage: expected a directory path, found ${typeof dir === 'string' ? 'an empty string' : dir === null ? 'null' : typeof dir}`);
+    }
     this.dir = dir;
     this.#fs = options.fs ?? nodeFsOps;
   }

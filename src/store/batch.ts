@@ -34,6 +34,7 @@ function columnOf(input: BatchInput, field: string): Column {
     if (!v) throw invalid(`batch: missing field '${field}' (available: ${input.schema.fields.map((f) => f.name).join(', ')})`);
     return v;
   }
+  refuseForeignArrow(input);
   // Own properties only: a field named 'constructor' or 'toString' is missing, not Object.prototype's.
   if (!Object.hasOwn(input, field)) throw invalid(`batch: missing field '${field}' (available: ${Object.keys(input).join(', ')})`);
   const c = (input as Record<string, Column>)[field];
@@ -46,6 +47,19 @@ function columnOf(input: BatchInput, field: string): Column {
     throw invalid(`batch: column '${field}' must be an array, a typed array or an Arrow vector, found ${found}${hint}`);
   }
   return c;
+}
+
+/**
+ * A Table or RecordBatch made by another copy of apache-arrow (the application's own version, where
+ * npm installed Cairn's ^21 under it) fails instanceof, and would read as a plain object of columns
+ * named after its properties ("missing field 'user' (available: schema, batches, _offsets)").
+ */
+function refuseForeignArrow(input: object): void {
+  const ctor = (input as { constructor?: { name?: string } }).constructor?.name;
+  if ((ctor === 'Table' || ctor === 'RecordBatch') && typeof (input as { getChild?: unknown }).getChild === 'function' && 'schema' in input) {
+    throw invalid(`batch: an Arrow ${ctor} of another copy of apache-arrow, which Cairn cannot read (it reads the objects of its own apache-arrow ^21): ` +
+      'make the application use the same version (npm ls apache-arrow; npm dedupe), or pass plain columns');
+  }
 }
 
 /**

@@ -58,8 +58,11 @@ export interface CheckpointInfo {
   final: boolean;
 }
 
-/** The `meta` of every checkpoint this stream takes. */
-export interface StreamCheckpointMeta {
+/**
+ * The `meta` of every checkpoint this stream takes. `Source` is the type of what `sourceOffset`
+ * returns (JSON, read back as stored; Cairn does not check it).
+ */
+export interface StreamCheckpointMeta<Source = unknown> {
   stream: {
     /** The operator name. */
     name: string;
@@ -70,7 +73,7 @@ export interface StreamCheckpointMeta {
     final: boolean;
   };
   /** `sourceOffset` of the last chunk before the checkpoint (null before the first chunk). */
-  source: unknown;
+  source: Source | null;
   /** What the `meta` hook returned (null without a hook). */
   app: unknown;
 }
@@ -114,11 +117,14 @@ export interface CheckpointTotals {
  */
 const checkpointingStreams = new WeakMap<StateBackend, string>();
 
-/** The checkpoint meta written by stream `name`, if `backend` was restored from one. */
-export function restoredStreamMeta(backend: StateBackend, name: string): StreamCheckpointMeta | undefined {
-  const m = backend.restoredMeta as Partial<StreamCheckpointMeta> | undefined;
+/**
+ * The checkpoint meta written by stream `name`, if `backend` was restored from one. `Source` types
+ * the source position as your `sourceOffset` returns it (`restoredStreamMeta<number>(...)`).
+ */
+export function restoredStreamMeta<Source = unknown>(backend: StateBackend, name: string): StreamCheckpointMeta<Source> | undefined {
+  const m = backend.restoredMeta as Partial<StreamCheckpointMeta<Source>> | undefined;
   if (!m || typeof m !== 'object' || !m.stream || m.stream.name !== name) return undefined;
-  return m as StreamCheckpointMeta;
+  return m as StreamCheckpointMeta<Source>;
 }
 
 export class WindowedAggregation<In = BatchInput> extends TransformStream<In, RecordBatch> {

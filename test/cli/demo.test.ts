@@ -3,10 +3,11 @@
 // windows (none that starts before the earliest bid's slide or is still open at the end).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main, type CliIo } from '../../src/cli/main.js';
+import { LOCK_NAME, acquireDirLock } from '../../src/storage/dir-lock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cairn-demo-'));
 const SIZE = 10_000;
@@ -79,6 +80,24 @@ test('demo: a stream shorter than one full window says so', async () => {
   const o = oracle(readFileSync(join(dir, 'b', 'bids.csv'), 'utf8'));
   assert.is(o.fullEnds.length, 0);
   assert.ok(out.includes('The stream is shorter than one window: no full window to rank.'), out);
+});
+
+test('demo: a checkpoint directory locked by a live run stops the demo, and its files stay', async () => {
+  const sub = join(dir, 'locked');
+  const ckpt = join(sub, 'checkpoints');
+  mkdirSync(join(ckpt, 'manifests'), { recursive: true });
+  writeFileSync(join(ckpt, 'manifests', '000000000001.cmf'), 'a live run\'s checkpoint');
+  const lock = await acquireDirLock(ckpt); // held by this process, as a live run would hold it
+  try {
+    let err = '';
+    const io: CliIo = { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s), isTTY: false }, env: {} };
+    assert.is.not(await main(['demo', '--events', '1000', '--dir', sub, '--quiet'], io), 0);
+    assert.match(err, /in use|locked|holds/i);
+    assert.is(readFileSync(join(ckpt, 'manifests', '000000000001.cmf'), 'utf8'), 'a live run\'s checkpoint');
+    assert.ok(existsSync(join(ckpt, LOCK_NAME)), 'the live run\'s lock stays');
+  } finally {
+    await lock.release();
+  }
 });
 
 test('cleanup', () => {

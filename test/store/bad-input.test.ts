@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tableFromArrays, tableFromJSON, vectorFromArray, makeData, makeVector, Table, Vector, type Data, Dictionary, Utf8, Int32, Int64, Uint64, TimestampSecond, TimestampMillisecond, TimestampMicrosecond, TimestampNanosecond, makeTable } from 'apache-arrow';
-import { StateBackend, CairnError, MemoryCheckpointStorage, hashKey } from '../../src/index.js';
+import { StateBackend, CairnError, MemoryCheckpointStorage, FsCheckpointStorage, hashKey } from '../../src/index.js';
 import { rowsOf, show } from '../helpers.js';
 import { WasmCore, MEM_CAP_MAX_BYTES } from '../../bindings/core.js';
 import { normalizeAggregateSpec, storeConfigOf } from '../../src/store/spec.js';
@@ -67,10 +67,36 @@ test('bad batches are rejected whole and leave state untouched', async () => {
     await expectError(op.ingest(batch as never), 'invalid', re);
     assert.is(show(rowsOf(await op.toArrow(), 'user')), before, `state changed after ${show(batch)}`);
   }
+  // A Table or RecordBatch of another copy of apache-arrow (same shape, other classes: what an
+  // application on another arrow version passes) is named as such, not read as plain columns.
+  const real = arrowTable({ user: vectorFromArray(['a']), amount: vectorFromArray([1]) });
+  for (const name of ['Table', 'RecordBatch']) {
+    const Foreign = { [name]: class { schema = real.schema; getChild(f: string) { return real.getChild(f); } } }[name]!;
+    await expectError(op.ingest(new Foreign() as never), 'invalid', new RegExp(`an Arrow ${name} of another copy of apache-arrow.*npm dedupe`));
+    assert.is(show(rowsOf(await op.toArrow(), 'user')), before);
+  }
   // Unknown checkpoint options are refused by open and resume alike, whatever storage holds.
   const storage = new MemoryCheckpointStorage();
   await expectError(StateBackend.open({ checkpoints: { storage, bogus: 1 } as never }), 'invalid', /open: checkpoints: unknown option 'bogus'/);
   await expectError(StateBackend.resume({ checkpoints: { storage, bogus: 1 } as never }), 'invalid', /resume: checkpoints: unknown option 'bogus'/);
+  // A storage or codec that is not one, or retain out of range, is refused before anything starts
+  // (it was an 'unavailable' failure of the first list or of every checkpoint, which callers retry).
+  for (const [bad, re] of [
+    [{}, /storage: expected a CheckpointStorage .* found undefined/],
+    [{ storage: 'ckpt' }, /storage: expected a CheckpointStorage .* found "ckpt"/],
+    [{ storage: { put() {}, get() {}, list() {} } }, /storage: expected a CheckpointStorage/],
+    [{ storage, codec: 'zstd' }, /codec: expected a Codec .* found "zstd"/],
+    [{ storage, codec: { name: 'lz4', compress() {}, decompress() {} } }, /codec: expected a Codec/],
+    [{ storage, retain: 0 }, /retain: expected an integer in \[1, 1000\], found 0/],
+    [{ storage, maxDeltaRatio: NaN }, /maxDeltaRatio: expected a number >= 0, found NaN/],
+  ] as [object, RegExp][]) {
+    await expectError(StateBackend.open({ workers: true, checkpoints: bad as never }), 'invalid', re);
+    if (Object.keys(bad).length === 0) continue; // resume and restore say "storage is required"
+    await expectError(StateBackend.resume({ checkpoints: { storage, ...bad } as never }), 'invalid', re);
+    await expectError(StateBackend.restore({ storage, ...bad } as never), 'invalid', re);
+  }
+  assert.equal(await storage.list(''), [], 'nothing written by refused options');
+  await expectError(() => new FsCheckpointStorage(undefined as never), 'invalid', /FsCheckpointStorage: expected a directory path, found undefined/);
   // Options that are not an object are refused as such.
   for (const o of [null, 5, 'x', [1]]) {
     await expectError(StateBackend.open(o as never), 'invalid', /open: expected an options object/);
