@@ -45,6 +45,8 @@ export function chainCost(chain: readonly Layer[]): number {
   return cost;
 }
 export const WRITE_CONCURRENCY_MAX = 8;
+/** Failed checkpoint ids the writer check remembers as not this coordinator's manifests. */
+const SKIPPED_IDS_MAX = 10_000;
 /**
  * Pages (of 8 rows) a full capture copies per step after its cut: about a millisecond of work,
  * so an ingest call waits at most about that long behind a step.
@@ -143,8 +145,14 @@ export class CheckpointCoordinator {
   private readonly writer = newWriterToken();
   /** The first id this coordinator took: every manifest from here on is its own or another writer's. */
   private readonly firstId: number;
-  /** Ids of the manifests this coordinator put (from the oldest one storage still lists). */
-  private readonly written = new Set<number>();
+  /**
+   * The manifests this coordinator put (or started to): every id from firstId to lastClaimed but
+   * those in `skipped` (checkpoints that failed before their manifest; bounded, oldest dropped).
+   * Kept as ranges, not read back from listings: a manifest storage stops listing for a while
+   * (retention on the local tier alone during a durable outage) is still ours when it shows again.
+   */
+  private lastClaimed: number;
+  private readonly skipped = new Set<number>();
   /** The manifest this coordinator wrote last, as written, to notice it was overwritten. */
   private lastWritten: { id: number; bytes: Uint8Array } | null = null;
   /** Set once another writer was seen (what showed it): every later checkpoint fails. */
@@ -159,6 +167,7 @@ export class CheckpointCoordinator {
     this.last = restored;
     this.nextId = nextId;
     this.firstId = nextId;
+    this.lastClaimed = nextId - 1;
     if (restored) this.cache.set(restored.id, restored);
     this.assignmentSeen = assignmentKey(manager);
   }
@@ -327,7 +336,11 @@ export class CheckpointCoordinator {
     const mbytes = encodeManifest(manifest);
     await this.checkSoleWriter(id, false);
     // Claimed before the put: a put that fails after storing the file must not look foreign later.
-    this.written.add(id);
+    for (let x = this.lastClaimed + 1; x < id; x++) {
+      this.skipped.add(x);
+      if (this.skipped.size > SKIPPED_IDS_MAX) this.skipped.delete(this.skipped.values().next().value!);
+    }
+    this.lastClaimed = id;
     await this.storage.put(manifestName(id), mbytes);
     this.lastWritten = { id, bytes: mbytes };
     written += mbytes.length;
@@ -370,7 +383,7 @@ export class CheckpointCoordinator {
       }
     }
     const ids = names.map(manifestIdOf).filter((x): x is number => x !== null);
-    const foreign = ids.find((x) => x >= this.firstId && !this.written.has(x));
+    const foreign = ids.find((x) => x >= this.firstId && (x > this.lastClaimed || this.skipped.has(x)));
     let reason = foreign === undefined ? null : `found ${manifestName(foreign)}, which this backend did not write`;
     const mine = this.lastWritten;
     if (reason === null && mine && readBack) {
@@ -387,9 +400,6 @@ export class CheckpointCoordinator {
       this.fenced = reason;
       throw refuse(reason);
     }
-    // Ids storage no longer lists were deleted (by retention): one listed again is another writer's.
-    const oldest = Math.min(...ids);
-    for (const x of this.written) if (x < oldest) this.written.delete(x);
   }
 
   /**

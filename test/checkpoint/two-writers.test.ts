@@ -5,7 +5,7 @@
 // the other's checkpoints stay whole. The expected state comes from a plain Map of counts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StateBackend, MemoryCheckpointStorage, CairnError } from '../../src/index.js';
+import { StateBackend, MemoryCheckpointStorage, TieredCheckpointStorage, CairnError, type CheckpointStorage } from '../../src/index.js';
 
 const SPEC = { key: { field: 'k', type: 'int64' as const }, aggregates: { n: { fn: 'count' as const } } };
 
@@ -152,6 +152,55 @@ test('a manifest replaced by another valid one, or deleted, stops the writer; a 
     await refused(c.checkpoint(), 'own last manifest deleted');
   } finally {
     await c.close();
+  }
+});
+
+test('one writer over tiered storage: manifests the durable tier lists again after an outage are still its own', async () => {
+  // While the durable tier cannot be listed, retention deletes from the local tier alone; the
+  // durable tier keeps those manifests and lists them again once it is back. They must not pass
+  // for another writer's (a false alarm would stop every checkpoint for good).
+  const durableInner = new MemoryCheckpointStorage();
+  let down = false;
+  const durable: CheckpointStorage = {
+    put: (n, b) => durableInner.put(n, b),
+    get: (n) => durableInner.get(n),
+    delete: (n) => durableInner.delete(n),
+    list: async (p) => {
+      if (down) throw new Error('EIO: durable tier unreachable');
+      return durableInner.list(p);
+    },
+  };
+  const storage = new TieredCheckpointStorage({ local: new MemoryCheckpointStorage(), durable, retryDelayMs: 0 });
+  const a = new Writer(await StateBackend.open({ shards: 2, checkpoints: { storage, retain: 1 } }));
+  try {
+    for (let i = 0; i < 3; i++) {
+      await a.ingest(keys(i, 200));
+      await a.backend.checkpoint();
+    }
+    await storage.flush();
+    down = true;
+    for (let i = 3; i < 7; i++) {
+      await a.ingest(keys(i, 200));
+      await a.backend.checkpoint();
+    }
+    await storage.flush();
+    down = false;
+    for (let i = 7; i < 10; i++) {
+      await a.ingest(keys(i, 200));
+      await a.backend.checkpoint(); // rejects on a false alarm
+    }
+    await storage.flush();
+    const b = await StateBackend.restore({ storage, shards: 2 });
+    try {
+      const t = await b.aggregate('c', SPEC).toArrow();
+      const got = new Map<bigint, number>();
+      for (const row of t) got.set(row.k as bigint, Number(row.n));
+      assert.equal(sorted(got), sorted(a.counts));
+    } finally {
+      await b.close();
+    }
+  } finally {
+    await a.backend.close();
   }
 });
 
