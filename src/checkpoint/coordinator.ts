@@ -32,7 +32,7 @@ export const DELTA_RATIO_DEFAULT = 1.0;
  * entries in every manifest since the base (each checkpoint's manifest lists the whole chain, so a
  * layer is written again by every later checkpoint of the chain). Counting data files alone let a
  * chain of tiny deltas grow until each "incremental" manifest outweighed a full checkpoint. A
- * function of the chain alone, so a restored backend decides as the original would have.
+ * function of the chain alone. (A restored backend starts new chains: its first checkpoint is full.)
  */
 export function chainCost(chain: readonly Layer[]): number {
   const n = chain.length - 1; // deltas, each followed by one manifest

@@ -280,8 +280,11 @@ function resumeMetaOf(meta: unknown, c: RunConfig): { stream: StreamCheckpointMe
   for (const f of IDENTITY_FLAGS) {
     const was = run.options[f];
     if (!was || JSON.stringify(was.value) !== JSON.stringify(now[f].value)) {
+      // Paths compare resolved: the same text from another directory names another file, so say which.
+      const shown = (o: { value: unknown; text: string }): string =>
+        was && was.text === now[f].text && typeof o.value === 'string' ? `${o.text} (${quote(o.value, 4096)})` : o.text;
       throw new UsageError(
-        `checkpoint directory ${dir} belongs to a run with --${f} ${was ? was.text : '(unset)'}; expected the same to resume, found --${f} ${now[f].text} (use another --checkpoint-dir to start over)`,
+        `checkpoint directory ${dir} belongs to a run with --${f} ${was ? shown(was) : '(unset)'}; expected the same to resume, found --${f} ${shown(now[f])} (use another --checkpoint-dir to start over)`,
       );
     }
   }

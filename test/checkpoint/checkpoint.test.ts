@@ -878,4 +878,26 @@ test('retention keeps up under steady storage errors: one failed delete does not
   }
 });
 
+test('a restored backend starts new chains: its first checkpoint is full, the next incremental again (as documented)', async () => {
+  const storage = new MemoryCheckpointStorage();
+  const spec = { key: { field: 'k', type: 'int64' as const }, aggregates: { n: { fn: 'count' as const } } };
+  const a = await StateBackend.open({ shards: 2, checkpoints: { storage } });
+  await a.aggregate('c', spec).ingest({ k: BigInt64Array.from({ length: 5000 }, (_, i) => BigInt(i)) });
+  assert.is((await a.checkpoint()).incremental, false);
+  await a.aggregate('c', spec).ingest({ k: BigInt64Array.of(1n) });
+  assert.is((await a.checkpoint()).incremental, true);
+  await a.close();
+  const b = await StateBackend.restore({ storage });
+  try {
+    const op = b.aggregate('c', spec);
+    await op.ingest({ k: BigInt64Array.of(2n) });
+    assert.is((await b.checkpoint()).incremental, false, 'first after a restore');
+    await op.ingest({ k: BigInt64Array.of(3n) });
+    assert.is((await b.checkpoint()).incremental, true, 'second after a restore');
+    assert.equal(await op.get(2n), { n: 2 });
+  } finally {
+    await b.close();
+  }
+});
+
 test.run();

@@ -18,7 +18,7 @@ import { mulberry32 as prng } from '../oracle/gen.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,11 +46,11 @@ interface Result {
 /** The Deno binary the package installs (a dev dependency; the test runner uses it too). */
 const DENO = join(root, 'node_modules', '@deno', 'linux-x64-glibc', 'deno');
 
-function cairn(args: string[], options: { env?: Record<string, string>; killAfterMs?: number; deno?: boolean } = {}): Promise<Result> {
+function cairn(args: string[], options: { env?: Record<string, string>; killAfterMs?: number; deno?: boolean; cwd?: string } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const [cmd, pre] = options.deno === true ? [DENO, ['run', '-A']] : [NODE, []];
-    const child = spawn(cmd, [...pre, bin, ...args], { cwd: dir, env: { ...process.env, ...options.env } });
+    const child = spawn(cmd, [...pre, bin, ...args], { cwd: options.cwd ?? dir, env: { ...process.env, ...options.env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -253,6 +253,19 @@ test('re-running a completed run is a no-op; other output options are refused wi
   }
   assert.ok(Buffer.from(ref).equals(readFileSync(out)), 'a refused run changed the output');
   assert.ok(existsSync(join(ckpt, 'manifests')));
+  // Relative paths that read the same but resolve elsewhere (the directory copied): the message
+  // names the files, not the same text twice.
+  const a = join(dir, 'copied-a');
+  const b = join(dir, 'copied-b');
+  mkdirSync(a);
+  copyFileSync(bidsCsv, join(a, 'bids.csv'));
+  const rel = runArgs('bids.csv', 'ck', 'out.csv');
+  const done = await cairn(rel, { cwd: a });
+  assert.is(done.code, 0, done.stderr);
+  cpSync(a, b, { recursive: true });
+  const moved = await cairn(rel, { cwd: b });
+  assert.is(moved.code, 2, moved.stderr);
+  assert.ok(moved.stderr.includes(`--input bids.csv (${JSON.stringify(join(a, 'bids.csv'))})`) && moved.stderr.includes(`--input bids.csv (${JSON.stringify(join(b, 'bids.csv'))})`), moved.stderr);
   // A completed run whose output is gone or changed is not "nothing to do": one line, exit 2.
   for (const [what, damage] of [['missing', () => rmSync(out)], ['shorter', () => writeFileSync(out, ref.subarray(0, 100))]] as const) {
     damage();

@@ -404,6 +404,7 @@ test('NDJSON: bad rows name their line; skipBad counts them', async () => {
     '{"k":"j","n":9007199254740993,"t":5}', // 15 good: beyond 2^53, read exactly
     '{"k":"l","n":1,"n":-9007199254740995,"t":5,"o":{"n":7}}', // 16 good: the last top-level "n"
     '{"k":"m","o":{"n":[{"n":9}]},"\\u006e":9223372036854775807,"t":5}', // 17 good: escaped key
+    '{"k":"p","n":1,"t":9007199254740993}', // 18 t beyond the time range, reported as written
   ];
   const fields: FieldSpec[] = [
     { name: 'k', kind: 'utf8' },
@@ -421,6 +422,7 @@ test('NDJSON: bad rows name their line; skipBad counts them', async () => {
     [12, 'field "k": expected a string, found it missing'],
     [13, 'expected a JSON object, found null'],
     [14, 'field "n": expected a 64-bit integer, found "9223372036854775808" (out of range)'],
+    [18, 'field "t": expected a time as integer milliseconds since the epoch or ISO 8601 like 2024-01-02T03:04:05.678Z within ±8640000000000000, found "9007199254740993"'],
   ];
   for (const [line, part] of expected) {
     const text = lines.map((l, i) => (i === 0 || i + 1 === line ? l : '')).join('\n');
@@ -437,7 +439,7 @@ test('NDJSON: bad rows name their line; skipBad counts them', async () => {
     [show('l'), show(-(2n ** 53n) - 3n), show(5)],
     [show('m'), show(2n ** 63n - 1n), show(5)],
   ]);
-  assert.is(batches.reduce((a, b) => a + b.skipped, 0), 10);
+  assert.is(batches.reduce((a, b) => a + b.skipped, 0), 11);
 });
 
 test('NDJSON: a utf8 key given as a number beyond 2^53 keeps its digits; one with an exponent reads as its JavaScript text', async () => {

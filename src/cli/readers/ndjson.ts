@@ -156,7 +156,9 @@ function putJson(b: BatchBuilder, f: number, kind: number, row: number, v: unkno
       else throw new ValueError(`expected a number, found ${describeJson(v)}`);
       return;
     default:
-      if (typeof v === 'number' || typeof v === 'string') (b.columns[f] as Float64Array)[row] = parseTime(v);
+      // An integer JSON.parse rounded (beyond 2^53, out of range anyway) is reported as written.
+      if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) (b.columns[f] as Float64Array)[row] = parseTime(topLevelLiteral(text, name) ?? v);
+      else if (typeof v === 'number' || typeof v === 'string') (b.columns[f] as Float64Array)[row] = parseTime(v);
       else throw new ValueError(`expected a time, found ${describeJson(v)}`);
   }
 }
