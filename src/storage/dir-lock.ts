@@ -84,7 +84,10 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
   const text = JSON.stringify(me) + '\n';
   let breaking = false;
   for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
-    if (await createLock(dir, path, text)) return lockOf(path, text);
+    if (await createLock(dir, path, text)) {
+      await removeOldPrivateFiles(dir);
+      return lockOf(path, text);
+    }
     let held: string;
     try {
       held = await fsp.readFile(path, 'utf8');
@@ -112,6 +115,26 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
     );
   }
   throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: other processes keep taking it`);
+}
+
+/** A private lock file (see createLock) older than this was left by a process killed while locking. */
+export const PRIVATE_STALE_MS = 10 * 60_000;
+
+/**
+ * Removes private lock files (`.cairn-lock-new-*`) left by processes killed between writing one and
+ * linking it, once they are PRIVATE_STALE_MS old (by age, not pid: the directory may be shared by
+ * hosts whose pids this one cannot check). Best effort: a failure leaves them for the next lock.
+ */
+async function removeOldPrivateFiles(dir: string): Promise<void> {
+  try {
+    for (const name of await fsp.readdir(dir)) {
+      if (!name.startsWith(`${LOCK_NAME}-new-`)) continue;
+      const path = join(dir, name);
+      if (await olderThan(path, PRIVATE_STALE_MS)) await fsp.rm(path, { force: true });
+    }
+  } catch {
+    // Leftovers do no harm; the next lock tries again.
+  }
 }
 
 /**

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { main, type CliIo } from '../../src/cli/main.js';
 import { FsCheckpointStorage } from '../../src/index.js';
-import { acquireDirLock, BREAK_NAME, BREAK_STALE_MS, LOCK_NAME, UNREADABLE_STALE_MS } from '../../src/storage/dir-lock.js';
+import { acquireDirLock, BREAK_NAME, BREAK_STALE_MS, LOCK_NAME, PRIVATE_STALE_MS, UNREADABLE_STALE_MS } from '../../src/storage/dir-lock.js';
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
 const dir = mkdtempSync(join(tmpdir(), 'cairn-lock-'));
@@ -208,6 +208,20 @@ test('an unreadable lock is held while fresh and stale once old', async () => {
   const io2 = fakeIo();
   assert.is(await main(run(ck), io2), 0, io2.err());
   assert.not.ok(existsSync(join(ck, LOCK_NAME)));
+});
+
+test('private lock files left by a process killed while locking go once old; fresh ones stay', async () => {
+  const d = join(dir, 'private-leftovers');
+  mkdirSync(d, { recursive: true });
+  const old = join(d, `${LOCK_NAME}-new-999999-abc`);
+  const fresh = join(d, `${LOCK_NAME}-new-999998-def`);
+  writeFileSync(old, '{}');
+  writeFileSync(fresh, '{}');
+  age(old, PRIVATE_STALE_MS + 60_000);
+  const lock = await acquireDirLock(d);
+  assert.not.ok(existsSync(old), 'an old leftover is removed');
+  assert.ok(existsSync(fresh), 'a fresh one may be another process locking right now: kept');
+  await lock.release();
 });
 
 test('a failed run releases the lock', async () => {
