@@ -153,6 +153,8 @@ export class CheckpointCoordinator {
    */
   private lastClaimed: number;
   private readonly skipped = new Set<number>();
+  /** Manifests whose put failed, by id, with the bytes we tried to put. */
+  private readonly uncertain = new Map<number, Uint8Array>();
   /** The manifest this coordinator wrote last, as written, to notice it was overwritten. */
   private lastWritten: { id: number; bytes: Uint8Array } | null = null;
   /** Set once another writer was seen (what showed it): every later checkpoint fails. */
@@ -341,7 +343,14 @@ export class CheckpointCoordinator {
       if (this.skipped.size > SKIPPED_IDS_MAX) this.skipped.delete(this.skipped.values().next().value!);
     }
     this.lastClaimed = id;
-    await this.storage.put(manifestName(id), mbytes);
+    try {
+      await this.storage.put(manifestName(id), mbytes);
+    } catch (e) {
+      // Stored or not, we cannot tell: a manifest of this id listed later is ours only if it holds our bytes.
+      this.uncertain.set(id, mbytes);
+      if (this.uncertain.size > SKIPPED_IDS_MAX) this.uncertain.delete(this.uncertain.keys().next().value!);
+      throw e;
+    }
     this.lastWritten = { id, bytes: mbytes };
     written += mbytes.length;
     files++;
@@ -395,6 +404,21 @@ export class CheckpointCoordinator {
       } catch (e) {
         if (e instanceof CairnError && isNotFound(e) && !ids.includes(mine.id)) reason = `${name}, which this backend wrote last, was deleted`;
       }
+    }
+    // A manifest whose put failed and that storage lists now: ours if it holds our bytes (the put
+    // stored it after all) or is damaged (torn by the failure); another writer's if it is a valid other one.
+    for (const x of reason === null ? ids : []) {
+      const tried = this.uncertain.get(x);
+      if (tried === undefined) continue;
+      const name = manifestName(x);
+      try {
+        const now = await this.storage.get(name);
+        if (sameBytes(now, tried)) this.uncertain.delete(x);
+        else if (isValidManifest(now, name)) reason = `${name}, whose put by this backend failed, holds another backend's manifest`;
+      } catch {
+        // Unreadable now: looked at again by the next check.
+      }
+      if (reason !== null) break;
     }
     if (reason !== null) {
       this.fenced = reason;

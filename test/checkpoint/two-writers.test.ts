@@ -114,6 +114,50 @@ test('a new writer that finds the old one\'s newer checkpoint stops, and leaves 
   }
 });
 
+test('the old writer whose manifest put failed does not take the new writer\'s manifest of that id for its own', async () => {
+  const shared = new MemoryCheckpointStorage();
+  let failManifest = false;
+  // The old writer's view of the storage: its next manifest put fails and stores nothing.
+  const viaA: CheckpointStorage = {
+    put: async (n, b) => {
+      if (failManifest && n.startsWith('manifests/')) {
+        failManifest = false;
+        throw new Error('EIO: manifest put failed');
+      }
+      await shared.put(n, b);
+    },
+    get: (n) => shared.get(n),
+    list: (p) => shared.list(p),
+    delete: (n) => shared.delete(n),
+  };
+  const a = new Writer(await StateBackend.open({ shards: 2, checkpoints: { storage: viaA, retain: 3 } }));
+  try {
+    await a.ingest(keys(0, 500));
+    await a.backend.checkpoint();
+    await a.backend.checkpoint();
+    const b = new Writer(await StateBackend.restore({ storage: shared, shards: 2, retain: 3 }), a.counts);
+    try {
+      await a.ingest(keys(1, 100));
+      failManifest = true;
+      const e = await a.backend.checkpoint().then(() => null, (x: unknown) => x);
+      assert.instance(e, CairnError);
+      assert.not.match((e as CairnError).message, /another writer/);
+      await b.ingest(keys(2, 100));
+      const mine = await b.backend.checkpoint(); // the same id A failed to write
+      await a.ingest(keys(3, 100));
+      await refused(a.backend.checkpoint(), 'old writer after its failed put');
+      assert.equal(sorted(await stateOf(shared, mine.id)), sorted(b.counts), 'the new writer\'s checkpoint is whole');
+      await b.ingest(keys(4, 100));
+      await b.backend.checkpoint();
+      assert.equal(sorted(await stateOf(shared)), sorted(b.counts));
+    } finally {
+      await b.backend.close();
+    }
+  } finally {
+    await a.backend.close();
+  }
+});
+
 test('a manifest replaced by another valid one, or deleted, stops the writer; a damaged copy does not', async () => {
   const storage = new MemoryCheckpointStorage();
   const a = new Writer(await StateBackend.open({ shards: 1, checkpoints: { storage, retain: 3 } }));
