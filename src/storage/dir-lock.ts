@@ -99,7 +99,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
     if (owner ? isStale(owner, me, path) : await olderThan(path, UNREADABLE_STALE_MS)) {
       // (An unreadable lock is one being written, or one whose writer died between creating and
       // writing it: stale once it has stayed unreadable for UNREADABLE_STALE_MS.)
-      breaking = !(await breakStale(dir, path, held));
+      breaking = !(await breakStale(dir, path, held, me, text));
       continue;
     }
     const who = owner ? `process ${owner.pid} on ${owner.host} (since ${owner.since})` : 'another process (unreadable lock file)';
@@ -222,19 +222,25 @@ function isStale(owner: LockOwner, me: LockOwner, path: string): boolean {
  * holds those bytes (not a lock another process took meanwhile). Returns true when done, false
  * when another process is breaking it (the caller then looks again).
  */
-async function breakStale(dir: string, path: string, held: string): Promise<boolean> {
+async function breakStale(dir: string, path: string, held: string, me: LockOwner, text: string): Promise<boolean> {
   const brk = join(dir, BREAK_NAME);
   let h: fsp.FileHandle;
   try {
     h = await fsp.open(brk, 'wx');
   } catch (e) {
     if (codeOf(e) !== 'EEXIST') throw new CairnError('unavailable', `cannot lock checkpoint directory ${dir}: ${codeOf(e)}`, { cause: e });
-    // Another process is breaking it; a break file left by a process that died meanwhile goes.
-    if (await olderThan(brk, BREAK_STALE_MS)) await fsp.unlink(brk).catch(() => undefined);
+    // Another process is breaking it; a break file left by a process that died meanwhile goes: at
+    // once when it names a process of this host that is gone, else once BREAK_STALE_MS old.
+    const breaker = parseOwner(await fsp.readFile(brk, 'utf8').catch(() => ''));
+    const gone = breaker !== null && breaker.host === me.host && breaker.pid !== me.pid &&
+      ((breaker.boot !== undefined && me.boot !== undefined && breaker.boot !== me.boot) || !alive(breaker.pid));
+    if (gone || (await olderThan(brk, BREAK_STALE_MS))) await fsp.unlink(brk).catch(() => undefined);
     else await new Promise((r) => setTimeout(r, 20));
     return false;
   }
   try {
+    // Names its owner (as a lock does), so a process killed while breaking does not block others.
+    await h.writeFile(text).catch(() => undefined);
     await h.close();
     const again = await fsp.readFile(path, 'utf8').catch(() => null);
     if (again === held) {

@@ -195,6 +195,22 @@ catch (e) { console.log(e.kind === 'unavailable' && /is in use by /.test(e.messa
   const io = fakeIo();
   assert.is(await main(run(ck), io), 0, io.err());
   assert.not.ok(existsSync(join(ck, BREAK_NAME)));
+  // A fresh break file naming a process of this host that is gone (killed while breaking): removed
+  // at once, not after BREAK_STALE_MS (a run resumed right after such a kill was refused).
+  const ck2 = p('break-dead');
+  plantLock(ck2, { pid: deadPid() });
+  writeFileSync(join(ck2, BREAK_NAME), JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-01T00:00:00.000Z' }) + '\n');
+  const io2 = fakeIo();
+  assert.is(await main(run(ck2), io2), 0, io2.err());
+  assert.not.ok(existsSync(join(ck2, BREAK_NAME)));
+  // One naming a live process (the parent of this one stands in for it) is still respected while fresh.
+  const ck3 = p('break-live');
+  plantLock(ck3, { pid: deadPid() });
+  writeFileSync(join(ck3, BREAK_NAME), JSON.stringify({ pid: process.ppid, host: hostname(), since: '2026-01-01T00:00:00.000Z' }) + '\n');
+  const io3 = fakeIo();
+  assert.is(await main(run(ck3), io3), 1);
+  assert.match(io3.err(), /another process is taking over its stale lock/);
+  rmSync(join(ck3, BREAK_NAME));
 });
 
 test('an unreadable lock is held while fresh and stale once old', async () => {
