@@ -232,12 +232,15 @@ async function breakStale(dir: string, path: string, held: string, me: LockOwner
     // Another process is breaking it; a break file left by a process that died meanwhile goes: at
     // once when it names a process of this host that is gone, else once BREAK_STALE_MS old.
     const breaker = parseOwner(await fsp.readFile(brk, 'utf8').catch(() => ''));
-    const gone = breaker !== null && breaker.host === me.host && breaker.pid !== me.pid &&
-      ((breaker.boot !== undefined && me.boot !== undefined && breaker.boot !== me.boot) || !alive(breaker.pid));
+    // (Our own pid but not a break of this process: a container restarted after kill -9 runs as pid 1 again.)
+    const gone = breaker !== null && breaker.host === me.host &&
+      ((breaker.boot !== undefined && me.boot !== undefined && breaker.boot !== me.boot) ||
+        (breaker.pid === me.pid ? !breakingHere.has(resolve(brk)) : !alive(breaker.pid)));
     if (gone || (await olderThan(brk, BREAK_STALE_MS))) await fsp.unlink(brk).catch(() => undefined);
     else await new Promise((r) => setTimeout(r, 20));
     return false;
   }
+  breakingHere.add(resolve(brk));
   try {
     // Names its owner (as a lock does), so a process killed while breaking does not block others.
     await h.writeFile(text).catch(() => undefined);
@@ -249,9 +252,13 @@ async function breakStale(dir: string, path: string, held: string, me: LockOwner
     }
   } finally {
     await fsp.unlink(brk).catch(() => undefined);
+    breakingHere.delete(resolve(brk));
   }
   return true;
 }
+
+/** Break files this process holds (resolved paths). */
+const breakingHere = new Set<string>();
 
 function lockOf(path: string, text: string): DirLock {
   let released = false;

@@ -203,6 +203,14 @@ catch (e) { console.log(e.kind === 'unavailable' && /is in use by /.test(e.messa
   const io2 = fakeIo();
   assert.is(await main(run(ck2), io2), 0, io2.err());
   assert.not.ok(existsSync(join(ck2, BREAK_NAME)));
+  // One naming this process's own pid that this process is not breaking with (a container restarted
+  // after kill -9 runs as pid 1 again): removed at once too.
+  const ck4 = p('break-own-pid');
+  plantLock(ck4, { pid: deadPid() });
+  writeFileSync(join(ck4, BREAK_NAME), JSON.stringify({ pid: process.pid, host: hostname(), since: '2026-01-01T00:00:00.000Z' }) + '\n');
+  const io4 = fakeIo();
+  assert.is(await main(run(ck4), io4), 0, io4.err());
+  assert.not.ok(existsSync(join(ck4, BREAK_NAME)));
   // One naming a live process (the parent of this one stands in for it) is still respected while fresh.
   const ck3 = p('break-live');
   plantLock(ck3, { pid: deadPid() });
