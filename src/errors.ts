@@ -6,7 +6,8 @@
  * - `corruption`: bytes read back do not verify (checksum, framing, truncation). Not retryable; restore
  *   an older checkpoint.
  * - `unavailable`: storage or a worker could not do the operation now (EIO, ENOSPC, missing object).
- *   Retryable; nothing partial is visible.
+ *   Retryable; nothing partial is visible. One exception: a checkpoint that found another writer on
+ *   its storage ("another writer") fails on that backend for good; restart from a checkpoint.
  * - `closed`: the backend or operator was closed. Not retryable.
  * - `internal`: a broken invariant inside Cairn (a bug). Not retryable; the shard should be discarded.
  */

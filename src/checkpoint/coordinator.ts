@@ -9,7 +9,7 @@
  * written fails too, since its deltas sit on top of a checkpoint that does not exist.
  */
 import { MODE_DELTA, MODE_FULL } from '../../bindings/exports.js';
-import { CairnError } from '../errors.js';
+import { CairnError, invariant } from '../errors.js';
 import { encodeChunkedWithCrc } from '../codec/chunked.js';
 import { CODEC_NAMES, type Codec } from '../codec/codec.js';
 import { isNotFound, type CheckpointStorage } from '../storage/storage.js';
@@ -154,9 +154,9 @@ export class CheckpointCoordinator {
   private lastClaimed: number;
   private readonly skipped = new Set<number>();
   /** Manifests whose put failed, by id, with the bytes we tried to put. */
-  private readonly uncertain = new Map<number, Uint8Array>();
+  private readonly uncertain = new Map<number, Fingerprint>();
   /** The manifest this coordinator wrote last, as written, to notice it was overwritten. */
-  private lastWritten: { id: number; bytes: Uint8Array } | null = null;
+  private lastWritten: (Fingerprint & { id: number }) | null = null;
   /** Set once another writer was seen (what showed it): every later checkpoint fails. */
   private fenced: string | null = null;
 
@@ -237,12 +237,11 @@ export class CheckpointCoordinator {
     // through `previous` it would keep every checkpoint before it that failed, without end.
     let previous: Promise<unknown> | null = this.tail;
     let previousFailed = false;
-    const run = (async (): Promise<CheckpointResult> => {
+    const attempt = async (): Promise<CheckpointResult> => {
       let cap: Awaited<typeof captured>;
       try {
         cap = await captured;
       } catch (e) {
-        previous = null;
         this.allFull = true;
         readOut();
         throw wrap(e, `checkpoint ${id}: capture failed`);
@@ -254,7 +253,6 @@ export class CheckpointCoordinator {
         await previous!.catch(() => { previousFailed = true; });
         previous = null;
         if (previousFailed && !plan.every((p) => p.full)) {
-          this.allFull = true;
           throw new CairnError('unavailable', `checkpoint ${id}: the previous checkpoint failed, so this one has no valid parent; the next checkpoint will be a full one`);
         }
         return await this.write(m, id, plan, cap, cap.pending, metaJson, cap.incremental, t0);
@@ -262,10 +260,23 @@ export class CheckpointCoordinator {
         this.allFull = true;
         throw e instanceof CairnError && e.message.startsWith(`checkpoint ${id}`) ? e : wrap(e, `checkpoint ${id} failed`);
       } finally {
-        previous = null;
         // Whatever happened, the shards may drop the captured bytes now.
         releaseCaptures(m, plan, cap.held);
         readOut();
+      }
+    };
+    const run = (async (): Promise<CheckpointResult> => {
+      try {
+        return await attempt();
+      } catch (e) {
+        // Checkpoints settle in id order: one that failed before its turn (at capture, say) waits
+        // for the one before it, so no later checkpoint writes while an earlier one still does, and
+        // the next one is a full base even when that earlier one succeeds meanwhile.
+        if (previous !== null) await previous.catch(() => undefined);
+        this.allFull = true;
+        throw e;
+      } finally {
+        previous = null;
       }
     })();
     this.tail = run;
@@ -282,7 +293,6 @@ export class CheckpointCoordinator {
     incremental: boolean,
     t0: number,
   ): Promise<CheckpointResult> {
-    await this.checkSoleWriter(id, true);
     let written = 0;
     let files = 0;
     const entries: OperatorEntry[] = [];
@@ -336,22 +346,25 @@ export class CheckpointCoordinator {
       meta,
     };
     const mbytes = encodeManifest(manifest);
-    await this.checkSoleWriter(id, false);
+    await this.checkSoleWriter(id);
+    // Checkpoints write in id order (each waits for the one before it), so ids are claimed in order.
+    invariant(id > this.lastClaimed, `checkpoint ${id} written after checkpoint ${this.lastClaimed}`);
     // Claimed before the put: a put that fails after storing the file must not look foreign later.
     for (let x = this.lastClaimed + 1; x < id; x++) {
       this.skipped.add(x);
       if (this.skipped.size > SKIPPED_IDS_MAX) this.skipped.delete(this.skipped.values().next().value!);
     }
     this.lastClaimed = id;
+    const print = fingerprintOf(mbytes);
     try {
       await this.storage.put(manifestName(id), mbytes);
     } catch (e) {
       // Stored or not, we cannot tell: a manifest of this id listed later is ours only if it holds our bytes.
-      this.uncertain.set(id, mbytes);
+      this.uncertain.set(id, print);
       if (this.uncertain.size > SKIPPED_IDS_MAX) this.uncertain.delete(this.uncertain.keys().next().value!);
       throw e;
     }
-    this.lastWritten = { id, bytes: mbytes };
+    this.lastWritten = { id, ...print };
     written += mbytes.length;
     files++;
     // The checkpoint now exists: adopt its chains.
@@ -366,18 +379,22 @@ export class CheckpointCoordinator {
   /**
    * Fails checkpoint `id` (and, from then on, every later one) when another writer checkpoints to
    * this storage: a manifest from this coordinator's first id on that it did not write (another
-   * backend's, which took its ids from the same storage), or its own last manifest overwritten or
-   * gone (read back only before the data files). Run before the data files and again before the manifest, so a backend that finds the other
-   * neither writes its manifest nor runs retention, which would delete the other's checkpoints as
-   * off its history. Without a conditional put in the storage contract this is a check, not a lock:
-   * two writers that both check before either puts the same id's manifest both go on, and the
-   * second put replaces the first (whose writer fails at its next checkpoint). Storage that cannot
-   * be listed or read now skips the check (the writes would most likely fail anyway).
+   * backend's, which took its ids from the same storage), its own last manifest replaced by another
+   * valid one or gone, or another valid manifest under an id whose put by this coordinator failed.
+   * Run just before the manifest put, so a backend that finds the other neither writes its manifest
+   * nor runs retention, which would delete the other's checkpoints as off its history (data files
+   * cannot collide: their names carry the writer token). Without a conditional put in the storage
+   * contract this is a check, not a lock: two writers that both check before either puts the same
+   * id's manifest both go on, and the later put replaces the earlier (whose writer fails at its next
+   * checkpoint). With tiered storage the read-back goes to the durable tier once the manifest was
+   * copied there (another host's tier sees only that one). Storage that cannot be listed or read
+   * now skips the check (the writes would most likely fail anyway).
    */
-  private async checkSoleWriter(id: number, readBack: boolean): Promise<void> {
+  private async checkSoleWriter(id: number): Promise<void> {
     const refuse = (reason: string): CairnError => new CairnError('unavailable',
       `checkpoint ${id}: another writer is checkpointing to this storage (${reason}); this backend writes no more ` +
-      'checkpoints to it, so as not to delete or overwrite the other\'s. Keep one writer per storage (is the old process of a failover still running?)');
+      'checkpoints to it, so as not to delete or overwrite the other\'s (retrying does not help: restart from a checkpoint). ' +
+      'Keep one writer per storage (is the old process of a failover still running?)');
     if (this.fenced !== null) throw refuse(this.fenced);
     const tiered = this.storage instanceof TieredCheckpointStorage ? this.storage : null;
     let names: string[];
@@ -394,30 +411,33 @@ export class CheckpointCoordinator {
     const ids = names.map(manifestIdOf).filter((x): x is number => x !== null);
     const foreign = ids.find((x) => x >= this.firstId && (x > this.lastClaimed || this.skipped.has(x)));
     let reason = foreign === undefined ? null : `found ${manifestName(foreign)}, which this backend did not write`;
-    const mine = this.lastWritten;
-    if (reason === null && mine && readBack) {
-      const name = manifestName(mine.id);
+    /** What manifest `name` holds now: ours (the fingerprint matches), another valid one, or neither (damaged, unreadable). */
+    const holds = async (name: string, mine: Fingerprint): Promise<'ours' | 'other' | 'missing' | 'unknown'> => {
       try {
-        const now = await this.storage.get(name);
-        // A valid manifest other than ours is another writer's; a damaged copy is not (restore deals with that).
-        if (!sameBytes(now, mine.bytes) && isValidManifest(now, name)) reason = `${name}, which this backend wrote, was replaced`;
+        const reader = tiered?.isDurable(name) ? tiered.durable : this.storage;
+        const now = await reader.get(name);
+        if (sameFingerprint(now, mine)) return 'ours';
+        // A damaged copy is not another writer's (restore deals with that).
+        return isValidManifest(now, name) ? 'other' : 'unknown';
       } catch (e) {
-        if (e instanceof CairnError && isNotFound(e) && !ids.includes(mine.id)) reason = `${name}, which this backend wrote last, was deleted`;
+        return e instanceof CairnError && isNotFound(e) ? 'missing' : 'unknown';
       }
+    };
+    const last = this.lastWritten;
+    if (reason === null && last) {
+      const name = manifestName(last.id);
+      const now = await holds(name, last);
+      if (now === 'other') reason = `${name}, which this backend wrote, was replaced`;
+      else if (now === 'missing' && !ids.includes(last.id)) reason = `${name}, which this backend wrote last, was deleted`;
     }
-    // A manifest whose put failed and that storage lists now: ours if it holds our bytes (the put
-    // stored it after all) or is damaged (torn by the failure); another writer's if it is a valid other one.
+    // A manifest whose put failed, listed now: ours if it holds our bytes (the put stored it after
+    // all) or is damaged (torn by the failure); another writer's if it is another valid one.
     for (const x of reason === null ? ids : []) {
       const tried = this.uncertain.get(x);
       if (tried === undefined) continue;
-      const name = manifestName(x);
-      try {
-        const now = await this.storage.get(name);
-        if (sameBytes(now, tried)) this.uncertain.delete(x);
-        else if (isValidManifest(now, name)) reason = `${name}, whose put by this backend failed, holds another backend's manifest`;
-      } catch {
-        // Unreadable now: looked at again by the next check.
-      }
+      const now = await holds(manifestName(x), tried);
+      if (now === 'ours') this.uncertain.delete(x);
+      else if (now === 'other') reason = `${manifestName(x)}, whose put by this backend failed, holds another backend's manifest`;
       if (reason !== null) break;
     }
     if (reason !== null) {
@@ -596,10 +616,18 @@ function isValidManifest(bytes: Uint8Array, name: string): boolean {
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** A manifest as written, for telling it from another later: its length and its JSON's CRC-32C (bytes 8-11). */
+interface Fingerprint {
+  bytes: number;
+  crc: number;
+}
+
+function fingerprintOf(manifest: Uint8Array): Fingerprint {
+  return { bytes: manifest.length, crc: new DataView(manifest.buffer, manifest.byteOffset, manifest.byteLength).getUint32(8, true) };
+}
+
+function sameFingerprint(now: Uint8Array, f: Fingerprint): boolean {
+  return now.length === f.bytes && now.length >= 12 && fingerprintOf(now).crc === f.crc;
 }
 
 function wrap(e: unknown, what: string): CairnError {

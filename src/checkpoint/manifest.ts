@@ -121,7 +121,7 @@ export function decodeManifest(bytes: Uint8Array, file: string): Manifest {
 const isInt = (x: unknown, lo: number, hi: number): boolean => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
 const isBigIntText = (x: unknown): boolean => typeof x === 'string' && /^-?\d{1,20}$/.test(x);
 const isName = (x: unknown): boolean => typeof x === 'string' && /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(x);
-/** A data file's name as checkpoints write it: data/<operator>/<id>-<shard>.cks, a valid storage name. */
+/** A data file's name as checkpoints write it (data/<operator>/<id>-<shard>-<writer>.cks, or without -<writer> before 2026-11-28): any valid storage name under data/. */
 const isDataFileName = (x: unknown): boolean => {
   if (typeof x !== 'string' || !x.startsWith('data/')) return false;
   try {

@@ -134,7 +134,7 @@ export async function demoCommand(argv: readonly string[], io: CliIo): Promise<n
     return [`${clock(e - Q5_WINDOW_MS)}-${clock(e)}`, String(best.auction), String(best.bids)];
   })));
   say('');
-  say(`Next: npx cairn checkpoints list ${checkpoints}`);
+  say(`Next: cairn checkpoints list ${checkpoints}   (node bin/cairn.js from a checkout)`);
   return 0;
 }
 

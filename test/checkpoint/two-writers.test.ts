@@ -248,21 +248,60 @@ test('one writer over tiered storage: manifests the durable tier lists again aft
   }
 });
 
-test('data files of two writers never share a name', async () => {
+test('data files of two writers never share a name: the refused writer\'s files land beside the other\'s', async () => {
   const storage = new MemoryCheckpointStorage();
-  const a = await StateBackend.open({ shards: 1, checkpoints: { storage } });
-  const b = await StateBackend.open({ shards: 1, checkpoints: { storage } });
+  const a = new Writer(await StateBackend.open({ shards: 1, checkpoints: { storage } }));
+  const b = new Writer(await StateBackend.open({ shards: 1, checkpoints: { storage } }));
   try {
-    for (const x of [a, b]) await x.aggregate('c', SPEC).ingest({ k: BigInt64Array.from([1n, 2n]) });
-    await a.checkpoint();
+    await a.ingest([1, 2]);
+    await b.ingest([3]);
+    await a.backend.checkpoint();
     const before = await storage.list('data/');
-    await refused(b.checkpoint(), 'second fresh writer');
-    assert.equal(await storage.list('data/'), before, 'the refused writer wrote no data file');
+    // B took the same first id: it writes its data file, then finds A's manifest and stops.
+    await refused(b.backend.checkpoint(), 'second fresh writer');
+    const after = await storage.list('data/');
     assert.is(before.length, 1);
-    assert.match(before[0]!, /^data\/c\/000000000001-000-[0-9a-f]{8}\.cks$/);
+    assert.is(after.length, 2, 'both writers wrote a data file for checkpoint 1 of shard 0');
+    for (const name of after) assert.match(name, /^data\/c\/000000000001-000-[0-9a-f]{8}\.cks$/);
+    assert.equal(sorted(await stateOf(storage)), sorted(a.counts), 'A\'s checkpoint reads A\'s file');
   } finally {
-    await a.close();
-    await b.close();
+    await a.backend.close();
+    await b.backend.close();
+  }
+});
+
+test('one writer whose checkpoint fails at capture while the one before still writes: checkpoints settle in order, no false alarm', async () => {
+  const inner = new MemoryCheckpointStorage();
+  const storage: CheckpointStorage = {
+    put: async (n, bytes) => {
+      if (/^data\/c\/000000000001-/.test(n)) await new Promise((r) => setTimeout(r, 200)); // checkpoint 1 writes slowly
+      await inner.put(n, bytes);
+    },
+    get: (n) => inner.get(n),
+    list: (p) => inner.list(p),
+    delete: (n) => inner.delete(n),
+  };
+  const a = new Writer(await StateBackend.open({ shards: 1, checkpoints: { storage } }));
+  try {
+    await a.ingest(keys(0, 100));
+    const manager = (a.backend as unknown as { manager: { call: (s: number, m: { op: string }) => Promise<unknown> } }).manager;
+    const call = manager.call.bind(manager);
+    let captures = 0;
+    manager.call = (s, m) => (m.op === 'capture' && ++captures === 2 ? Promise.reject(new Error('injected capture failure')) : call(s, m));
+    const settled: number[] = [];
+    const runs = [1, 2, 3].map((n) => a.backend.checkpoint().then(() => 'ok', (e: unknown) => (e as Error).message).finally(() => settled.push(n)));
+    const outcomes = await Promise.all(runs);
+    assert.is(outcomes[0], 'ok');
+    assert.match(outcomes[1]!, /injected capture failure/);
+    assert.is(outcomes[2], 'ok');
+    assert.equal(settled, [1, 2, 3], 'checkpoints settle in id order');
+    for (let i = 0; i < 3; i++) {
+      await a.ingest(keys(i, 10));
+      await a.backend.checkpoint(); // rejected ('another writer') before the fix
+    }
+    assert.equal(sorted(await stateOf(inner)), sorted(a.counts));
+  } finally {
+    await a.backend.close();
   }
 });
 
