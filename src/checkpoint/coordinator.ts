@@ -148,14 +148,14 @@ export class CheckpointCoordinator {
   /**
    * The manifests this coordinator put (or started to): every id from firstId to lastClaimed but
    * those in `skipped` (checkpoints that failed before their manifest; bounded, oldest dropped).
-   * Kept as ranges, not read back from listings: a manifest storage stops listing for a while
+   * Kept as ranges, not read back from listings: a manifest that storage stops listing for a while
    * (retention on the local tier alone during a durable outage) is still ours when it shows again.
    */
   private lastClaimed: number;
   private readonly skipped = new Set<number>();
-  /** Manifests whose put failed, by id, with the bytes we tried to put. */
+  /** Manifests whose put failed, by id, with the fingerprint of what we tried to put. */
   private readonly uncertain = new Map<number, Fingerprint>();
-  /** The manifest this coordinator wrote last, as written, to notice it was overwritten. */
+  /** The manifest this coordinator wrote last (id and fingerprint), to notice it was replaced. */
   private lastWritten: (Fingerprint & { id: number }) | null = null;
   /** Set once another writer was seen (what showed it): every later checkpoint fails. */
   private fenced: string | null = null;
@@ -430,7 +430,7 @@ export class CheckpointCoordinator {
       if (now === 'other') reason = `${name}, which this backend wrote, was replaced`;
       else if (now === 'missing' && !ids.includes(last.id)) reason = `${name}, which this backend wrote last, was deleted`;
     }
-    // A manifest whose put failed, listed now: ours if it holds our bytes (the put stored it after
+    // A manifest whose put failed, listed now: ours if it holds what we put (the put stored it after
     // all) or is damaged (torn by the failure); another writer's if it is another valid one.
     for (const x of reason === null ? ids : []) {
       const tried = this.uncertain.get(x);
