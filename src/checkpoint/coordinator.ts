@@ -293,6 +293,8 @@ export class CheckpointCoordinator {
     incremental: boolean,
     t0: number,
   ): Promise<CheckpointResult> {
+    // A backend that found another writer writes nothing more (not even data files it would orphan).
+    if (this.fenced !== null) await this.checkSoleWriter(id);
     let written = 0;
     let files = 0;
     const entries: OperatorEntry[] = [];
@@ -416,9 +418,9 @@ export class CheckpointCoordinator {
       try {
         const reader = tiered?.isDurable(name) ? tiered.durable : this.storage;
         const now = await reader.get(name);
-        if (sameFingerprint(now, mine)) return 'ours';
-        // A damaged copy is not another writer's (restore deals with that).
-        return isValidManifest(now, name) ? 'other' : 'unknown';
+        // A damaged copy is not another writer's, nor known to be ours (restore deals with that).
+        if (!isValidManifest(now, name)) return 'unknown';
+        return sameFingerprint(now, mine) ? 'ours' : 'other';
       } catch (e) {
         return e instanceof CairnError && isNotFound(e) ? 'missing' : 'unknown';
       }

@@ -66,7 +66,9 @@ for (const workers of [false, true]) {
         const first = await b.backend.checkpoint();
         await a.ingest(keys(3, 500));
         await refused(a.backend.checkpoint(), 'old writer after the new one checkpointed');
+        const dataBefore = await storage.list('data/');
         await refused(a.backend.checkpoint(), 'old writer, once more');
+        assert.equal(await storage.list('data/'), dataBefore, 'a stopped writer writes no more data files');
         assert.equal(sorted(await stateOf(storage)), sorted(b.counts), 'storage holds the new writer\'s state');
         assert.equal(sorted(await stateOf(storage, first.id)), sorted(b.counts));
         // The new writer goes on, through retention rounds, and every checkpoint it keeps restores.
